@@ -1,0 +1,137 @@
+//! The little dense linear algebra the metrics need: a row-major matrix and least squares by
+//! the normal equations (the systems here are a handful of columns wide; a dependency would buy
+//! nothing).
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl Matrix {
+    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), rows * cols, "matrix data does not match its shape");
+        Self { rows, cols, data }
+    }
+
+    pub fn from_rows(rows: Vec<Vec<f64>>) -> Self {
+        let cols = rows.first().map_or(0, Vec::len);
+        assert!(rows.iter().all(|r| r.len() == cols), "ragged rows");
+        let n = rows.len();
+        Self::new(n, cols, rows.into_iter().flatten().collect())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn get(&self, r: usize, c: usize) -> f64 {
+        self.data[r * self.cols + c]
+    }
+
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    pub fn column(&self, c: usize) -> Vec<f64> {
+        (0..self.rows).map(|r| self.get(r, c)).collect()
+    }
+
+    pub fn select_columns(&self, cols: &[usize]) -> Matrix {
+        let data = (0..self.rows).flat_map(|r| cols.iter().map(move |&c| self.get(r, c))).collect();
+        Matrix::new(self.rows, cols.len(), data)
+    }
+}
+
+/// Coefficient of determination of the least-squares regression of `y` on the columns of `x`
+/// with an intercept: 1 − SSE/SST. 0 when `y` is constant or `x` has no columns.
+pub fn r_squared(x: &Matrix, y: &[f64]) -> f64 {
+    let n = y.len() as f64;
+    let y_mean = y.iter().sum::<f64>() / n;
+    let sst: f64 = y.iter().map(|v| (v - y_mean).powi(2)).sum();
+    if sst <= 0.0 || x.cols() == 0 {
+        return 0.0;
+    }
+    // Centre the predictors (this absorbs the intercept), then solve (XᵀX) β = Xᵀy.
+    let p = x.cols();
+    let means: Vec<f64> = (0..p).map(|c| x.column(c).iter().sum::<f64>() / n).collect();
+    let mut xtx = vec![vec![0.0; p]; p];
+    let mut xty = vec![0.0; p];
+    for r in 0..x.rows() {
+        let xr: Vec<f64> = (0..p).map(|c| x.get(r, c) - means[c]).collect();
+        for a in 0..p {
+            xty[a] += xr[a] * (y[r] - y_mean);
+            for b in 0..p {
+                xtx[a][b] += xr[a] * xr[b];
+            }
+        }
+    }
+    let Some(beta) = solve_symmetric(xtx, xty) else { return 0.0 };
+    let mut sse = 0.0;
+    for r in 0..x.rows() {
+        let fit: f64 = (0..p).map(|c| beta[c] * (x.get(r, c) - means[c])).sum();
+        sse += (y[r] - y_mean - fit).powi(2);
+    }
+    (1.0 - sse / sst).clamp(0.0, 1.0)
+}
+
+/// Gaussian elimination with partial pivoting; `None` for a singular system.
+fn solve_symmetric(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() <= 1e-12 * scale {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            for k in col..n {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - tail) / a[row][row];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_linear_relation_has_r2_one() {
+        let x = Matrix::from_rows(vec![vec![1.0, 0.0], vec![2.0, 1.0], vec![3.0, 5.0], vec![4.0, 2.0]]);
+        let y: Vec<f64> = (0..4).map(|r| 2.0 * x.get(r, 0) - x.get(r, 1) + 3.0).collect();
+        assert!((r_squared(&x, &y) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn r2_by_hand() {
+        // y = (1, 2, 3, 4) on x = (1, 2, 1, 2): fit ŷ = 1 + 1·x? means: x̄=1.5, ȳ=2.5;
+        // Sxy = Σ(x−x̄)(y−ȳ) = (−.5)(−1.5)+(.5)(−.5)+(−.5)(.5)+(.5)(1.5) = 1; Sxx = 1; Syy = 5.
+        // R² = Sxy²/(Sxx·Syy) = 0.2.
+        let x = Matrix::from_rows(vec![vec![1.0], vec![2.0], vec![1.0], vec![2.0]]);
+        assert!((r_squared(&x, &[1.0, 2.0, 3.0, 4.0]) - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn singular_or_constant_inputs_explain_nothing() {
+        let x = Matrix::from_rows(vec![vec![1.0], vec![1.0], vec![1.0]]);
+        assert_eq!(r_squared(&x, &[1.0, 2.0, 3.0]), 0.0);
+        let x = Matrix::from_rows(vec![vec![1.0], vec![2.0], vec![3.0]]);
+        assert_eq!(r_squared(&x, &[5.0, 5.0, 5.0]), 0.0);
+    }
+}

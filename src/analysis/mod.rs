@@ -1,0 +1,9 @@
+//! Pure functions on plain arrays: the theory's condition and the metrics. Nothing here knows
+//! about Burn, specs or files.
+
+pub mod linalg;
+pub mod linear_info;
+pub mod mixing;
+pub mod multiinfo;
+pub mod stats;
+pub mod theory;

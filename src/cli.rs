@@ -1,0 +1,280 @@
+//! The command line: every flag and subcommand, documented in one place, wired to the library.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::analysis::theory::{check_two_sources, AngleGrid, Verdict};
+use crate::backend::Backend;
+use crate::cache::Cache;
+use crate::data::points_file::read_source_samples;
+use crate::pipeline::{run_artefact, ArtefactResult, Options};
+use crate::plan::{expand, Shard};
+use crate::render::report::{claims_table, report_markdown};
+use crate::spec::load::{load, resolve_targets};
+use crate::spec::{LoadedSpec, Profile};
+
+/// Regenerates the figures and tables of three papers on modularity in neural networks from
+/// the specs under specs/, and checks the papers' claims. With no command: `run` every spec.
+#[derive(Debug, Parser)]
+#[command(name = "modrepro", version, about)]
+pub struct Cli {
+    /// How much work: smoke (seconds, for tests), quick (minutes on a CPU), paper (published settings).
+    #[arg(long, global = true, value_enum, default_value = "quick")]
+    pub profile: Profile,
+    /// Burn backend. wgpu needs a build with `--features wgpu`.
+    #[arg(long, global = true, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    /// Where run results are cached (default: <outputs>/cache).
+    #[arg(long, global = true, env = "MODREPRO_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Where artefacts and REPORT.md are written.
+    #[arg(long, global = true, default_value = "outputs")]
+    pub outputs: PathBuf,
+    /// The directory of specs (specs/<paper>/<artefact>.ron).
+    #[arg(long, global = true, default_value = "specs")]
+    pub specs: PathBuf,
+    /// Most runs trained together as one batched program.
+    #[arg(long, global = true, default_value_t = 128)]
+    pub max_batch: usize,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run specs (all if none given) and write their artefacts and outputs/REPORT.md.
+    Run {
+        /// Spec files or artefact ids (e.g. dorrell2025/fig1c).
+        targets: Vec<String>,
+        /// Only train and cache the runs of shard i of n (e.g. 3/8), for spreading work over
+        /// machines that share the cache; render afterwards with a plain `run`.
+        #[arg(long)]
+        shard: Option<Shard>,
+    },
+    /// Run specs (all if none given), print every claim with published and measured values,
+    /// and exit non-zero if any claim fails.
+    Verify { targets: Vec<String> },
+    /// List every spec: paper, figure, runs per profile.
+    List,
+    /// Show the runs a spec expands into, with their cache keys and whether each is cached.
+    Plan { targets: Vec<String> },
+    /// Does the range-independence condition predict a modular or a mixed optimal
+    /// representation for your sources? POINTS.csv: a header row, one row per sample, one
+    /// column per source.
+    Theory {
+        points: PathBuf,
+        /// Directions checked on the circle (the authors use 500).
+        #[arg(long, default_value_t = 500)]
+        angles: usize,
+    },
+    /// Inspect or clean the run cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// List cached entries.
+    Ls,
+    /// Remove entries that no spec references at any profile or backend.
+    Gc,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cache_of(cli: &Cli) -> Cache {
+    Cache::new(cli.cache.clone().unwrap_or_else(|| cli.outputs.join("cache")))
+}
+
+fn load_targets(cli: &Cli, targets: &[String]) -> anyhow::Result<Vec<LoadedSpec>> {
+    let paths = resolve_targets(&cli.specs, targets)?;
+    if paths.is_empty() {
+        anyhow::bail!("no specs found under {} (fix: run from the repository root, or pass --specs DIR)", cli.specs.display());
+    }
+    Ok(paths.iter().map(|p| load(p)).collect::<Result<Vec<_>, _>>()?)
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        None => run(cli, &[], None, false),
+        Some(Command::Run { targets, shard }) => run(cli, targets, *shard, false),
+        Some(Command::Verify { targets }) => run(cli, targets, None, true),
+        Some(Command::List) => list(cli),
+        Some(Command::Plan { targets }) => plan(cli, targets),
+        Some(Command::Theory { points, angles }) => theory(points, *angles),
+        Some(Command::Cache { action }) => cache(cli, action),
+    }
+}
+
+fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> anyhow::Result<ExitCode> {
+    let specs = load_targets(cli, targets)?;
+    let options = Options {
+        profile: cli.profile,
+        backend: cli.backend,
+        cache: cache_of(cli),
+        outputs: cli.outputs.clone(),
+        shard,
+        max_batch: cli.max_batch,
+        show_progress: !cli.quiet,
+    };
+    let mut results: Vec<ArtefactResult> = Vec::new();
+    for loaded in &specs {
+        eprintln!("{} ({}, {}): {}", loaded.id, loaded.spec.figure, cli.profile.name(), loaded.spec.title);
+        match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
+            Some(result) => {
+                eprintln!(
+                    "  {} runs ({} cached, {} trained) in {:.1} s → {}",
+                    result.runs,
+                    result.stats.hits,
+                    result.stats.trained,
+                    result.seconds,
+                    cli.outputs.join(&result.files[0]).display()
+                );
+                results.push(result);
+            }
+            None => eprintln!("  shard {:?} trained and cached; run without --shard to render", shard),
+        }
+    }
+    if results.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Only a full run rewrites the report: a run of one spec must not drop the others from it.
+    if targets.is_empty() {
+        let report = report_markdown(&results, cli.profile, cli.backend.name());
+        crate::fsutil::write_atomic(&cli.outputs.join("REPORT.md"), report.as_bytes())?;
+        eprintln!("report: {}", cli.outputs.join("REPORT.md").display());
+    }
+    let failed = results.iter().flat_map(|r| &r.outcomes).filter(|o| !o.passed).count();
+    if verify {
+        print!("{}", claims_table(&results));
+        let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
+        println!("claims: {} passed, {failed} failed", total - failed);
+        if failed > 0 {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let specs = load_targets(cli, &[])?;
+    println!("{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  title", "artefact", "paper", "figure", "smoke", "quick", "paper");
+    for s in &specs {
+        let count = |p| expand(s, p, cli.backend).runs.len();
+        println!(
+            "{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  {}",
+            s.id.to_string(),
+            format!("{:?}", s.spec.paper),
+            s.spec.figure,
+            count(Profile::Smoke),
+            count(Profile::Quick),
+            count(Profile::Paper),
+            s.spec.title
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
+    let cache = cache_of(cli);
+    for s in load_targets(cli, targets)? {
+        let plan = expand(&s, cli.profile, cli.backend);
+        let cached = plan.runs.iter().filter(|r| cache.entry_dir(&r.key).exists()).count();
+        println!("{} ({}): {} runs, {} cached, {} to train", s.id, cli.profile.name(), plan.runs.len(), cached, plan.runs.len() - cached);
+        for r in &plan.runs {
+            let state = if cache.entry_dir(&r.key).exists() { "cached" } else { "to train" };
+            println!("  {}  seed {:<4} {:?} {:?}  {state}", r.key.short(), r.seed, r.label, r.sweep);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
+    let samples = read_source_samples(path)?;
+    let d = samples.names.len();
+    println!("{}: {} samples of {d} sources ({})", path.display(), samples.samples.len(), samples.names.join(", "));
+    let grid = AngleGrid { n_angles: angles.max(1), ..AngleGrid::default() };
+    let describe = |points: &[[f64; 2]]| -> anyhow::Result<(Verdict, f64)> {
+        let check = check_two_sources(points, grid).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok((check.verdict, check.mixing_energy_gain))
+    };
+    match d {
+        0 | 1 => anyhow::bail!("{}: the condition compares sources; the file has {d} column(s) (fix: one column per source, at least 2)", path.display()),
+        2 => {
+            let points: Vec<[f64; 2]> = samples.samples.iter().map(|s| [s[0], s[1]]).collect();
+            let (verdict, gain) = describe(&points)?;
+            println!("verdict: {}", verdict.as_str());
+            println!(
+                "mixing energy gain: {gain:.6} ({})",
+                match verdict {
+                    Verdict::Modular => "≤ 0: no mixed representation saves energy; the optimal nonnegative, energy-efficient linear code gives each source its own neurons",
+                    Verdict::Mixed => "> 0: mixing the sources saves energy; the optimal code mixes them",
+                }
+            );
+        }
+        _ => {
+            println!(
+                "not supported: the range-independence condition is implemented for exactly 2 sources (Dorrell et al. 2025, §2); \
+                 your file has {d}. Below, each pair's 2-source verdict, as a diagnostic only: a pair's verdict is NOT the verdict for all {d} sources together."
+            );
+            for i in 0..d {
+                for j in i + 1..d {
+                    let points: Vec<[f64; 2]> = samples.samples.iter().map(|s| [s[i], s[j]]).collect();
+                    let (verdict, gain) = describe(&points)?;
+                    println!("  {} × {}: {} (mixing energy gain {gain:.6})", samples.names[i], samples.names[j], verdict.as_str());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
+    let cache = cache_of(cli);
+    match action {
+        CacheAction::Ls => {
+            let keys = cache.keys();
+            for k in &keys {
+                println!("{}", k.as_str());
+            }
+            eprintln!("{} entries in {}", keys.len(), cache.root().display());
+        }
+        CacheAction::Gc => {
+            let mut referenced = BTreeSet::new();
+            for s in load_targets(cli, &[])? {
+                for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+                    for backend in [Backend::Flex, Backend::Wgpu] {
+                        referenced.extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
+                    }
+                }
+            }
+            let mut removed = 0;
+            for key in cache.keys() {
+                if !referenced.contains(&key) {
+                    cache.remove(&key)?;
+                    removed += 1;
+                }
+            }
+            eprintln!("removed {removed} unreferenced entries from {}", cache.root().display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,89 @@
+//! One run of a linear, nonnegative, energy-regularised autoencoder on a 2-D point set, and
+//! what is measured on it (shared by Fig 1c and Fig 1d).
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::linalg::Matrix;
+use crate::analysis::linear_info::linear_modularity;
+use crate::analysis::mixing::most_mixed_neuron_angle;
+use crate::analysis::multiinfo::{discretise_auto, normalised_multiinformation, Normalisation};
+use crate::analysis::theory::{check_two_sources, AngleGrid, TheoryCheck, Verdict};
+use crate::data::points::PointRecipe;
+use crate::model::linear_ae::{loss_terms, LinearAeWeights, LossTerms, Objective, Training};
+
+/// Everything that decides a trained network: hashed into the run's cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearAeRun {
+    pub points: PointRecipe,
+    pub latent: usize,
+    pub objective: Objective,
+    pub training: Training,
+    pub init_seed: u64,
+}
+
+impl LinearAeRun {
+    /// Runs that may share one batched training program: same architecture, objective,
+    /// schedule and number of samples.
+    pub fn batch_key(&self) -> String {
+        serde_json::to_string(&(self.latent, &self.objective, &self.training, self.points.n_points()))
+            .expect("plain data serialises")
+    }
+
+    pub fn initial_weights(&self) -> LinearAeWeights {
+        LinearAeWeights::init(2, self.latent, self.init_seed)
+    }
+}
+
+/// What the harness measures on one trained run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearAeMeasurement {
+    pub points: Vec<[f64; 2]>,
+    pub theory: TheoryCheck,
+    /// Normalised by the sum of marginal entropies, after numpy-'auto' histogram binning (the
+    /// x axis of Fig 1d).
+    pub multiinformation: f64,
+    pub most_mixed_angle: Option<f64>,
+    pub linear_cinfom: Option<f64>,
+    pub linear_infom: Option<f64>,
+    pub losses: LossTerms,
+    /// Encoder weight vector of each neuron.
+    pub neurons: Vec<[f64; 2]>,
+}
+
+impl LinearAeMeasurement {
+    /// The network's verdict: mixed if its most mixed live neuron is further than
+    /// `threshold` radians from a source axis.
+    pub fn network_verdict(&self, threshold: f64) -> Verdict {
+        match self.most_mixed_angle {
+            Some(a) if a > threshold => Verdict::Mixed,
+            _ => Verdict::Modular,
+        }
+    }
+}
+
+pub fn measure(points: Vec<[f64; 2]>, weights: &LinearAeWeights) -> LinearAeMeasurement {
+    let theory = check_two_sources(&points, AngleGrid::default()).expect("generated points are finite");
+    let rows: Vec<Vec<f64>> = points.iter().map(|p| p.to_vec()).collect();
+    let multiinformation =
+        normalised_multiinformation(&discretise_auto(&rows), Normalisation::BySumOfMarginals);
+    let latents = Matrix::from_rows(rows.iter().map(|x| weights.encode(x)).collect());
+    let sources = Matrix::from_rows(rows.clone());
+    let modularity = linear_modularity(&sources, &latents);
+    let neurons: Vec<[f64; 2]> = (0..weights.latent)
+        .map(|j| {
+            let w = weights.neuron_weights(j);
+            [w[0], w[1]]
+        })
+        .collect();
+    LinearAeMeasurement {
+        most_mixed_angle: most_mixed_neuron_angle(&neurons),
+        linear_cinfom: modularity.map(|m| m.cinfom),
+        linear_infom: modularity.map(|m| m.infom),
+        losses: loss_terms(weights, &rows),
+        theory,
+        multiinformation,
+        neurons,
+        points,
+    }
+}

@@ -1,0 +1,118 @@
+//! The experiments a spec can name. Each turns its parameters into runs, and the measured runs
+//! into a table, a figure and the named values its claims refer to.
+
+pub mod linear_ae_run;
+pub mod one_point_apart;
+pub mod random_point_sets;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::figure::Figure;
+use crate::render::table::Table;
+use linear_ae_run::{LinearAeMeasurement, LinearAeRun};
+
+/// The experiment of a spec, with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Experiment {
+    /// Dorrell et al. 2025 Fig 1c: two point sets one point apart, on either side of the
+    /// range-independence condition.
+    OnePointApart(one_point_apart::Params),
+    /// Dorrell et al. 2025 Fig 1d: many random point sets; does the theory or the source
+    /// multiinformation predict mixing?
+    RandomPointSets(random_point_sets::Params),
+}
+
+/// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RunRecipe {
+    LinearAe(LinearAeRun),
+}
+
+impl RunRecipe {
+    /// Runs with equal batch keys can be trained together as one batched program.
+    pub fn batch_key(&self) -> String {
+        match self {
+            RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
+        }
+    }
+}
+
+/// A run with its place in the spec: the experiment's own label for it (e.g. data set index),
+/// the sweep point and the seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSlot {
+    pub label: BTreeMap<String, String>,
+    pub recipe: RunRecipe,
+}
+
+/// A measured run, handed back to its experiment for summary.
+pub struct MeasuredRun<'a> {
+    pub sweep: &'a BTreeMap<String, String>,
+    pub seed: u64,
+    pub label: &'a BTreeMap<String, String>,
+    pub measurement: &'a Measurement,
+}
+
+/// What the harness measured on a run.
+#[derive(Debug, Clone)]
+pub enum Measurement {
+    LinearAe(LinearAeMeasurement),
+}
+
+/// An artefact's content, before rendering.
+pub struct Summary {
+    pub table: Table,
+    pub figure: Figure,
+    /// Named values the claims refer to. A value that could not be computed is absent (a claim
+    /// on it then fails, saying so).
+    pub measured: BTreeMap<String, f64>,
+    /// Lines for the report: what the data and the runs were.
+    pub notes: Vec<String>,
+}
+
+impl Experiment {
+    /// Human name of the experiment kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Experiment::OnePointApart(_) => "OnePointApart",
+            Experiment::RandomPointSets(_) => "RandomPointSets",
+        }
+    }
+
+    /// The names of the values `summarise` measures, for validating claims at load time.
+    pub fn measures(&self) -> &'static [&'static str] {
+        match self {
+            Experiment::OnePointApart(_) => one_point_apart::MEASURES,
+            Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
+        }
+    }
+
+    /// The runs of one seed at one sweep point.
+    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        match self {
+            Experiment::OnePointApart(p) => p.runs(seed),
+            Experiment::RandomPointSets(p) => p.runs(seed),
+        }
+    }
+
+    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        match self {
+            Experiment::OnePointApart(p) => p.summarise(runs),
+            Experiment::RandomPointSets(p) => p.summarise(runs),
+        }
+    }
+}
+
+/// The measurement of a run, given its recipe and what training produced.
+pub fn linear_ae_measurement(m: &Measurement) -> &LinearAeMeasurement {
+    match m {
+        Measurement::LinearAe(x) => x,
+    }
+}
+
+/// Formats an optional number for a table cell ("" when absent).
+pub fn cell(x: Option<f64>) -> String {
+    x.map_or_else(String::new, |v| format!("{v}"))
+}

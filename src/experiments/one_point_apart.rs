@@ -1,0 +1,164 @@
+//! Dorrell et al. 2025, Fig 1c: two point sets that differ by one point and fall on opposite
+//! sides of the range-independence condition; a linear autoencoder trained on each should be
+//! modular on one and mixed on the other, as the theory says.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::linear_ae_run::LinearAeRun;
+use super::random_point_sets::colour_of;
+use super::{cell, linear_ae_measurement, MeasuredRun, RunRecipe, RunSlot, Summary};
+use crate::analysis::theory::{ellipse_outline, Verdict};
+use crate::data::points::PointRecipe;
+use crate::model::linear_ae::{Objective, Training};
+use crate::render::figure::{Figure, Panel, Series};
+use crate::render::table::Table;
+use crate::rng::SplitMix64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Points in the larger set (the paper: 28).
+    pub n_points: usize,
+    pub data_seed: u64,
+    /// Hidden units (the paper: 10).
+    pub latent: usize,
+    pub objective: Objective,
+    pub training: Training,
+    /// A network counts as mixed if its most mixed live neuron is more than this many radians
+    /// from a source axis.
+    pub mixed_angle_threshold: f64,
+}
+
+pub const MEASURES: &[&str] = &[
+    "verdict_agreement",
+    "angle_full_set",
+    "angle_less_one_point",
+    "cinfom_full_set",
+    "cinfom_less_one_point",
+    "max_reconstruction_loss",
+];
+
+const MEMBERS: [(Verdict, &str); 2] = [(Verdict::Modular, "full_set"), (Verdict::Mixed, "less_one_point")];
+
+impl Params {
+    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        MEMBERS
+            .iter()
+            .enumerate()
+            .map(|(k, &(member, name))| RunSlot {
+                label: BTreeMap::from([("set".to_string(), name.to_string())]),
+                recipe: RunRecipe::LinearAe(LinearAeRun {
+                    points: PointRecipe::OnePointApart { n_points: self.n_points, data_seed: self.data_seed, member },
+                    latent: self.latent,
+                    objective: self.objective,
+                    training: self.training,
+                    init_seed: SplitMix64::derive(seed, k as u64).next_u64(),
+                }),
+            })
+            .collect()
+    }
+
+    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let sweep_names: Vec<String> = runs.first().map(|r| r.sweep.keys().cloned().collect()).unwrap_or_default();
+        let mut header = sweep_names.clone();
+        header.extend(
+            [
+                "seed", "set", "n_points", "theory_verdict", "mixing_energy_gain", "most_mixed_angle", "linear_cinfom",
+                "linear_infom", "network_verdict", "reconstruction_loss",
+            ]
+            .map(String::from),
+        );
+        let mut table = Table::new(header);
+        let mut agree = 0usize;
+        let mut per_set: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+        let mut max_rec = 0.0f64;
+        let mut panels = Vec::new();
+        for run in runs {
+            let m = linear_ae_measurement(run.measurement);
+            let set = run.label["set"].clone();
+            let network = m.network_verdict(self.mixed_angle_threshold);
+            agree += usize::from(network == m.theory.verdict);
+            max_rec = max_rec.max(m.losses.reconstruction);
+            let entry = per_set.entry(set.clone()).or_default();
+            entry.0.extend(m.most_mixed_angle);
+            entry.1.extend(m.linear_cinfom);
+            let mut row: Vec<String> = sweep_names.iter().map(|k| run.sweep[k].clone()).collect();
+            row.extend([
+                run.seed.to_string(),
+                set.clone(),
+                m.points.len().to_string(),
+                m.theory.verdict.as_str().to_string(),
+                m.theory.mixing_energy_gain.to_string(),
+                cell(m.most_mixed_angle),
+                cell(m.linear_cinfom),
+                cell(m.linear_infom),
+                network.as_str().to_string(),
+                m.losses.reconstruction.to_string(),
+            ]);
+            table.push(row);
+            panels.push(data_panel(run, m, network));
+        }
+        let mut measured = BTreeMap::new();
+        if !runs.is_empty() {
+            measured.insert("verdict_agreement".into(), agree as f64 / runs.len() as f64);
+            measured.insert("max_reconstruction_loss".into(), max_rec);
+        }
+        for (set, (angles, cinfoms)) in &per_set {
+            let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            if let Some(a) = mean(angles) {
+                measured.insert(format!("angle_{set}"), a);
+            }
+            if let Some(c) = mean(cinfoms) {
+                measured.insert(format!("cinfom_{set}"), c);
+            }
+        }
+        Summary {
+            table,
+            figure: Figure { columns: 2, panels },
+            measured,
+            notes: vec![format!(
+                "{} runs: a set of {} points uniform on [0,1]² that the theory calls modular and the same set less one point that it calls mixed (data seed {}); linear AE 2→{}→2, {} Adam steps at lr {}.",
+                runs.len(),
+                self.n_points,
+                self.data_seed,
+                self.latent,
+                self.training.steps,
+                self.training.learning_rate
+            )],
+        }
+    }
+}
+
+/// The data, the theory's ellipse, and each neuron's encoding direction drawn from the mean
+/// (length proportional to its weight norm).
+fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasurement, network: Verdict) -> Panel {
+    let centre = m.theory.mean;
+    let longest = m.neurons.iter().map(|w| w[0].hypot(w[1])).fold(0.0, f64::max).max(1e-12);
+    let mut arrows = Vec::new();
+    for w in &m.neurons {
+        let scale = 0.45 * w[0].hypot(w[1]) / longest;
+        let norm = w[0].hypot(w[1]).max(1e-12);
+        arrows.push((centre[0], centre[1]));
+        arrows.push((centre[0] + scale * w[0] / norm, centre[1] + scale * w[1] / norm));
+    }
+    Panel {
+        title: format!(
+            "{} (seed {}): theory {}, network {}, CInfoM {}",
+            run.label["set"].replace('_', " "),
+            run.seed,
+            m.theory.verdict.as_str(),
+            network.as_str(),
+            m.linear_cinfom.map_or("n/a".into(), |c| format!("{c:.2}"))
+        ),
+        x_label: "source 1".into(),
+        y_label: "source 2".into(),
+        equal_aspect: true,
+        series: vec![
+            Series::points("samples", colour_of(m.theory.verdict.as_str()), m.points.iter().map(|p| (p[0], p[1])).collect()),
+            Series::line("theory's ellipse", 2, ellipse_outline(&m.theory, 120).iter().map(|p| (p[0], p[1])).collect()),
+            Series::segments("neuron encodings", 3, arrows),
+        ],
+    }
+}

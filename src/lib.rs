@@ -1,0 +1,26 @@
+//! modrepro: regenerates the figures and tables of three papers on modularity in neural
+//! networks from declarative RON specs, and checks the papers' claims against measurements.
+//!
+//! Data flows one way: `spec` → `plan` → `cache` / `execute` (`model`) → `experiments`
+//! (`analysis`) → `render` / `verify`. `analysis` knows nothing of Burn, `model` nothing of
+//! RON, and `cli` only wires the pieces together.
+
+pub mod analysis;
+pub mod backend;
+pub mod cache;
+pub mod cli;
+pub mod data;
+pub mod execute;
+pub mod experiments;
+pub mod fsutil;
+pub mod model;
+pub mod pipeline;
+pub mod plan;
+pub mod render;
+pub mod rng;
+pub mod spec;
+pub mod verify;
+
+/// Bumped whenever a change alters any number the harness produces (a generator, an
+/// initialisation, the training loop). Part of every cache key.
+pub const NUMERICS_VERSION: u32 = 1;

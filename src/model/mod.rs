@@ -1,0 +1,3 @@
+//! Burn modules and their training loops. Knows nothing of specs or files.
+
+pub mod linear_ae;

@@ -1,0 +1,85 @@
+//! Expansion of a spec into fully resolved runs: sweep points × seeds × the experiment's own
+//! runs, each with its cache key.
+
+use std::collections::BTreeMap;
+
+use crate::backend::Backend;
+use crate::cache::RunKey;
+use crate::experiments::{Experiment, RunRecipe};
+use crate::spec::load::{resolve, sweep_points};
+use crate::spec::{LoadedSpec, Profile};
+
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Sweep parameter → value, as text (for tables).
+    pub sweep: BTreeMap<String, String>,
+    pub seed: u64,
+    /// The experiment's label for the run (e.g. which data set).
+    pub label: BTreeMap<String, String>,
+    pub recipe: RunRecipe,
+    pub key: RunKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The experiment at the profile, before sweep values (used to summarise).
+    pub experiment: Experiment,
+    pub runs: Vec<PlannedRun>,
+}
+
+/// A deterministic subset of the runs: those whose position modulo `count` is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `i/n` with 1 ≤ i ≤ n (one-based, as Slurm array indices usually are).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s.split_once('/').ok_or("expected i/n, e.g. 2/8")?;
+        let (i, n): (usize, usize) = (i.parse().map_err(|_| "i is not a number")?, n.parse().map_err(|_| "n is not a number")?);
+        if n == 0 || i == 0 || i > n {
+            return Err(format!("need 1 ≤ i ≤ n, got {i}/{n}"));
+        }
+        Ok(Shard { index: i - 1, count: n })
+    }
+}
+
+pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
+    let spec = &loaded.spec;
+    let experiment = resolve(spec, profile, &Vec::new()).expect("validated at load");
+    let mut runs = Vec::new();
+    for point in sweep_points(spec) {
+        let resolved = resolve(spec, profile, &point).expect("validated at load");
+        let sweep: BTreeMap<String, String> = point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        for &seed in &spec.seeds {
+            for slot in resolved.runs(seed) {
+                let key = RunKey::of(&slot.recipe, crate::NUMERICS_VERSION, backend.name());
+                runs.push(PlannedRun { sweep: sweep.clone(), seed, label: slot.label, recipe: slot.recipe, key });
+            }
+        }
+    }
+    Plan { experiment, runs }
+}
+
+impl Plan {
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.runs = self.runs.into_iter().enumerate().filter(|(k, _)| k % shard.count == shard.index).map(|(_, r)| r).collect();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_one_based() {
+        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { index: 1, count: 8 }));
+        assert!("0/8".parse::<Shard>().is_err());
+        assert!("9/8".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Turning summaries into files: figures (PNG, SVG), tables (CSV), manifests and the report.
+
+pub mod figure;
+pub mod font;
+pub mod report;
+pub mod table;

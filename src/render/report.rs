@@ -1,0 +1,105 @@
+//! `outputs/REPORT.md` and the claims table printed by `verify`.
+
+use std::fmt::Write;
+
+use crate::pipeline::ArtefactResult;
+use crate::spec::Profile;
+
+fn fmt_measured(v: Option<f64>) -> String {
+    v.map_or_else(|| "not measured".into(), |v| format!("{v:.4}"))
+}
+
+/// Rows of (artefact, claim, published, measured, expectation, verdict).
+pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
+    results
+        .iter()
+        .flat_map(|r| {
+            r.outcomes.iter().map(move |o| {
+                [
+                    r.loaded.id.to_string(),
+                    o.claim.id.clone(),
+                    o.claim.published.clone(),
+                    fmt_measured(o.measured),
+                    o.claim.expect.to_string(),
+                    if o.passed { "pass".into() } else { "FAIL".into() },
+                ]
+            })
+        })
+        .collect()
+}
+
+/// A plain-text table for the terminal.
+pub fn claims_table(results: &[ArtefactResult]) -> String {
+    let header = ["artefact", "claim", "published", "measured", "expected", "result"].map(String::from);
+    let rows = claim_rows(results);
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0).min(48))
+        .collect();
+    let line = |cells: &[String; 6]| {
+        let mut s = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            let shown: String = cell.chars().take(widths[c]).collect();
+            let _ = write!(s, "{shown:<w$}  ", w = widths[c]);
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(&header) + "\n";
+    out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
+    out += "\n";
+    for row in &rows {
+        out += &line(row);
+        out += "\n";
+    }
+    out
+}
+
+pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &str) -> String {
+    let mut md = String::new();
+    let passed = results.iter().flat_map(|r| &r.outcomes).filter(|o| o.passed).count();
+    let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
+    let _ = writeln!(md, "# modrepro report\n");
+    let _ = writeln!(
+        md,
+        "Profile `{}`, backend `{backend}`, numerics version {}. Claims: **{passed} of {total} pass**.\n",
+        profile.name(),
+        crate::NUMERICS_VERSION
+    );
+    let _ = writeln!(md, "| artefact | claim | published | measured | expected | result |\n|---|---|---|---|---|---|");
+    for row in claim_rows(results) {
+        let _ = writeln!(md, "| {} |", row.map(|c| c.replace('|', "\\|")).join(" | "));
+    }
+    for r in results {
+        let spec = &r.loaded.spec;
+        let _ = writeln!(md, "\n## {} — {} ({})\n", r.loaded.id, spec.title, spec.figure);
+        let _ = writeln!(md, "{}. Spec: `{}`.\n", spec.paper.citation(), r.loaded.path.display());
+        let _ = writeln!(md, "![{}]({})\n", r.loaded.id, r.files[0].display());
+        for note in &r.notes {
+            let _ = writeln!(md, "- {note}");
+        }
+        let _ = writeln!(
+            md,
+            "- {} runs: {} from the cache, {} trained{}; {:.1} s.",
+            r.runs,
+            r.stats.hits,
+            r.stats.trained,
+            if r.stats.corrupt > 0 { format!(", {} corrupt entries recomputed", r.stats.corrupt) } else { String::new() },
+            r.seconds
+        );
+        let _ = writeln!(md, "- Table: [`{}`]({}).\n", r.files[2].display(), r.files[2].display());
+        for o in &r.outcomes {
+            let _ = writeln!(
+                md,
+                "- **{}** ({}): {} Published: {}. Measured `{}` = {} (expected {}). Source: {}",
+                o.claim.id,
+                if o.passed { "pass" } else { "FAIL" },
+                o.claim.statement,
+                o.claim.published,
+                o.claim.measure,
+                fmt_measured(o.measured),
+                o.claim.expect,
+                o.claim.source
+            );
+        }
+    }
+    md
+}

@@ -1,0 +1,264 @@
+//! Finding, parsing and validating spec files, and resolving a spec's parameters for a profile
+//! and a sweep point. Every error names the file, and the line and column where there is one.
+
+use std::path::{Path, PathBuf};
+
+use super::schema::{Profile, Scalar, Spec};
+use crate::experiments::Experiment;
+
+/// `<paper dir>/<file stem>`, e.g. `dorrell2025/fig1c`: the artefact's id, and where its
+/// outputs go (`outputs/dorrell2025/fig1c.*`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ArtefactId {
+    pub group: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ArtefactId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.group, self.name)
+    }
+}
+
+/// A parsed, validated spec and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    pub id: ArtefactId,
+    pub path: PathBuf,
+    pub spec: Spec,
+    /// SHA-256 of the file's bytes, for manifests.
+    pub source_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{path}: cannot read the spec: {source}")]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+    #[error("unknown artefact `{id}`; known: {known} (fix: `modrepro list` shows every spec, or give a path to a .ron file)")]
+    UnknownArtefact { id: String, known: String },
+    #[error("{path}: a spec lives at specs/<paper>/<artefact>.ron (fix: move it into a paper directory)")]
+    Misplaced { path: PathBuf },
+}
+
+fn invalid(path: &Path, position: Option<(usize, usize)>, message: impl Into<String>) -> SpecError {
+    let location = match position {
+        Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+        None => path.display().to_string(),
+    };
+    SpecError::Invalid { location, message: message.into() }
+}
+
+/// Line and column (1-based) of the first occurrence of `needle` in `source`.
+fn position_of(source: &str, needle: &str) -> Option<(usize, usize)> {
+    let offset = source.find(needle)?;
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    Some((line, col))
+}
+
+fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
+    let name = path.file_stem().and_then(|s| s.to_str());
+    let group = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str());
+    match (group, name) {
+        (Some(group), Some(name)) if !group.is_empty() && group != "specs" => {
+            Ok(ArtefactId { group: group.to_string(), name: name.to_string() })
+        }
+        _ => Err(SpecError::Misplaced { path: path.to_owned() }),
+    }
+}
+
+/// Parses and validates one spec file.
+pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Unreadable { path: path.to_owned(), source })?;
+    let source = String::from_utf8(bytes.clone()).map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
+    let spec: Spec = ron::Options::default().from_str(&source).map_err(|e| {
+        invalid(
+            path,
+            Some((e.position.line, e.position.col)),
+            format!("{} (fix: compare with the schema in README.md, section 'Spec format')", e.code),
+        )
+    })?;
+    let id = artefact_id(path)?;
+    validate(path, &source, &spec)?;
+    Ok(LoadedSpec { id, path: path.to_owned(), spec, source_sha256: crate::cache::sha256_hex(&bytes) })
+}
+
+fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
+    if spec.seeds.is_empty() {
+        return Err(invalid(path, position_of(source, "seeds"), "`seeds` is empty (fix: give at least one seed)"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for claim in &spec.claims {
+        let at = position_of(source, &format!("\"{}\"", claim.id));
+        if !seen.insert(&claim.id) {
+            return Err(invalid(path, at, format!("two claims share the id `{}`", claim.id)));
+        }
+        if !spec.experiment.measures().contains(&claim.measure.as_str()) {
+            return Err(invalid(
+                path,
+                position_of(source, &format!("\"{}\"", claim.measure)).or(at),
+                format!(
+                    "claim `{}` uses measure `{}`, which {} does not produce (fix: use one of {})",
+                    claim.id,
+                    claim.measure,
+                    spec.experiment.kind(),
+                    spec.experiment.measures().join(", ")
+                ),
+            ));
+        }
+    }
+    for axis in &spec.sweep {
+        if axis.values.is_empty() {
+            return Err(invalid(path, position_of(source, &format!("\"{}\"", axis.param)), format!("sweep axis `{}` has no values", axis.param)));
+        }
+    }
+    // Every profile, at every sweep point, must resolve to valid parameters.
+    for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+        for point in sweep_points(spec) {
+            resolve(spec, profile, &point).map_err(|e| {
+                invalid(path, position_of(source, &format!("\"{}\"", e.path)), e.message)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// One point of the sweep's cartesian product: (parameter path, value) per axis.
+pub type SweepPoint = Vec<(String, Scalar)>;
+
+pub fn sweep_points(spec: &Spec) -> Vec<SweepPoint> {
+    let mut points: Vec<SweepPoint> = vec![Vec::new()];
+    for axis in &spec.sweep {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                axis.values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((axis.param.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// Why a profile override or sweep value could not be applied.
+#[derive(Debug)]
+pub struct ResolveError {
+    pub path: String,
+    pub message: String,
+}
+
+/// The experiment with the profile's overrides and then the sweep point's values applied.
+pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Experiment, ResolveError> {
+    let mut value = serde_json::to_value(&spec.experiment).expect("experiments serialise");
+    let params = value
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .expect("an experiment is externally tagged: {Kind: params}");
+    let overrides = spec.profiles.get(&profile).into_iter().flatten().map(|(k, v)| (k.clone(), v.clone(), format!("profile `{}`", profile.name())));
+    let sweep = point.iter().map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
+    for (path, scalar, origin) in overrides.chain(sweep) {
+        set_path(params, &path, scalar.to_json()).map_err(|message| ResolveError {
+            message: format!("{origin} sets `{path}`: {message}"),
+            path: path.clone(),
+        })?;
+    }
+    serde_json::from_value(value.clone()).map_err(|e| {
+        let path = point.first().map(|(p, _)| p.clone()).unwrap_or_default();
+        ResolveError { path, message: format!("with profile `{}` applied: {e} (fix: give the parameter a value of the right type)", profile.name()) }
+    })
+}
+
+fn set_path(root: &mut serde_json::Value, path: &str, new: serde_json::Value) -> Result<(), String> {
+    let mut node = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        let object = node.as_object_mut().ok_or_else(|| format!("`{}` is not a group of parameters", parts[..depth].join(".")))?;
+        if !object.contains_key(*part) {
+            let known: Vec<&String> = object.keys().collect();
+            return Err(format!(
+                "no parameter `{part}` here (fix: use one of {})",
+                known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        node = object.get_mut(*part).expect("checked above");
+    }
+    if node.is_object() {
+        return Err("this is a group of parameters, not a single value".into());
+    }
+    *node = new;
+    Ok(())
+}
+
+/// Every `.ron` spec under `root` (`root/<paper>/<artefact>.ron`), sorted by id.
+pub fn discover(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
+    let mut found = Vec::new();
+    let read = |dir: &Path| std::fs::read_dir(dir).map_err(|source| SpecError::Unreadable { path: dir.to_owned(), source });
+    for group in read(root)? {
+        let group = group.map_err(|source| SpecError::Unreadable { path: root.to_owned(), source })?.path();
+        if !group.is_dir() {
+            continue;
+        }
+        for entry in read(&group)? {
+            let path = entry.map_err(|source| SpecError::Unreadable { path: group.clone(), source })?.path();
+            if path.extension().is_some_and(|e| e == "ron") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Resolves command-line targets (paths to .ron files or artefact ids) to spec files.
+pub fn resolve_targets(root: &Path, targets: &[String]) -> Result<Vec<PathBuf>, SpecError> {
+    if targets.is_empty() {
+        return discover(root);
+    }
+    let mut paths = Vec::new();
+    for target in targets {
+        let as_path = PathBuf::from(target);
+        if target.ends_with(".ron") {
+            paths.push(as_path);
+            continue;
+        }
+        let candidate = root.join(format!("{target}.ron"));
+        if candidate.is_file() {
+            paths.push(candidate);
+            continue;
+        }
+        let known = discover(root)?
+            .iter()
+            .filter_map(|p| artefact_id(p).ok())
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(SpecError::UnknownArtefact { id: target.clone(), known });
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_of_counts_lines_and_columns_from_one() {
+        assert_eq!(position_of("ab\ncd\n  ef", "ef"), Some((3, 3)));
+        assert_eq!(position_of("ab", "zz"), None);
+    }
+
+    #[test]
+    fn set_path_rejects_unknown_and_group_paths() {
+        let mut v = serde_json::json!({"a": {"b": 1}});
+        assert!(set_path(&mut v, "a.b", serde_json::json!(2)).is_ok());
+        assert_eq!(v["a"]["b"], 2);
+        assert!(set_path(&mut v, "a.c", serde_json::json!(2)).unwrap_err().contains("use one of b"));
+        assert!(set_path(&mut v, "a", serde_json::json!(2)).is_err());
+    }
+}

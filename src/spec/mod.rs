@@ -1,0 +1,7 @@
+//! Specs: the RON files under `specs/` that describe each figure and table.
+
+pub mod load;
+pub mod schema;
+
+pub use load::{load, ArtefactId, LoadedSpec, SpecError};
+pub use schema::{Claim, Expectation, Paper, Profile, Spec};

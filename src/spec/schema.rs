@@ -1,0 +1,166 @@
+//! The RON schema of a spec: one figure or table of one paper.
+//!
+//! Every struct rejects unknown fields, so a typo is an error, never a silently ignored
+//! setting. A spec names the experiment and its parameters, how profiles change step counts
+//! and sizes, optional sweep axes, the seeds, and the paper's claims.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiments::Experiment;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Paper {
+    /// Dorrell, Hsu, Hollingsworth, Bhatt, Behrens, Whittington. ICLR 2025.
+    Dorrell2025,
+    /// Krause, Lange, Bhatt, Kording. NeurIPS 2022.
+    Krause2022,
+    /// Lange, Rolnick, Kording. TMLR 2022.
+    Lange2022,
+}
+
+impl Paper {
+    pub fn citation(self) -> &'static str {
+        match self {
+            Paper::Dorrell2025 => "Dorrell et al., ICLR 2025 — Range, not Independence, Drives Modularity",
+            Paper::Krause2022 => "Krause et al., NeurIPS 2022 — Operative dimensions in unconstrained connectivity of RNNs",
+            Paper::Lange2022 => "Lange, Rolnick & Kording, TMLR 2022 — Clustering units in neural networks",
+        }
+    }
+}
+
+/// How much work a run does. Profiles change step counts and sizes, never the science.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Seconds: for the test suite.
+    Smoke,
+    /// Minutes on a laptop CPU; the default, and what CI verifies.
+    Quick,
+    /// The published settings.
+    Paper,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Paper => "paper",
+        }
+    }
+}
+
+/// A scalar a sweep or a profile may set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Scalar {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Scalar::Bool(b) => serde_json::Value::Bool(*b),
+            Scalar::Int(i) => serde_json::Value::from(*i),
+            Scalar::Float(f) => serde_json::Value::from(*f),
+            Scalar::Text(s) => serde_json::Value::from(s.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Text(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// One sweep axis: a dotted path into the experiment's parameters and the values it takes.
+/// Several axes form their cartesian product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAxis {
+    pub param: String,
+    pub values: Vec<Scalar>,
+}
+
+/// What a claim expects of its measured value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Expectation {
+    /// measured ≥ bound
+    AtLeast(f64),
+    /// measured ≤ bound
+    AtMost(f64),
+    /// |measured| ≤ bound
+    AbsAtMost(f64),
+    /// |measured − value| ≤ tolerance
+    Near { value: f64, tolerance: f64 },
+}
+
+impl Expectation {
+    pub fn holds(self, measured: f64) -> bool {
+        match self {
+            Expectation::AtLeast(b) => measured >= b,
+            Expectation::AtMost(b) => measured <= b,
+            Expectation::AbsAtMost(b) => measured.abs() <= b,
+            Expectation::Near { value, tolerance } => (measured - value).abs() <= tolerance,
+        }
+    }
+}
+
+impl std::fmt::Display for Expectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expectation::AtLeast(b) => write!(f, "≥ {b}"),
+            Expectation::AtMost(b) => write!(f, "≤ {b}"),
+            Expectation::AbsAtMost(b) => write!(f, "|x| ≤ {b}"),
+            Expectation::Near { value, tolerance } => write!(f, "{value} ± {tolerance}"),
+        }
+    }
+}
+
+/// A published claim, checked against a measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// Short identifier, unique within the spec.
+    pub id: String,
+    /// What the paper says, in words.
+    pub statement: String,
+    /// The name of a value the experiment measures (see `modrepro list --measures`).
+    pub measure: String,
+    pub expect: Expectation,
+    /// The number or finding as published.
+    pub published: String,
+    /// Where the published value comes from (figure, table, repository file), and why the
+    /// threshold is what it is.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub paper: Paper,
+    /// The figure or table, as the paper names it ("Figure 1d").
+    pub figure: String,
+    pub title: String,
+    pub experiment: Experiment,
+    #[serde(default)]
+    pub sweep: Vec<SweepAxis>,
+    /// Training seeds; every sweep point runs once per seed.
+    pub seeds: Vec<u64>,
+    /// Parameter overrides per profile: dotted path → value.
+    #[serde(default)]
+    pub profiles: BTreeMap<Profile, BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+}
