@@ -11,7 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 /// The hex SHA-256 of a fully resolved run.
@@ -58,7 +58,9 @@ pub enum Lookup<T> {
     Hit(T),
     Miss,
     /// The entry existed but failed its digest or could not be parsed; it has been removed.
-    Corrupt { reason: String },
+    Corrupt {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -95,15 +97,25 @@ impl Cache {
     }
 
     /// Stores a result atomically. Returns the entry's directory.
-    pub fn store<R: Serialize, T: Serialize>(&self, key: &RunKey, run: &R, result: &T) -> std::io::Result<PathBuf> {
+    pub fn store<R: Serialize, T: Serialize>(
+        &self,
+        key: &RunKey,
+        run: &R,
+        result: &T,
+    ) -> std::io::Result<PathBuf> {
         let dest = self.entry_dir(key);
         let parent = dest.parent().expect("entry dirs have a parent");
         fs::create_dir_all(parent)?;
         let tmp_root = self.root.join("tmp");
         fs::create_dir_all(&tmp_root)?;
-        let tmp = tempfile::Builder::new().prefix(key.short()).tempdir_in(&tmp_root)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(key.short())
+            .tempdir_in(&tmp_root)?;
         let result_bytes = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
-        fs::write(tmp.path().join("run.json"), serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?)?;
+        fs::write(
+            tmp.path().join("run.json"),
+            serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?,
+        )?;
         fs::write(tmp.path().join("result.json"), &result_bytes)?;
         fs::write(tmp.path().join("result.sha256"), sha256_hex(&result_bytes))?;
         let tmp_path = tmp.keep();
@@ -124,7 +136,9 @@ impl Cache {
     /// Every entry key in the store.
     pub fn keys(&self) -> Vec<RunKey> {
         let mut keys = Vec::new();
-        let Ok(shards) = fs::read_dir(&self.root) else { return keys };
+        let Ok(shards) = fs::read_dir(&self.root) else {
+            return keys;
+        };
         for shard in shards.flatten() {
             let name = shard.file_name().to_string_lossy().into_owned();
             if name.len() != 2 {
@@ -147,8 +161,10 @@ impl Cache {
 }
 
 fn read_verified<T: DeserializeOwned>(dir: &Path) -> Result<T, String> {
-    let bytes = fs::read(dir.join("result.json")).map_err(|e| format!("result.json unreadable: {e}"))?;
-    let digest = fs::read_to_string(dir.join("result.sha256")).map_err(|e| format!("digest unreadable: {e}"))?;
+    let bytes =
+        fs::read(dir.join("result.json")).map_err(|e| format!("result.json unreadable: {e}"))?;
+    let digest = fs::read_to_string(dir.join("result.sha256"))
+        .map_err(|e| format!("digest unreadable: {e}"))?;
     if digest.trim() != sha256_hex(&bytes) {
         return Err("result.json does not match its digest".into());
     }
@@ -180,7 +196,10 @@ mod tests {
         let key = RunKey::of(&"x", 1, "flex");
         let entry = cache.store(&key, &"x", &vec![1.0]).unwrap();
         fs::write(entry.join("result.json"), b"[2.0]").unwrap();
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
+        assert!(matches!(
+            cache.lookup::<Vec<f64>>(&key),
+            Lookup::Corrupt { .. }
+        ));
         assert!(!entry.exists());
         assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Miss));
     }
@@ -195,7 +214,10 @@ mod tests {
         let entry = cache.entry_dir(&key);
         fs::create_dir_all(&entry).unwrap();
         fs::write(entry.join("result.json"), b"[1.0]").unwrap();
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
+        assert!(matches!(
+            cache.lookup::<Vec<f64>>(&key),
+            Lookup::Corrupt { .. }
+        ));
     }
 
     #[test]

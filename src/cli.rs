@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::analysis::theory::{check_two_sources, AngleGrid, Verdict};
+use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
 use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::data::points_file::read_source_samples;
-use crate::pipeline::{run_artefact, ArtefactResult, Options};
-use crate::plan::{expand, Shard};
+use crate::pipeline::{ArtefactResult, Options, run_artefact};
+use crate::plan::{Shard, expand};
 use crate::render::report::{claims_table, report_markdown};
 use crate::spec::load::{load, resolve_targets};
 use crate::spec::{LoadedSpec, Profile};
@@ -101,15 +101,25 @@ pub fn main() -> ExitCode {
 }
 
 fn cache_of(cli: &Cli) -> Cache {
-    Cache::new(cli.cache.clone().unwrap_or_else(|| cli.outputs.join("cache")))
+    Cache::new(
+        cli.cache
+            .clone()
+            .unwrap_or_else(|| cli.outputs.join("cache")),
+    )
 }
 
 fn load_targets(cli: &Cli, targets: &[String]) -> anyhow::Result<Vec<LoadedSpec>> {
     let paths = resolve_targets(&cli.specs, targets)?;
     if paths.is_empty() {
-        anyhow::bail!("no specs found under {} (fix: run from the repository root, or pass --specs DIR)", cli.specs.display());
+        anyhow::bail!(
+            "no specs found under {} (fix: run from the repository root, or pass --specs DIR)",
+            cli.specs.display()
+        );
     }
-    Ok(paths.iter().map(|p| load(p)).collect::<Result<Vec<_>, _>>()?)
+    Ok(paths
+        .iter()
+        .map(|p| load(p))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -124,7 +134,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> anyhow::Result<ExitCode> {
+fn run(
+    cli: &Cli,
+    targets: &[String],
+    shard: Option<Shard>,
+    verify: bool,
+) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, targets)?;
     let options = Options {
         profile: cli.profile,
@@ -137,8 +152,16 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
     };
     let mut results: Vec<ArtefactResult> = Vec::new();
     for loaded in &specs {
-        eprintln!("{} ({}, {}): {}", loaded.id, loaded.spec.figure, cli.profile.name(), loaded.spec.title);
-        match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
+        eprintln!(
+            "{} ({}, {}): {}",
+            loaded.id,
+            loaded.spec.figure,
+            cli.profile.name(),
+            loaded.spec.title
+        );
+        match run_artefact(loaded, &options)
+            .with_context(|| format!("running {}", loaded.path.display()))?
+        {
             Some(result) => {
                 eprintln!(
                     "  {} runs ({} cached, {} trained) in {:.1} s → {}",
@@ -150,7 +173,10 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
                 );
                 results.push(result);
             }
-            None => eprintln!("  shard {:?} trained and cached; run without --shard to render", shard),
+            None => eprintln!(
+                "  shard {:?} trained and cached; run without --shard to render",
+                shard
+            ),
         }
     }
     if results.is_empty() {
@@ -162,7 +188,11 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         crate::fsutil::write_atomic(&cli.outputs.join("REPORT.md"), report.as_bytes())?;
         eprintln!("report: {}", cli.outputs.join("REPORT.md").display());
     }
-    let failed = results.iter().flat_map(|r| &r.outcomes).filter(|o| !o.passed).count();
+    let failed = results
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .filter(|o| !o.passed)
+        .count();
     if verify {
         print!("{}", claims_table(&results));
         let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
@@ -176,7 +206,10 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
 
 fn list(cli: &Cli) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, &[])?;
-    println!("{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  title", "artefact", "paper", "figure", "smoke", "quick", "paper");
+    println!(
+        "{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  title",
+        "artefact", "paper", "figure", "smoke", "quick", "paper"
+    );
     for s in &specs {
         let count = |p| expand(s, p, cli.backend).runs.len();
         println!(
@@ -197,11 +230,32 @@ fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
     let cache = cache_of(cli);
     for s in load_targets(cli, targets)? {
         let plan = expand(&s, cli.profile, cli.backend);
-        let cached = plan.runs.iter().filter(|r| cache.entry_dir(&r.key).exists()).count();
-        println!("{} ({}): {} runs, {} cached, {} to train", s.id, cli.profile.name(), plan.runs.len(), cached, plan.runs.len() - cached);
+        let cached = plan
+            .runs
+            .iter()
+            .filter(|r| cache.entry_dir(&r.key).exists())
+            .count();
+        println!(
+            "{} ({}): {} runs, {} cached, {} to train",
+            s.id,
+            cli.profile.name(),
+            plan.runs.len(),
+            cached,
+            plan.runs.len() - cached
+        );
         for r in &plan.runs {
-            let state = if cache.entry_dir(&r.key).exists() { "cached" } else { "to train" };
-            println!("  {}  seed {:<4} {:?} {:?}  {state}", r.key.short(), r.seed, r.label, r.sweep);
+            let state = if cache.entry_dir(&r.key).exists() {
+                "cached"
+            } else {
+                "to train"
+            };
+            println!(
+                "  {}  seed {:<4} {:?} {:?}  {state}",
+                r.key.short(),
+                r.seed,
+                r.label,
+                r.sweep
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -210,14 +264,26 @@ fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
 fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
     let samples = read_source_samples(path)?;
     let d = samples.names.len();
-    println!("{}: {} samples of {d} sources ({})", path.display(), samples.samples.len(), samples.names.join(", "));
-    let grid = AngleGrid { n_angles: angles.max(1), ..AngleGrid::default() };
+    println!(
+        "{}: {} samples of {d} sources ({})",
+        path.display(),
+        samples.samples.len(),
+        samples.names.join(", ")
+    );
+    let grid = AngleGrid {
+        n_angles: angles.max(1),
+        ..AngleGrid::default()
+    };
     let describe = |points: &[[f64; 2]]| -> anyhow::Result<(Verdict, f64)> {
-        let check = check_two_sources(points, grid).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let check = check_two_sources(points, grid)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok((check.verdict, check.mixing_energy_gain))
     };
     match d {
-        0 | 1 => anyhow::bail!("{}: the condition compares sources; the file has {d} column(s) (fix: one column per source, at least 2)", path.display()),
+        0 | 1 => anyhow::bail!(
+            "{}: the condition compares sources; the file has {d} column(s) (fix: one column per source, at least 2)",
+            path.display()
+        ),
         2 => {
             let points: Vec<[f64; 2]> = samples.samples.iter().map(|s| [s[0], s[1]]).collect();
             let (verdict, gain) = describe(&points)?;
@@ -225,8 +291,10 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
             println!(
                 "mixing energy gain: {gain:.6} ({})",
                 match verdict {
-                    Verdict::Modular => "≤ 0: no mixed representation saves energy; the optimal nonnegative, energy-efficient linear code gives each source its own neurons",
-                    Verdict::Mixed => "> 0: mixing the sources saves energy; the optimal code mixes them",
+                    Verdict::Modular =>
+                        "≤ 0: no mixed representation saves energy; the optimal nonnegative, energy-efficient linear code gives each source its own neurons",
+                    Verdict::Mixed =>
+                        "> 0: mixing the sources saves energy; the optimal code mixes them",
                 }
             );
         }
@@ -237,9 +305,15 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
             );
             for i in 0..d {
                 for j in i + 1..d {
-                    let points: Vec<[f64; 2]> = samples.samples.iter().map(|s| [s[i], s[j]]).collect();
+                    let points: Vec<[f64; 2]> =
+                        samples.samples.iter().map(|s| [s[i], s[j]]).collect();
                     let (verdict, gain) = describe(&points)?;
-                    println!("  {} × {}: {} (mixing energy gain {gain:.6})", samples.names[i], samples.names[j], verdict.as_str());
+                    println!(
+                        "  {} × {}: {} (mixing energy gain {gain:.6})",
+                        samples.names[i],
+                        samples.names[j],
+                        verdict.as_str()
+                    );
                 }
             }
         }
@@ -262,7 +336,8 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
             for s in load_targets(cli, &[])? {
                 for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                     for backend in [Backend::Flex, Backend::Wgpu] {
-                        referenced.extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
+                        referenced
+                            .extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
                     }
                 }
             }
@@ -273,7 +348,10 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
                     removed += 1;
                 }
             }
-            eprintln!("removed {removed} unreferenced entries from {}", cache.root().display());
+            eprintln!(
+                "removed {removed} unreferenced entries from {}",
+                cache.root().display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

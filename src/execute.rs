@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, Lookup};
-use crate::experiments::linear_ae_run::{measure, LinearAeRun};
+use crate::experiments::linear_ae_run::{LinearAeRun, measure};
 use crate::experiments::{Measurement, RunRecipe};
-use crate::model::linear_ae::{train_batch, LinearAeWeights};
+use crate::model::linear_ae::{LinearAeWeights, train_batch};
 use crate::plan::PlannedRun;
 
 /// What training produced for one run: the cached part of a result.
@@ -59,8 +59,16 @@ pub fn obtain_outputs(
     }
 
     let total_runs: usize = misses.values().map(Vec::len).sum();
-    let total_work: u64 = misses.values().flatten().map(|&k| steps_of(&runs[k].recipe) as u64).sum();
-    let bar = if show_progress && total_runs > 0 { ProgressBar::new(total_work) } else { ProgressBar::hidden() };
+    let total_work: u64 = misses
+        .values()
+        .flatten()
+        .map(|&k| steps_of(&runs[k].recipe) as u64)
+        .sum();
+    let bar = if show_progress && total_runs > 0 {
+        ProgressBar::new(total_work)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("  training {msg} [{bar:30}] {percent}% eta {eta}")
             .expect("valid template")
@@ -81,7 +89,13 @@ pub fn obtain_outputs(
         }
     }
     bar.finish_and_clear();
-    Ok((outputs.into_iter().map(|o| o.expect("every run obtained")).collect(), stats))
+    Ok((
+        outputs
+            .into_iter()
+            .map(|o| o.expect("every run obtained"))
+            .collect(),
+        stats,
+    ))
 }
 
 fn steps_of(recipe: &RunRecipe) -> usize {
@@ -90,7 +104,12 @@ fn steps_of(recipe: &RunRecipe) -> usize {
     }
 }
 
-fn train_chunk(runs: &[PlannedRun], chunk: &[usize], device: &Device, bar: &ProgressBar) -> anyhow::Result<Vec<RunOutput>> {
+fn train_chunk(
+    runs: &[PlannedRun],
+    chunk: &[usize],
+    device: &Device,
+    bar: &ProgressBar,
+) -> anyhow::Result<Vec<RunOutput>> {
     let linear: Vec<&LinearAeRun> = chunk
         .iter()
         .map(|&k| match &runs[k].recipe {
@@ -105,20 +124,27 @@ fn train_chunk(runs: &[PlannedRun], chunk: &[usize], device: &Device, bar: &Prog
     let first = linear[0];
     let width = chunk.len() as u64;
     let mut last = 0usize;
-    let weights = train_batch(&data, &inits, &first.objective, &first.training, device, |step| {
-        if step - last >= 1000 || step == first.training.steps {
-            bar.inc((step - last) as u64 * width);
-            last = step;
-        }
-    });
+    let weights = train_batch(
+        &data,
+        &inits,
+        &first.objective,
+        &first.training,
+        device,
+        |step| {
+            if step - last >= 1000 || step == first.training.steps {
+                bar.inc((step - last) as u64 * width);
+                last = step;
+            }
+        },
+    );
     Ok(weights.into_iter().map(RunOutput::LinearAe).collect())
 }
 
 /// Measures a run from its recipe and trained output.
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput) -> anyhow::Result<Measurement> {
     match (recipe, output) {
-        (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => {
-            Ok(Measurement::LinearAe(measure(run.points.generate()?, weights)))
-        }
+        (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => Ok(Measurement::LinearAe(
+            measure(run.points.generate()?, weights),
+        )),
     }
 }

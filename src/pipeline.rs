@@ -8,11 +8,11 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::cache::Cache;
-use crate::execute::{measure_run, obtain_outputs, CacheStats};
+use crate::execute::{CacheStats, measure_run, obtain_outputs};
 use crate::experiments::MeasuredRun;
-use crate::plan::{expand, Shard};
+use crate::plan::{Shard, expand};
 use crate::spec::{LoadedSpec, Profile};
-use crate::verify::{evaluate, ClaimOutcome};
+use crate::verify::{ClaimOutcome, evaluate};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -41,16 +41,31 @@ pub struct ArtefactResult {
 
 /// Runs one artefact. With a shard, only trains and caches that shard's runs and returns
 /// `None` (an artefact is rendered from all of its runs).
-pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Option<ArtefactResult>> {
+pub fn run_artefact(
+    loaded: &LoadedSpec,
+    options: &Options,
+) -> anyhow::Result<Option<ArtefactResult>> {
     let started = Instant::now();
     let mut plan = expand(loaded, options.profile, options.backend);
     let device = options.backend.device()?;
     if let Some(shard) = options.shard {
         plan = plan.shard(shard);
-        obtain_outputs(&plan.runs, &options.cache, &device, options.max_batch, options.show_progress)?;
+        obtain_outputs(
+            &plan.runs,
+            &options.cache,
+            &device,
+            options.max_batch,
+            options.show_progress,
+        )?;
         return Ok(None);
     }
-    let (outputs, stats) = obtain_outputs(&plan.runs, &options.cache, &device, options.max_batch, options.show_progress)?;
+    let (outputs, stats) = obtain_outputs(
+        &plan.runs,
+        &options.cache,
+        &device,
+        options.max_batch,
+        options.show_progress,
+    )?;
     let measurements = plan
         .runs
         .iter()
@@ -61,14 +76,24 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Op
         .runs
         .iter()
         .zip(&measurements)
-        .map(|(run, m)| MeasuredRun { sweep: &run.sweep, seed: run.seed, label: &run.label, measurement: m })
+        .map(|(run, m)| MeasuredRun {
+            sweep: &run.sweep,
+            seed: run.seed,
+            label: &run.label,
+            measurement: m,
+        })
         .collect();
     let summary = plan.experiment.summarise(&measured_runs);
     let outcomes = evaluate(&loaded.spec.claims, &summary.measured);
 
     let id = &loaded.id;
     let relative = |ext: &str| PathBuf::from(&id.group).join(format!("{}.{ext}", id.name));
-    let files = vec![relative("png"), relative("svg"), relative("csv"), relative("manifest.json")];
+    let files = vec![
+        relative("png"),
+        relative("svg"),
+        relative("csv"),
+        relative("manifest.json"),
+    ];
     let absolute = |p: &Path| options.outputs.join(p);
     summary.table.write_csv(&absolute(&files[2]))?;
     summary

@@ -39,11 +39,17 @@ impl std::str::FromStr for Shard {
     /// `i/n` with 1 ≤ i ≤ n (one-based, as Slurm array indices usually are).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (i, n) = s.split_once('/').ok_or("expected i/n, e.g. 2/8")?;
-        let (i, n): (usize, usize) = (i.parse().map_err(|_| "i is not a number")?, n.parse().map_err(|_| "n is not a number")?);
+        let (i, n): (usize, usize) = (
+            i.parse().map_err(|_| "i is not a number")?,
+            n.parse().map_err(|_| "n is not a number")?,
+        );
         if n == 0 || i == 0 || i > n {
             return Err(format!("need 1 ≤ i ≤ n, got {i}/{n}"));
         }
-        Ok(Shard { index: i - 1, count: n })
+        Ok(Shard {
+            index: i - 1,
+            count: n,
+        })
     }
 }
 
@@ -53,11 +59,20 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
     let mut runs = Vec::new();
     for point in sweep_points(spec) {
         let resolved = resolve(spec, profile, &point).expect("validated at load");
-        let sweep: BTreeMap<String, String> = point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let sweep: BTreeMap<String, String> = point
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
         for &seed in &spec.seeds {
             for slot in resolved.runs(seed) {
                 let key = RunKey::of(&slot.recipe, crate::NUMERICS_VERSION, backend.name());
-                runs.push(PlannedRun { sweep: sweep.clone(), seed, label: slot.label, recipe: slot.recipe, key });
+                runs.push(PlannedRun {
+                    sweep: sweep.clone(),
+                    seed,
+                    label: slot.label,
+                    recipe: slot.recipe,
+                    key,
+                });
             }
         }
     }
@@ -66,7 +81,13 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
 
 impl Plan {
     pub fn shard(mut self, shard: Shard) -> Self {
-        self.runs = self.runs.into_iter().enumerate().filter(|(k, _)| k % shard.count == shard.index).map(|(_, r)| r).collect();
+        self.runs = self
+            .runs
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % shard.count == shard.index)
+            .map(|(_, r)| r)
+            .collect();
         self
     }
 }

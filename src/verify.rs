@@ -17,7 +17,11 @@ pub fn evaluate(claims: &[Claim], measured: &BTreeMap<String, f64>) -> Vec<Claim
         .iter()
         .map(|claim| {
             let value = measured.get(&claim.measure).copied();
-            ClaimOutcome { claim: claim.clone(), measured: value, passed: value.is_some_and(|v| claim.expect.holds(v)) }
+            ClaimOutcome {
+                claim: claim.clone(),
+                measured: value,
+                passed: value.is_some_and(|v| claim.expect.holds(v)),
+            }
         })
         .collect()
 }
@@ -46,8 +50,14 @@ mod tests {
         assert!(!pass(Expectation::AtLeast(0.41)));
         assert!(pass(Expectation::AtMost(0.4)));
         assert!(pass(Expectation::AbsAtMost(0.5)));
-        assert!(pass(Expectation::Near { value: 0.5, tolerance: 0.1 + 1e-12 }));
-        assert!(!pass(Expectation::Near { value: 0.6, tolerance: 0.1 }));
+        assert!(pass(Expectation::Near {
+            value: 0.5,
+            tolerance: 0.1 + 1e-12
+        }));
+        assert!(!pass(Expectation::Near {
+            value: 0.6,
+            tolerance: 0.1
+        }));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! range), how much of each latent's column is taken by its largest entry, rescaled so that
 //! 1 = every latent depends on one source and 0 = every latent depends equally on all.
 
-use super::linalg::{r_squared, Matrix};
+use super::linalg::{Matrix, r_squared};
 
 /// Rows: sources; columns: latents.
 pub type InfoMatrix = Vec<Vec<f64>>;
@@ -53,7 +53,9 @@ pub fn linear_nmi(sources: &Matrix, latents: &Matrix) -> InfoMatrix {
     (0..sources.cols())
         .map(|i| {
             let s = sources.column(i);
-            (0..latents.cols()).map(|j| squared_correlation(&s, &latents.column(j))).collect()
+            (0..latents.cols())
+                .map(|j| squared_correlation(&s, &latents.column(j)))
+                .collect()
         })
         .collect()
 }
@@ -67,7 +69,13 @@ pub fn linear_ncmi(sources: &Matrix, latents: &Matrix) -> InfoMatrix {
             let unexplained = 1.0 - r_squared(&sources.select_columns(&rest), &sources.column(i));
             nmi[i]
                 .iter()
-                .map(|&r2| if unexplained <= 0.0 { 0.0 } else { (r2 / unexplained).clamp(0.0, 1.0) })
+                .map(|&r2| {
+                    if unexplained <= 0.0 {
+                        0.0
+                    } else {
+                        (r2 / unexplained).clamp(0.0, 1.0)
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -87,7 +95,11 @@ pub fn modularity_score(info: &InfoMatrix, active: &[bool]) -> Option<f64> {
         }
         let column: Vec<f64> = info.iter().map(|row| row[j]).collect();
         let sum: f64 = column.iter().sum();
-        let share = if sum > 0.0 { column.iter().copied().fold(0.0, f64::max) / sum } else { 1.0 / d };
+        let share = if sum > 0.0 {
+            column.iter().copied().fold(0.0, f64::max) / sum
+        } else {
+            1.0 / d
+        };
         total += (share - 1.0 / d) / (1.0 - 1.0 / d);
         count += 1;
     }
@@ -127,7 +139,11 @@ mod tests {
     }
 
     fn latents_from(sources: &Matrix, f: impl Fn(f64, f64) -> Vec<f64>) -> Matrix {
-        Matrix::from_rows((0..sources.rows()).map(|r| f(sources.get(r, 0), sources.get(r, 1))).collect())
+        Matrix::from_rows(
+            (0..sources.rows())
+                .map(|r| f(sources.get(r, 0), sources.get(r, 1)))
+                .collect(),
+        )
     }
 
     #[test]
@@ -136,7 +152,10 @@ mod tests {
         let z = latents_from(&s, |a, b| vec![2.0 * a + 1.0, 0.0 * a, 3.0 * b]);
         let m = linear_modularity(&s, &z).unwrap();
         assert_eq!(m.active_latents, 2);
-        assert!((m.cinfom - 1.0).abs() < 1e-12 && (m.infom - 1.0).abs() < 1e-12, "{m:?}");
+        assert!(
+            (m.cinfom - 1.0).abs() < 1e-12 && (m.infom - 1.0).abs() < 1e-12,
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -170,11 +189,13 @@ mod tests {
     fn ncmi_divides_by_what_other_sources_leave_unexplained() {
         // Correlated sources: s₂ = s₁ + e. A latent copying s₁ has r²(s₁)=1 and NCMI 1 for s₁;
         // for s₂, R²(s₂|s₁) = ρ², so NCMI[2] = ρ² / (1 − ρ²) clipped.
-        let rows: Vec<Vec<f64>> = (0..40).map(|k| {
-            let a = (k % 8) as f64;
-            let e = ((k * 7) % 5) as f64 - 2.0;
-            vec![a, a + e]
-        }).collect();
+        let rows: Vec<Vec<f64>> = (0..40)
+            .map(|k| {
+                let a = (k % 8) as f64;
+                let e = ((k * 7) % 5) as f64 - 2.0;
+                vec![a, a + e]
+            })
+            .collect();
         let s = Matrix::from_rows(rows);
         let z = latents_from(&s, |a, _| vec![a]);
         let ncmi = linear_ncmi(&s, &z);

@@ -6,17 +6,22 @@
 //! - [`Normalisation::ByMaxAttainable`]: (Σᵢ H(sᵢ) − H(s)) / (Σᵢ H(sᵢ) − maxᵢ H(sᵢ)) — Fig 2.
 //! Both clipped to [0, 1].
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// Plug-in (maximum-likelihood) entropy in nats of the rows of `labels`, each row one joint
-/// outcome.
-pub fn entropy<T: std::hash::Hash + Eq>(labels: &[T]) -> f64 {
-    let mut counts: HashMap<&T, usize> = HashMap::new();
+/// outcome. Counts are summed in a fixed (sorted) order: a hash map's random iteration order
+/// would change the last bits of the sum from one process to the next.
+pub fn entropy<T: Ord>(labels: &[T]) -> f64 {
+    let mut counts: BTreeMap<&T, usize> = BTreeMap::new();
     for l in labels {
         *counts.entry(l).or_default() += 1;
     }
     let n = labels.len() as f64;
-    -counts.values().map(|&c| c as f64 / n).map(|p| p * p.ln()).sum::<f64>()
+    -counts
+        .values()
+        .map(|&c| c as f64 / n)
+        .map(|p| p * p.ln())
+        .sum::<f64>()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -79,7 +84,11 @@ pub fn discretise_auto(samples: &[Vec<f64>]) -> Vec<Vec<u32>> {
         let lo = column.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         for (row, &v) in column.iter().enumerate() {
-            let bin = if hi > lo { ((v - lo) / (hi - lo) * bins as f64).floor() as usize } else { 0 };
+            let bin = if hi > lo {
+                ((v - lo) / (hi - lo) * bins as f64).floor() as usize
+            } else {
+                0
+            };
             labels[row][i] = bin.min(bins - 1) as u32;
         }
     }
@@ -100,8 +109,13 @@ mod tests {
 
     #[test]
     fn independent_sources_have_zero_multiinformation() {
-        let samples: Vec<Vec<u32>> = (0..4).flat_map(|a| (0..4).map(move |b| vec![a, b])).collect();
-        for norm in [Normalisation::BySumOfMarginals, Normalisation::ByMaxAttainable] {
+        let samples: Vec<Vec<u32>> = (0..4)
+            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
+            .collect();
+        for norm in [
+            Normalisation::BySumOfMarginals,
+            Normalisation::ByMaxAttainable,
+        ] {
             assert!(normalised_multiinformation(&samples, norm).abs() < 1e-12);
         }
     }

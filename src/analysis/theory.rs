@@ -48,7 +48,10 @@ pub struct AngleGrid {
 
 impl Default for AngleGrid {
     fn default() -> Self {
-        Self { n_angles: 500, offset: 0.01 }
+        Self {
+            n_angles: 500,
+            offset: 0.01,
+        }
     }
 }
 
@@ -66,7 +69,10 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
     if points.len() < 2 {
         return Err(TheoryError::TooFewSamples(points.len()));
     }
-    if let Some(i) = points.iter().position(|p| !p[0].is_finite() || !p[1].is_finite()) {
+    if let Some(i) = points
+        .iter()
+        .position(|p| !p[0].is_finite() || !p[1].is_finite())
+    {
         return Err(TheoryError::NonFinite(i));
     }
     let n = points.len() as f64;
@@ -74,10 +80,16 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
         points.iter().map(|p| p[0]).sum::<f64>() / n,
         points.iter().map(|p| p[1]).sum::<f64>() / n,
     ];
-    let centred: Vec<[f64; 2]> = points.iter().map(|p| [p[0] - mean[0], p[1] - mean[1]]).collect();
+    let centred: Vec<[f64; 2]> = points
+        .iter()
+        .map(|p| [p[0] - mean[0], p[1] - mean[1]])
+        .collect();
     let extreme = |d: usize| {
         let lo = centred.iter().map(|p| p[d]).fold(f64::INFINITY, f64::min);
-        let hi = centred.iter().map(|p| p[d]).fold(f64::NEG_INFINITY, f64::max);
+        let hi = centred
+            .iter()
+            .map(|p| p[d])
+            .fold(f64::NEG_INFINITY, f64::max);
         lo.abs().min(hi.abs())
     };
     let (e1, e2) = (extreme(0), extreme(1));
@@ -90,7 +102,10 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
         let theta = k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset;
         let w = [theta.cos(), theta.sin()];
         let quad = w[0] * w[0] * s[0][0] + 2.0 * w[0] * w[1] * s[0][1] + w[1] * w[1] * s[1][1];
-        let support = centred.iter().map(|p| w[0] * p[0] + w[1] * p[1]).fold(f64::INFINITY, f64::min);
+        let support = centred
+            .iter()
+            .map(|p| w[0] * p[0] + w[1] * p[1])
+            .fold(f64::INFINITY, f64::min);
         let slack = support * support - quad;
         if slack < worst_slack {
             worst_slack = slack;
@@ -98,7 +113,11 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
         }
     }
     Ok(TheoryCheck {
-        verdict: if worst_slack < 0.0 { Verdict::Mixed } else { Verdict::Modular },
+        verdict: if worst_slack < 0.0 {
+            Verdict::Mixed
+        } else {
+            Verdict::Modular
+        },
         mixing_energy_gain: -worst_slack,
         mean,
         s_matrix: s,
@@ -138,12 +157,19 @@ mod tests {
     fn full_square_is_modular_by_hand() {
         // Centred corners (±½, ±½): e₁ = e₂ = ½, c = 0, S = ¼·I, so wᵀSw = ¼ for every w.
         // min w·s̃ = −½(|cos θ| + |sin θ|), squared = ¼(1 + |sin 2θ|) ≥ ¼. Slack ≥ 0, with
-        // equality on the axes: the worst slack is ¼·|sin 2θ| at the grid angle nearest 0.
+        // equality on the axes: the worst slack is ¼·|sin 2θ| at the grid angle nearest an axis.
+        // The grid is θₖ = 2πk/500 + 0.01; an axis every 125 steps, so the nearest angles sit
+        // 0.01 past an axis or 2π/500 − 0.01 ≈ 0.00257 before one (k = 499, 124, …).
         let check = check_two_sources(&square_corners(), AngleGrid::default()).unwrap();
         assert_eq!(check.verdict, Verdict::Modular);
         assert_eq!(check.s_matrix, [[0.25, 0.0], [0.0, 0.25]]);
-        let expected = -0.25 * (2.0f64 * 0.01).sin().abs();
-        assert!((check.mixing_energy_gain - expected).abs() < 1e-12, "{}", check.mixing_energy_gain);
+        let nearest = 0.01f64.min(2.0 * PI / 500.0 - 0.01);
+        let expected = -0.25 * (2.0 * nearest).sin();
+        assert!(
+            (check.mixing_energy_gain - expected).abs() < 1e-12,
+            "{}",
+            check.mixing_energy_gain
+        );
     }
 
     #[test]
@@ -151,7 +177,9 @@ mod tests {
         // Points on the anti-diagonal: e₁ = e₂ = ½, c = −(var) < 0, S has +|c| off-diagonal.
         // Along w = (1, 1)/√2 every centred point projects to 0, so the support is 0 while
         // wᵀSw = ¼ + |c| > 0: negative slack, mixed.
-        let points: Vec<[f64; 2]> = (0..=10).map(|i| [i as f64 / 10.0, 1.0 - i as f64 / 10.0]).collect();
+        let points: Vec<[f64; 2]> = (0..=10)
+            .map(|i| [i as f64 / 10.0, 1.0 - i as f64 / 10.0])
+            .collect();
         let check = check_two_sources(&points, AngleGrid::default()).unwrap();
         assert_eq!(check.verdict, Verdict::Mixed);
         assert!(check.mixing_energy_gain > 0.2);
@@ -180,7 +208,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(check_two_sources(&[[0.0, 0.0]], AngleGrid::default()), Err(TheoryError::TooFewSamples(1)));
+        assert_eq!(
+            check_two_sources(&[[0.0, 0.0]], AngleGrid::default()),
+            Err(TheoryError::TooFewSamples(1))
+        );
         assert_eq!(
             check_two_sources(&[[0.0, 0.0], [f64::NAN, 1.0]], AngleGrid::default()),
             Err(TheoryError::NonFinite(1))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::theory::{check_two_sources, AngleGrid, Verdict};
+use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
 use crate::rng::SplitMix64;
 
 /// How to make one run's point set. Part of the run's hash: everything that decides the
@@ -13,15 +13,26 @@ pub enum PointRecipe {
     /// Set `index` of a family of sets of `n_points` uniform on [0,1]², redrawn until the
     /// theory's verdict is `required` (if given): the authors alternate modular and mixed sets
     /// this way so that both verdicts are equally represented (`Figure 1d.ipynb`).
-    UniformWithVerdict { n_points: usize, data_seed: u64, index: u64, required: Option<Verdict> },
+    UniformWithVerdict {
+        n_points: usize,
+        data_seed: u64,
+        index: u64,
+        required: Option<Verdict>,
+    },
     /// Two sets that differ by one point and fall on opposite sides of the condition: the
     /// `Modular` member has `n_points`, the `Mixed` member is the same set less one point.
-    OnePointApart { n_points: usize, data_seed: u64, member: Verdict },
+    OnePointApart {
+        n_points: usize,
+        data_seed: u64,
+        member: Verdict,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("no point set satisfying the request after {attempts} draws ({what}); try another data_seed or n_points")]
+    #[error(
+        "no point set satisfying the request after {attempts} draws ({what}); try another data_seed or n_points"
+    )]
     Exhausted { attempts: usize, what: String },
 }
 
@@ -32,14 +43,18 @@ fn uniform_set(rng: &mut SplitMix64, n: usize) -> Vec<[f64; 2]> {
 }
 
 fn verdict(points: &[[f64; 2]]) -> Verdict {
-    check_two_sources(points, AngleGrid::default()).expect("generated points are finite").verdict
+    check_two_sources(points, AngleGrid::default())
+        .expect("generated points are finite")
+        .verdict
 }
 
 impl PointRecipe {
     pub fn n_points(&self) -> usize {
         match self {
             PointRecipe::UniformWithVerdict { n_points, .. } => *n_points,
-            PointRecipe::OnePointApart { n_points, member, .. } => match member {
+            PointRecipe::OnePointApart {
+                n_points, member, ..
+            } => match member {
                 Verdict::Modular => *n_points,
                 Verdict::Mixed => n_points - 1,
             },
@@ -48,7 +63,12 @@ impl PointRecipe {
 
     pub fn generate(&self) -> Result<Vec<[f64; 2]>, GenerateError> {
         match *self {
-            PointRecipe::UniformWithVerdict { n_points, data_seed, index, required } => {
+            PointRecipe::UniformWithVerdict {
+                n_points,
+                data_seed,
+                index,
+                required,
+            } => {
                 let mut rng = SplitMix64::derive(data_seed, index);
                 for _ in 0..MAX_ATTEMPTS {
                     let set = uniform_set(&mut rng, n_points);
@@ -56,13 +76,25 @@ impl PointRecipe {
                         return Ok(set);
                     }
                 }
-                Err(GenerateError::Exhausted { attempts: MAX_ATTEMPTS, what: format!("{n_points} uniform points, verdict {required:?}") })
+                Err(GenerateError::Exhausted {
+                    attempts: MAX_ATTEMPTS,
+                    what: format!("{n_points} uniform points, verdict {required:?}"),
+                })
             }
-            PointRecipe::OnePointApart { n_points, data_seed, member } => {
+            PointRecipe::OnePointApart {
+                n_points,
+                data_seed,
+                member,
+            } => {
                 let (full, removed) = one_point_apart(n_points, data_seed)?;
                 Ok(match member {
                     Verdict::Modular => full,
-                    Verdict::Mixed => full.iter().enumerate().filter(|&(k, _)| k != removed).map(|(_, p)| *p).collect(),
+                    Verdict::Mixed => full
+                        .iter()
+                        .enumerate()
+                        .filter(|&(k, _)| k != removed)
+                        .map(|(_, p)| *p)
+                        .collect(),
                 })
             }
         }
@@ -71,7 +103,10 @@ impl PointRecipe {
 
 /// Draws uniform sets until one is modular and loses that by removing a single point; returns
 /// the set and the index of that point (the first such index).
-fn one_point_apart(n_points: usize, data_seed: u64) -> Result<(Vec<[f64; 2]>, usize), GenerateError> {
+fn one_point_apart(
+    n_points: usize,
+    data_seed: u64,
+) -> Result<(Vec<[f64; 2]>, usize), GenerateError> {
     for attempt in 0..MAX_ATTEMPTS as u64 {
         let mut rng = SplitMix64::derive(data_seed, attempt);
         let set = uniform_set(&mut rng, n_points);
@@ -79,13 +114,21 @@ fn one_point_apart(n_points: usize, data_seed: u64) -> Result<(Vec<[f64; 2]>, us
             continue;
         }
         for k in 0..n_points {
-            let less: Vec<[f64; 2]> = set.iter().enumerate().filter(|&(i, _)| i != k).map(|(_, p)| *p).collect();
+            let less: Vec<[f64; 2]> = set
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != k)
+                .map(|(_, p)| *p)
+                .collect();
             if verdict(&less) == Verdict::Mixed {
                 return Ok((set, k));
             }
         }
     }
-    Err(GenerateError::Exhausted { attempts: MAX_ATTEMPTS, what: format!("{n_points} points one point apart") })
+    Err(GenerateError::Exhausted {
+        attempts: MAX_ATTEMPTS,
+        what: format!("{n_points} points one point apart"),
+    })
 }
 
 #[cfg(test)]
@@ -94,8 +137,16 @@ mod tests {
 
     #[test]
     fn one_point_apart_members_differ_by_one_point_and_straddle_the_condition() {
-        let modular = PointRecipe::OnePointApart { n_points: 28, data_seed: 1, member: Verdict::Modular };
-        let mixed = PointRecipe::OnePointApart { n_points: 28, data_seed: 1, member: Verdict::Mixed };
+        let modular = PointRecipe::OnePointApart {
+            n_points: 28,
+            data_seed: 1,
+            member: Verdict::Modular,
+        };
+        let mixed = PointRecipe::OnePointApart {
+            n_points: 28,
+            data_seed: 1,
+            member: Verdict::Mixed,
+        };
         let (a, b) = (modular.generate().unwrap(), mixed.generate().unwrap());
         assert_eq!((a.len(), b.len()), (28, 27));
         assert!(b.iter().all(|p| a.contains(p)));
@@ -106,7 +157,12 @@ mod tests {
     #[test]
     fn uniform_sets_honour_the_required_verdict_and_are_seeded() {
         for (index, want) in [(0, Verdict::Modular), (1, Verdict::Mixed)] {
-            let recipe = PointRecipe::UniformWithVerdict { n_points: 32, data_seed: 5, index, required: Some(want) };
+            let recipe = PointRecipe::UniformWithVerdict {
+                n_points: 32,
+                data_seed: 5,
+                index,
+                required: Some(want),
+            };
             let set = recipe.generate().unwrap();
             assert_eq!(set.len(), 32);
             assert_eq!(verdict(&set), want);

@@ -13,18 +13,34 @@ pub struct SourceSamples {
 #[derive(Debug, thiserror::Error)]
 pub enum PointsFileError {
     #[error("{path}: cannot read the file: {source} (fix: check the path and its permissions)")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Malformed { path: PathBuf, line: u64, message: String },
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Shape { path: PathBuf, message: String },
 }
 
 pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError> {
-    let file = std::fs::File::open(path)
-        .map_err(|source| PointsFileError::Unreadable { path: path.to_owned(), source })?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(file);
-    let malformed = |line: u64, message: String| PointsFileError::Malformed { path: path.to_owned(), line, message };
+    let file = std::fs::File::open(path).map_err(|source| PointsFileError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(file);
+    let malformed = |line: u64, message: String| PointsFileError::Malformed {
+        path: path.to_owned(),
+        line,
+        message,
+    };
     let names: Vec<String> = reader
         .headers()
         .map_err(|e| malformed(1, format!("cannot read the header row: {e}")))?
@@ -41,16 +57,30 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
-            malformed(line, format!("{e} (fix: every row has one value per source named in the header)"))
+            malformed(
+                line,
+                format!("{e} (fix: every row has one value per source named in the header)"),
+            )
         })?;
         let line = record.position().map_or(0, |p| p.line());
         let row = record
             .iter()
             .enumerate()
             .map(|(col, field)| {
-                field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    malformed(line, format!("column {} (`{}`): `{field}` is not a finite number", col + 1, names[col]))
-                })
+                field
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        malformed(
+                            line,
+                            format!(
+                                "column {} (`{}`): `{field}` is not a finite number",
+                                col + 1,
+                                names[col]
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<f64>, _>>()?;
         samples.push(row);
@@ -58,7 +88,10 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
     if samples.len() < 2 {
         return Err(PointsFileError::Shape {
             path: path.to_owned(),
-            message: format!("{} sample(s); the condition needs at least 2", samples.len()),
+            message: format!(
+                "{} sample(s); the condition needs at least 2",
+                samples.len()
+            ),
         });
     }
     Ok(SourceSamples { names, samples })
@@ -87,7 +120,10 @@ mod tests {
     fn a_non_number_names_line_and_column() {
         let f = write("a,b\n0.1,0.2\n0.3,oops\n");
         let e = read_source_samples(f.path()).unwrap_err().to_string();
-        assert!(e.contains(":3:") && e.contains("column 2") && e.contains("oops"), "{e}");
+        assert!(
+            e.contains(":3:") && e.contains("column 2") && e.contains("oops"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -99,7 +135,12 @@ mod tests {
 
     #[test]
     fn a_missing_file_says_so() {
-        let e = read_source_samples(Path::new("/nonexistent/points.csv")).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/points.csv") && e.contains("cannot read"), "{e}");
+        let e = read_source_samples(Path::new("/nonexistent/points.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/points.csv") && e.contains("cannot read"),
+            "{e}"
+        );
     }
 }

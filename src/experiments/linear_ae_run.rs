@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::mixing::most_mixed_neuron_angle;
-use crate::analysis::multiinfo::{discretise_auto, normalised_multiinformation, Normalisation};
-use crate::analysis::theory::{check_two_sources, AngleGrid, TheoryCheck, Verdict};
+use crate::analysis::multiinfo::{Normalisation, discretise_auto, normalised_multiinformation};
+use crate::analysis::theory::{AngleGrid, TheoryCheck, Verdict, check_two_sources};
 use crate::data::points::PointRecipe;
-use crate::model::linear_ae::{loss_terms, LinearAeWeights, LossTerms, Objective, Training};
+use crate::model::linear_ae::{LinearAeWeights, LossTerms, Objective, Training, loss_terms};
 
 /// Everything that decides a trained network: hashed into the run's cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,8 +26,13 @@ impl LinearAeRun {
     /// Runs that may share one batched training program: same architecture, objective,
     /// schedule and number of samples.
     pub fn batch_key(&self) -> String {
-        serde_json::to_string(&(self.latent, &self.objective, &self.training, self.points.n_points()))
-            .expect("plain data serialises")
+        serde_json::to_string(&(
+            self.latent,
+            &self.objective,
+            &self.training,
+            self.points.n_points(),
+        ))
+        .expect("plain data serialises")
     }
 
     pub fn initial_weights(&self) -> LinearAeWeights {
@@ -63,7 +68,8 @@ impl LinearAeMeasurement {
 }
 
 pub fn measure(points: Vec<[f64; 2]>, weights: &LinearAeWeights) -> LinearAeMeasurement {
-    let theory = check_two_sources(&points, AngleGrid::default()).expect("generated points are finite");
+    let theory =
+        check_two_sources(&points, AngleGrid::default()).expect("generated points are finite");
     let rows: Vec<Vec<f64>> = points.iter().map(|p| p.to_vec()).collect();
     let multiinformation =
         normalised_multiinformation(&discretise_auto(&rows), Normalisation::BySumOfMarginals);

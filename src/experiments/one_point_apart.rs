@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::linear_ae_run::LinearAeRun;
 use super::random_point_sets::colour_of;
-use super::{cell, linear_ae_measurement, MeasuredRun, RunRecipe, RunSlot, Summary};
-use crate::analysis::theory::{ellipse_outline, Verdict};
+use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement};
+use crate::analysis::theory::{Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::linear_ae::{Objective, Training};
 use crate::render::figure::{Figure, Panel, Series};
@@ -40,7 +40,10 @@ pub const MEASURES: &[&str] = &[
     "max_reconstruction_loss",
 ];
 
-const MEMBERS: [(Verdict, &str); 2] = [(Verdict::Modular, "full_set"), (Verdict::Mixed, "less_one_point")];
+const MEMBERS: [(Verdict, &str); 2] = [
+    (Verdict::Modular, "full_set"),
+    (Verdict::Mixed, "less_one_point"),
+];
 
 impl Params {
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
@@ -50,7 +53,11 @@ impl Params {
             .map(|(k, &(member, name))| RunSlot {
                 label: BTreeMap::from([("set".to_string(), name.to_string())]),
                 recipe: RunRecipe::LinearAe(LinearAeRun {
-                    points: PointRecipe::OnePointApart { n_points: self.n_points, data_seed: self.data_seed, member },
+                    points: PointRecipe::OnePointApart {
+                        n_points: self.n_points,
+                        data_seed: self.data_seed,
+                        member,
+                    },
                     latent: self.latent,
                     objective: self.objective,
                     training: self.training,
@@ -61,12 +68,23 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs.first().map(|r| r.sweep.keys().cloned().collect()).unwrap_or_default();
+        let sweep_names: Vec<String> = runs
+            .first()
+            .map(|r| r.sweep.keys().cloned().collect())
+            .unwrap_or_default();
         let mut header = sweep_names.clone();
         header.extend(
             [
-                "seed", "set", "n_points", "theory_verdict", "mixing_energy_gain", "most_mixed_angle", "linear_cinfom",
-                "linear_infom", "network_verdict", "reconstruction_loss",
+                "seed",
+                "set",
+                "n_points",
+                "theory_verdict",
+                "mixing_energy_gain",
+                "most_mixed_angle",
+                "linear_cinfom",
+                "linear_infom",
+                "network_verdict",
+                "reconstruction_loss",
             ]
             .map(String::from),
         );
@@ -133,15 +151,27 @@ impl Params {
 
 /// The data, the theory's ellipse, and each neuron's encoding direction drawn from the mean
 /// (length proportional to its weight norm).
-fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasurement, network: Verdict) -> Panel {
+fn data_panel(
+    run: &MeasuredRun<'_>,
+    m: &super::linear_ae_run::LinearAeMeasurement,
+    network: Verdict,
+) -> Panel {
     let centre = m.theory.mean;
-    let longest = m.neurons.iter().map(|w| w[0].hypot(w[1])).fold(0.0, f64::max).max(1e-12);
+    let longest = m
+        .neurons
+        .iter()
+        .map(|w| w[0].hypot(w[1]))
+        .fold(0.0, f64::max)
+        .max(1e-12);
     let mut arrows = Vec::new();
     for w in &m.neurons {
         let scale = 0.45 * w[0].hypot(w[1]) / longest;
         let norm = w[0].hypot(w[1]).max(1e-12);
         arrows.push((centre[0], centre[1]));
-        arrows.push((centre[0] + scale * w[0] / norm, centre[1] + scale * w[1] / norm));
+        arrows.push((
+            centre[0] + scale * w[0] / norm,
+            centre[1] + scale * w[1] / norm,
+        ));
     }
     Panel {
         title: format!(
@@ -156,8 +186,19 @@ fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasureme
         y_label: "source 2".into(),
         equal_aspect: true,
         series: vec![
-            Series::points("samples", colour_of(m.theory.verdict.as_str()), m.points.iter().map(|p| (p[0], p[1])).collect()),
-            Series::line("theory's ellipse", 2, ellipse_outline(&m.theory, 120).iter().map(|p| (p[0], p[1])).collect()),
+            Series::points(
+                "samples",
+                colour_of(m.theory.verdict.as_str()),
+                m.points.iter().map(|p| (p[0], p[1])).collect(),
+            ),
+            Series::line(
+                "theory's ellipse",
+                2,
+                ellipse_outline(&m.theory, 120)
+                    .iter()
+                    .map(|p| (p[0], p[1]))
+                    .collect(),
+            ),
             Series::segments("neuron encodings", 3, arrows),
         ],
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::linear_ae_run::LinearAeRun;
-use super::{cell, linear_ae_measurement, MeasuredRun, RunRecipe, RunSlot, Summary};
+use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
 use crate::data::points::PointRecipe;
@@ -51,7 +51,11 @@ impl Params {
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
         (0..self.n_sets as u64)
             .map(|index| {
-                let required = self.balanced.then_some(if index % 2 == 0 { Verdict::Modular } else { Verdict::Mixed });
+                let required = self.balanced.then_some(if index % 2 == 0 {
+                    Verdict::Modular
+                } else {
+                    Verdict::Mixed
+                });
                 RunSlot {
                     label: BTreeMap::from([("set".to_string(), index.to_string())]),
                     recipe: RunRecipe::LinearAe(LinearAeRun {
@@ -72,12 +76,23 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs.first().map(|r| r.sweep.keys().cloned().collect()).unwrap_or_default();
+        let sweep_names: Vec<String> = runs
+            .first()
+            .map(|r| r.sweep.keys().cloned().collect())
+            .unwrap_or_default();
         let mut header = sweep_names.clone();
         header.extend(
             [
-                "seed", "set", "theory_verdict", "mixing_energy_gain", "multiinformation", "most_mixed_angle",
-                "linear_cinfom", "linear_infom", "network_verdict", "reconstruction_loss",
+                "seed",
+                "set",
+                "theory_verdict",
+                "mixing_energy_gain",
+                "multiinformation",
+                "most_mixed_angle",
+                "linear_cinfom",
+                "linear_infom",
+                "network_verdict",
+                "reconstruction_loss",
             ]
             .map(String::from),
         );
@@ -129,14 +144,36 @@ impl Params {
         put("pearson_multiinfo_vs_angle", pearson(&info, &angle));
         put("spearman_gain_vs_cinfom", spearman(&gain, &cinfom));
         put("spearman_multiinfo_vs_cinfom", spearman(&info, &cinfom));
-        put("verdict_accuracy", (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64));
-        put("max_reconstruction_loss", (!runs.is_empty()).then_some(max_rec));
+        put(
+            "verdict_accuracy",
+            (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
+        );
+        put(
+            "max_reconstruction_loss",
+            (!runs.is_empty()).then_some(max_rec),
+        );
 
         let titles = [
-            ("Mixing vs source multiinformation", "normalised source multiinformation", "most mixed neuron's angle (rad)"),
-            ("Mixing vs theory", "mixing energy gain (theory)", "most mixed neuron's angle (rad)"),
-            ("Linear CInfoM vs multiinformation", "normalised source multiinformation", "linear CInfoM"),
-            ("Linear CInfoM vs theory", "mixing energy gain (theory)", "linear CInfoM"),
+            (
+                "Mixing vs source multiinformation",
+                "normalised source multiinformation",
+                "most mixed neuron's angle (rad)",
+            ),
+            (
+                "Mixing vs theory",
+                "mixing energy gain (theory)",
+                "most mixed neuron's angle (rad)",
+            ),
+            (
+                "Linear CInfoM vs multiinformation",
+                "normalised source multiinformation",
+                "linear CInfoM",
+            ),
+            (
+                "Linear CInfoM vs theory",
+                "mixing energy gain (theory)",
+                "linear CInfoM",
+            ),
         ];
         let panels = titles
             .iter()
@@ -148,7 +185,13 @@ impl Params {
                 equal_aspect: false,
                 series: panels_points
                     .iter()
-                    .map(|(verdict, pts)| Series::points(format!("theory: {verdict}"), colour_of(verdict), pts[k].clone()))
+                    .map(|(verdict, pts)| {
+                        Series::points(
+                            format!("theory: {verdict}"),
+                            colour_of(verdict),
+                            pts[k].clone(),
+                        )
+                    })
                     .collect(),
             })
             .collect();
@@ -162,7 +205,11 @@ impl Params {
                 self.n_sets,
                 self.n_points,
                 self.data_seed,
-                if self.balanced { "alternately redrawn until the theory calls them modular / mixed" } else { "as drawn" },
+                if self.balanced {
+                    "alternately redrawn until the theory calls them modular / mixed"
+                } else {
+                    "as drawn"
+                },
                 self.latent,
                 self.training.steps,
                 self.training.learning_rate,

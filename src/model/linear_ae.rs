@@ -71,7 +71,9 @@ impl LinearAeWeights {
         let mut rng = SplitMix64::new(seed);
         let mut draw = |n: usize, fan_in: usize| -> Vec<f32> {
             let bound = 1.0 / (fan_in as f64).sqrt();
-            (0..n).map(|_| rng.uniform_in(-bound, bound) as f32).collect()
+            (0..n)
+                .map(|_| rng.uniform_in(-bound, bound) as f32)
+                .collect()
         };
         Self {
             inputs,
@@ -87,7 +89,9 @@ impl LinearAeWeights {
     pub fn encode(&self, x: &[f64]) -> Vec<f64> {
         (0..self.latent)
             .map(|j| {
-                let dot: f64 = (0..self.inputs).map(|i| x[i] * self.w_enc[i * self.latent + j] as f64).sum();
+                let dot: f64 = (0..self.inputs)
+                    .map(|i| x[i] * self.w_enc[i * self.latent + j] as f64)
+                    .sum();
                 dot + self.b_enc[j] as f64
             })
             .collect()
@@ -97,7 +101,9 @@ impl LinearAeWeights {
     pub fn decode(&self, z: &[f64]) -> Vec<f64> {
         (0..self.inputs)
             .map(|i| {
-                let dot: f64 = (0..self.latent).map(|j| z[j] * self.w_dec[j * self.inputs + i] as f64).sum();
+                let dot: f64 = (0..self.latent)
+                    .map(|j| z[j] * self.w_dec[j * self.inputs + i] as f64)
+                    .sum();
                 dot + self.b_dec[i] as f64
             })
             .collect()
@@ -105,7 +111,9 @@ impl LinearAeWeights {
 
     /// The encoder weights of neuron j on each input.
     pub fn neuron_weights(&self, j: usize) -> Vec<f64> {
-        (0..self.inputs).map(|i| self.w_enc[i * self.latent + j] as f64).collect()
+        (0..self.inputs)
+            .map(|i| self.w_enc[i * self.latent + j] as f64)
+            .collect()
     }
 }
 
@@ -124,7 +132,12 @@ pub fn loss_terms(weights: &LinearAeWeights, points: &[Vec<f64>]) -> LossTerms {
     for x in points {
         let z = weights.encode(x);
         let x_hat = weights.decode(&z);
-        rec += x.iter().zip(&x_hat).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / x.len() as f64;
+        rec += x
+            .iter()
+            .zip(&x_hat)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / x.len() as f64;
         act += 0.5 * z.iter().map(|v| v * v).sum::<f64>();
         nn += z.iter().map(|v| (-v).max(0.0)).sum::<f64>();
     }
@@ -145,14 +158,21 @@ struct BatchedLinearAe {
     b_dec: Param<Tensor<3>>, // [R, 1, d]
 }
 
-fn stack(parts: impl Iterator<Item = Vec<f32>>, shape: [usize; 3], device: &Device) -> Param<Tensor<3>> {
+fn stack(
+    parts: impl Iterator<Item = Vec<f32>>,
+    shape: [usize; 3],
+    device: &Device,
+) -> Param<Tensor<3>> {
     let data: Vec<f32> = parts.flatten().collect();
     Param::from_tensor(Tensor::<3>::from_data(TensorData::new(data, shape), device))
 }
 
 fn unstack(tensor: Tensor<3>) -> Vec<Vec<f32>> {
     let [runs, a, b] = tensor.dims();
-    let flat: Vec<f32> = tensor.into_data().try_to_vec::<f32>().expect("parameters are f32");
+    let flat: Vec<f32> = tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("parameters are f32");
     flat.chunks(a * b).take(runs).map(<[f32]>::to_vec).collect()
 }
 
@@ -203,7 +223,10 @@ pub fn train_batch(
 ) -> Vec<LinearAeWeights> {
     assert_eq!(data.len(), inits.len(), "one initialisation per run");
     let (runs, n, d) = (data.len(), data[0].len(), inits[0].inputs);
-    assert!(data.iter().all(|x| x.len() == n), "runs in one batch share their sample count");
+    assert!(
+        data.iter().all(|x| x.len() == n),
+        "runs in one batch share their sample count"
+    );
     let device = device.clone().autodiff();
     let flat: Vec<f32> = data.iter().flatten().flatten().map(|&v| v as f32).collect();
     let x = Tensor::<3>::from_data(TensorData::new(flat, [runs, n, d]), &device);

@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::font::{ensure_registered, FAMILY};
+use super::font::{FAMILY, ensure_registered};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Style {
@@ -26,13 +26,28 @@ pub struct Series {
 
 impl Series {
     pub fn points(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), style: Style::Points, colour, points }
+        Self {
+            label: label.into(),
+            style: Style::Points,
+            colour,
+            points,
+        }
     }
     pub fn line(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), style: Style::Line, colour, points }
+        Self {
+            label: label.into(),
+            style: Style::Line,
+            colour,
+            points,
+        }
     }
     pub fn segments(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), style: Style::Segments, colour, points }
+        Self {
+            label: label.into(),
+            style: Style::Segments,
+            colour,
+            points,
+        }
     }
 }
 
@@ -110,7 +125,11 @@ impl Figure {
 }
 
 fn finite_points(panel: &Panel) -> impl Iterator<Item = (f64, f64)> + '_ {
-    panel.series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite())
+    panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
 }
 
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
@@ -122,7 +141,12 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for (x, y) in finite_points(panel) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
@@ -156,13 +180,21 @@ where
         .draw()?;
     for series in &panel.series {
         let colour = PALETTE[series.colour % PALETTE.len()];
-        let points: Vec<(f64, f64)> =
-            series.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let points: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
         let drawn = match series.style {
-            Style::Points => chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?,
+            Style::Points => {
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?
+            }
             Style::Line => chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?,
             Style::Segments => chart.draw_series(
-                points.chunks_exact(2).map(|pair| PathElement::new(vec![pair[0], pair[1]], colour.stroke_width(2))),
+                points
+                    .chunks_exact(2)
+                    .map(|pair| PathElement::new(vec![pair[0], pair[1]], colour.stroke_width(2))),
             )?,
         };
         drawn

@@ -21,7 +21,11 @@ pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
                     o.claim.published.clone(),
                     fmt_measured(o.measured),
                     o.claim.expect.to_string(),
-                    if o.passed { "pass".into() } else { "FAIL".into() },
+                    if o.passed {
+                        "pass".into()
+                    } else {
+                        "FAIL".into()
+                    },
                 ]
             })
         })
@@ -30,10 +34,25 @@ pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
 
 /// A plain-text table for the terminal.
 pub fn claims_table(results: &[ArtefactResult]) -> String {
-    let header = ["artefact", "claim", "published", "measured", "expected", "result"].map(String::from);
+    let header = [
+        "artefact",
+        "claim",
+        "published",
+        "measured",
+        "expected",
+        "result",
+    ]
+    .map(String::from);
     let rows = claim_rows(results);
     let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0).min(48))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+                .min(48)
+        })
         .collect();
     let line = |cells: &[String; 6]| {
         let mut s = String::new();
@@ -44,7 +63,11 @@ pub fn claims_table(results: &[ArtefactResult]) -> String {
         s.trim_end().to_string()
     };
     let mut out = line(&header) + "\n";
-    out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
+    out += &widths
+        .iter()
+        .map(|w| "-".repeat(*w))
+        .collect::<Vec<_>>()
+        .join("  ");
     out += "\n";
     for row in &rows {
         out += &line(row);
@@ -55,7 +78,11 @@ pub fn claims_table(results: &[ArtefactResult]) -> String {
 
 pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &str) -> String {
     let mut md = String::new();
-    let passed = results.iter().flat_map(|r| &r.outcomes).filter(|o| o.passed).count();
+    let passed = results
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .filter(|o| o.passed)
+        .count();
     let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
     let _ = writeln!(md, "# modrepro report\n");
     let _ = writeln!(
@@ -64,14 +91,26 @@ pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &s
         profile.name(),
         crate::NUMERICS_VERSION
     );
-    let _ = writeln!(md, "| artefact | claim | published | measured | expected | result |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| artefact | claim | published | measured | expected | result |\n|---|---|---|---|---|---|"
+    );
     for row in claim_rows(results) {
         let _ = writeln!(md, "| {} |", row.map(|c| c.replace('|', "\\|")).join(" | "));
     }
     for r in results {
         let spec = &r.loaded.spec;
-        let _ = writeln!(md, "\n## {} — {} ({})\n", r.loaded.id, spec.title, spec.figure);
-        let _ = writeln!(md, "{}. Spec: `{}`.\n", spec.paper.citation(), r.loaded.path.display());
+        let _ = writeln!(
+            md,
+            "\n## {} — {} ({})\n",
+            r.loaded.id, spec.title, spec.figure
+        );
+        let _ = writeln!(
+            md,
+            "{}. Spec: `{}`.\n",
+            spec.paper.citation(),
+            r.loaded.path.display()
+        );
         let _ = writeln!(md, "![{}]({})\n", r.loaded.id, r.files[0].display());
         for note in &r.notes {
             let _ = writeln!(md, "- {note}");
@@ -82,10 +121,19 @@ pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &s
             r.runs,
             r.stats.hits,
             r.stats.trained,
-            if r.stats.corrupt > 0 { format!(", {} corrupt entries recomputed", r.stats.corrupt) } else { String::new() },
+            if r.stats.corrupt > 0 {
+                format!(", {} corrupt entries recomputed", r.stats.corrupt)
+            } else {
+                String::new()
+            },
             r.seconds
         );
-        let _ = writeln!(md, "- Table: [`{}`]({}).\n", r.files[2].display(), r.files[2].display());
+        let _ = writeln!(
+            md,
+            "- Table: [`{}`]({}).\n",
+            r.files[2].display(),
+            r.files[2].display()
+        );
         for o in &r.outcomes {
             let _ = writeln!(
                 md,

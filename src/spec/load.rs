@@ -33,12 +33,19 @@ pub struct LoadedSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{path}: cannot read the spec: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
-    #[error("unknown artefact `{id}`; known: {known} (fix: `modrepro list` shows every spec, or give a path to a .ron file)")]
+    #[error(
+        "unknown artefact `{id}`; known: {known} (fix: `modrepro list` shows every spec, or give a path to a .ron file)"
+    )]
     UnknownArtefact { id: String, known: String },
-    #[error("{path}: a spec lives at specs/<paper>/<artefact>.ron (fix: move it into a paper directory)")]
+    #[error(
+        "{path}: a spec lives at specs/<paper>/<artefact>.ron (fix: move it into a paper directory)"
+    )]
     Misplaced { path: PathBuf },
 }
 
@@ -47,7 +54,10 @@ fn invalid(path: &Path, position: Option<(usize, usize)>, message: impl Into<Str
         Some((line, col)) => format!("{}:{line}:{col}", path.display()),
         None => path.display().to_string(),
     };
-    SpecError::Invalid { location, message: message.into() }
+    SpecError::Invalid {
+        location,
+        message: message.into(),
+    }
 }
 
 /// Line and column (1-based) of the first occurrence of `needle` in `source`.
@@ -61,40 +71,66 @@ fn position_of(source: &str, needle: &str) -> Option<(usize, usize)> {
 
 fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
     let name = path.file_stem().and_then(|s| s.to_str());
-    let group = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str());
+    let group = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|s| s.to_str());
     match (group, name) {
-        (Some(group), Some(name)) if !group.is_empty() && group != "specs" => {
-            Ok(ArtefactId { group: group.to_string(), name: name.to_string() })
-        }
-        _ => Err(SpecError::Misplaced { path: path.to_owned() }),
+        (Some(group), Some(name)) if !group.is_empty() && group != "specs" => Ok(ArtefactId {
+            group: group.to_string(),
+            name: name.to_string(),
+        }),
+        _ => Err(SpecError::Misplaced {
+            path: path.to_owned(),
+        }),
     }
 }
 
 /// Parses and validates one spec file.
 pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
-    let bytes = std::fs::read(path).map_err(|source| SpecError::Unreadable { path: path.to_owned(), source })?;
-    let source = String::from_utf8(bytes.clone()).map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let source = String::from_utf8(bytes.clone())
+        .map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
     let spec: Spec = ron::Options::default().from_str(&source).map_err(|e| {
         invalid(
             path,
             Some((e.position.line, e.position.col)),
-            format!("{} (fix: compare with the schema in README.md, section 'Spec format')", e.code),
+            format!(
+                "{} (fix: compare with the schema in README.md, section 'Spec format')",
+                e.code
+            ),
         )
     })?;
     let id = artefact_id(path)?;
     validate(path, &source, &spec)?;
-    Ok(LoadedSpec { id, path: path.to_owned(), spec, source_sha256: crate::cache::sha256_hex(&bytes) })
+    Ok(LoadedSpec {
+        id,
+        path: path.to_owned(),
+        spec,
+        source_sha256: crate::cache::sha256_hex(&bytes),
+    })
 }
 
 fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     if spec.seeds.is_empty() {
-        return Err(invalid(path, position_of(source, "seeds"), "`seeds` is empty (fix: give at least one seed)"));
+        return Err(invalid(
+            path,
+            position_of(source, "seeds"),
+            "`seeds` is empty (fix: give at least one seed)",
+        ));
     }
     let mut seen = std::collections::BTreeSet::new();
     for claim in &spec.claims {
         let at = position_of(source, &format!("\"{}\"", claim.id));
         if !seen.insert(&claim.id) {
-            return Err(invalid(path, at, format!("two claims share the id `{}`", claim.id)));
+            return Err(invalid(
+                path,
+                at,
+                format!("two claims share the id `{}`", claim.id),
+            ));
         }
         if !spec.experiment.measures().contains(&claim.measure.as_str()) {
             return Err(invalid(
@@ -112,14 +148,22 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     }
     for axis in &spec.sweep {
         if axis.values.is_empty() {
-            return Err(invalid(path, position_of(source, &format!("\"{}\"", axis.param)), format!("sweep axis `{}` has no values", axis.param)));
+            return Err(invalid(
+                path,
+                position_of(source, &format!("\"{}\"", axis.param)),
+                format!("sweep axis `{}` has no values", axis.param),
+            ));
         }
     }
     // Every profile, at every sweep point, must resolve to valid parameters.
     for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
         for point in sweep_points(spec) {
             resolve(spec, profile, &point).map_err(|e| {
-                invalid(path, position_of(source, &format!("\"{}\"", e.path)), e.message)
+                invalid(
+                    path,
+                    position_of(source, &format!("\"{}\"", e.path)),
+                    e.message,
+                )
             })?;
         }
     }
@@ -154,14 +198,31 @@ pub struct ResolveError {
 }
 
 /// The experiment with the profile's overrides and then the sweep point's values applied.
-pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Experiment, ResolveError> {
+pub fn resolve(
+    spec: &Spec,
+    profile: Profile,
+    point: &SweepPoint,
+) -> Result<Experiment, ResolveError> {
     let mut value = serde_json::to_value(&spec.experiment).expect("experiments serialise");
     let params = value
         .as_object_mut()
         .and_then(|o| o.values_mut().next())
         .expect("an experiment is externally tagged: {Kind: params}");
-    let overrides = spec.profiles.get(&profile).into_iter().flatten().map(|(k, v)| (k.clone(), v.clone(), format!("profile `{}`", profile.name())));
-    let sweep = point.iter().map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
+    let overrides = spec
+        .profiles
+        .get(&profile)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.clone(),
+                format!("profile `{}`", profile.name()),
+            )
+        });
+    let sweep = point
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
     for (path, scalar, origin) in overrides.chain(sweep) {
         set_path(params, &path, scalar.to_json()).map_err(|message| ResolveError {
             message: format!("{origin} sets `{path}`: {message}"),
@@ -174,16 +235,29 @@ pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Expe
     })
 }
 
-fn set_path(root: &mut serde_json::Value, path: &str, new: serde_json::Value) -> Result<(), String> {
+fn set_path(
+    root: &mut serde_json::Value,
+    path: &str,
+    new: serde_json::Value,
+) -> Result<(), String> {
     let mut node = root;
     let parts: Vec<&str> = path.split('.').collect();
     for (depth, part) in parts.iter().enumerate() {
-        let object = node.as_object_mut().ok_or_else(|| format!("`{}` is not a group of parameters", parts[..depth].join(".")))?;
+        let object = node.as_object_mut().ok_or_else(|| {
+            format!(
+                "`{}` is not a group of parameters",
+                parts[..depth].join(".")
+            )
+        })?;
         if !object.contains_key(*part) {
             let known: Vec<&String> = object.keys().collect();
             return Err(format!(
                 "no parameter `{part}` here (fix: use one of {})",
-                known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                known
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         node = object.get_mut(*part).expect("checked above");
@@ -198,14 +272,29 @@ fn set_path(root: &mut serde_json::Value, path: &str, new: serde_json::Value) ->
 /// Every `.ron` spec under `root` (`root/<paper>/<artefact>.ron`), sorted by id.
 pub fn discover(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
     let mut found = Vec::new();
-    let read = |dir: &Path| std::fs::read_dir(dir).map_err(|source| SpecError::Unreadable { path: dir.to_owned(), source });
+    let read = |dir: &Path| {
+        std::fs::read_dir(dir).map_err(|source| SpecError::Unreadable {
+            path: dir.to_owned(),
+            source,
+        })
+    };
     for group in read(root)? {
-        let group = group.map_err(|source| SpecError::Unreadable { path: root.to_owned(), source })?.path();
+        let group = group
+            .map_err(|source| SpecError::Unreadable {
+                path: root.to_owned(),
+                source,
+            })?
+            .path();
         if !group.is_dir() {
             continue;
         }
         for entry in read(&group)? {
-            let path = entry.map_err(|source| SpecError::Unreadable { path: group.clone(), source })?.path();
+            let path = entry
+                .map_err(|source| SpecError::Unreadable {
+                    path: group.clone(),
+                    source,
+                })?
+                .path();
             if path.extension().is_some_and(|e| e == "ron") {
                 found.push(path);
             }
@@ -238,7 +327,10 @@ pub fn resolve_targets(root: &Path, targets: &[String]) -> Result<Vec<PathBuf>, 
             .map(|id| id.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(SpecError::UnknownArtefact { id: target.clone(), known });
+        return Err(SpecError::UnknownArtefact {
+            id: target.clone(),
+            known,
+        });
     }
     Ok(paths)
 }
@@ -258,7 +350,11 @@ mod tests {
         let mut v = serde_json::json!({"a": {"b": 1}});
         assert!(set_path(&mut v, "a.b", serde_json::json!(2)).is_ok());
         assert_eq!(v["a"]["b"], 2);
-        assert!(set_path(&mut v, "a.c", serde_json::json!(2)).unwrap_err().contains("use one of b"));
+        assert!(
+            set_path(&mut v, "a.c", serde_json::json!(2))
+                .unwrap_err()
+                .contains("use one of b")
+        );
         assert!(set_path(&mut v, "a", serde_json::json!(2)).is_err());
     }
 }

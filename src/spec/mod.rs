@@ -3,5 +3,5 @@
 pub mod load;
 pub mod schema;
 
-pub use load::{load, ArtefactId, LoadedSpec, SpecError};
+pub use load::{ArtefactId, LoadedSpec, SpecError, load};
 pub use schema::{Claim, Expectation, Paper, Profile, Spec};

@@ -23,15 +23,33 @@ pub enum Paper {
 impl Paper {
     pub fn citation(self) -> &'static str {
         match self {
-            Paper::Dorrell2025 => "Dorrell et al., ICLR 2025 — Range, not Independence, Drives Modularity",
-            Paper::Krause2022 => "Krause et al., NeurIPS 2022 — Operative dimensions in unconstrained connectivity of RNNs",
-            Paper::Lange2022 => "Lange, Rolnick & Kording, TMLR 2022 — Clustering units in neural networks",
+            Paper::Dorrell2025 => {
+                "Dorrell et al., ICLR 2025 — Range, not Independence, Drives Modularity"
+            }
+            Paper::Krause2022 => {
+                "Krause et al., NeurIPS 2022 — Operative dimensions in unconstrained connectivity of RNNs"
+            }
+            Paper::Lange2022 => {
+                "Lange, Rolnick & Kording, TMLR 2022 — Clustering units in neural networks"
+            }
         }
     }
 }
 
 /// How much work a run does. Profiles change step counts and sizes, never the science.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Seconds: for the test suite.

@@ -1,0 +1,155 @@
+//! The harness end to end on tiny specs: caching, invalidation, corruption, determinism,
+//! batch invariance, exit codes.
+
+mod util;
+use util::{Project, random_sets_spec};
+
+fn trained_and_cached(stderr: &str) -> (usize, usize) {
+    // "  N runs (C cached, T trained) in …"
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" cached, "))
+        .unwrap_or_else(|| panic!("summary line in {stderr}"));
+    let num = |after: &str, before: &str| -> usize {
+        let start = line.find(after).unwrap() + after.len();
+        line[start..]
+            .split(before)
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (num("(", " cached"), num("cached, ", " trained"))
+}
+
+#[test]
+fn rerunning_trains_nothing_and_one_changed_sweep_point_retrains_only_its_runs() {
+    let p = Project::new();
+    let sweep = r#"sweep: [SweepAxis(param: "objective.activity", values: [1e-3, 2e-3])],"#;
+    p.write("specs/t/sweep.ron", &random_sets_spec(2, 20, sweep));
+    let first = p.modrepro(&["run", "t/sweep"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(trained_and_cached(&first.stderr), (0, 4));
+    let csv = p.read("outputs/t/sweep.csv");
+    assert!(
+        csv.starts_with("objective.activity,seed,set,"),
+        "sweep values are columns: {csv}"
+    );
+    assert_eq!(csv.lines().count(), 5);
+
+    let again = p.modrepro(&["run", "t/sweep"]);
+    assert_eq!(trained_and_cached(&again.stderr), (4, 0));
+
+    let changed = r#"sweep: [SweepAxis(param: "objective.activity", values: [1e-3, 3e-3])],"#;
+    p.write("specs/t/sweep.ron", &random_sets_spec(2, 20, changed));
+    let partial = p.modrepro(&["run", "t/sweep"]);
+    assert_eq!(trained_and_cached(&partial.stderr), (2, 2));
+}
+
+#[test]
+fn a_corrupted_cache_entry_is_reported_and_recomputed() {
+    let p = Project::new();
+    p.write("specs/t/c.ron", &random_sets_spec(2, 20, ""));
+    assert_eq!(p.modrepro(&["run", "t/c"]).code, 0);
+    let before = p.read("outputs/t/c.csv");
+    // Damage one entry's result.
+    let cache = p.path().join("outputs/cache");
+    let entry = walk(&cache)
+        .into_iter()
+        .find(|f| f.ends_with("result.json"))
+        .unwrap();
+    std::fs::write(&entry, b"{\"LinearAe\": 1}").unwrap();
+    let run = p.modrepro(&["run", "t/c"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
+    assert_eq!(trained_and_cached(&run.stderr), (1, 1));
+    assert_eq!(
+        before,
+        p.read("outputs/t/c.csv"),
+        "the recomputed result is the same"
+    );
+}
+
+#[test]
+fn same_spec_and_seed_give_bit_identical_csv_whatever_the_batching() {
+    let p = Project::new();
+    p.write("specs/t/d.ron", &random_sets_spec(4, 50, ""));
+    assert_eq!(p.modrepro(&["run", "t/d", "--cache", "cache-a"]).code, 0);
+    let first = p.read("outputs/t/d.csv");
+    // A fresh cache, and every run trained alone rather than in one batch of 4.
+    let run = p.modrepro(&["run", "t/d", "--cache", "cache-b", "--max-batch", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(trained_and_cached(&run.stderr), (0, 4));
+    assert_eq!(first, p.read("outputs/t/d.csv"));
+}
+
+#[test]
+fn verify_prints_every_claim_and_fails_when_one_does() {
+    let p = Project::new();
+    let claims = r#"claims: [
+        Claim(id: "reconstructs", statement: "s", measure: "max_reconstruction_loss", expect: AtMost(1e9), published: "p", source: "s"),
+        Claim(id: "impossible", statement: "s", measure: "verdict_accuracy", expect: AtLeast(2.0), published: "p", source: "s"),
+    ],"#;
+    p.write("specs/t/v.ron", &random_sets_spec(2, 10, claims));
+    let run = p.modrepro(&["verify"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("reconstructs") && run.stdout.contains("pass"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("impossible") && run.stdout.contains("FAIL"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 passed, 1 failed"), "{}", run.stdout);
+    let report = p.read("outputs/REPORT.md");
+    assert!(
+        report.contains("1 of 2 pass") && report.contains("t/v.png"),
+        "{report}"
+    );
+    let manifest = p.read("outputs/t/v.manifest.json");
+    assert!(
+        manifest.contains("\"profile\": \"smoke\"") && manifest.contains("spec_sha256"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn list_shows_runs_per_profile() {
+    let p = Project::new();
+    let profiles = r#"profiles: { smoke: {"n_sets": 2}, quick: {"n_sets": 4} },"#;
+    p.write("specs/t/l.ron", &random_sets_spec(6, 10, profiles));
+    let run = p.modrepro(&["list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row = run.stdout.lines().find(|l| l.starts_with("t/l")).unwrap();
+    let numbers: Vec<&str> = row
+        .split_whitespace()
+        .filter(|w| w.parse::<usize>().is_ok())
+        .collect();
+    assert_eq!(numbers, ["2", "4", "6"], "{row}");
+}
+
+#[test]
+fn a_shard_trains_only_its_share() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(4, 10, ""));
+    assert_eq!(p.modrepro(&["run", "t/s", "--shard", "1/2"]).code, 0);
+    let run = p.modrepro(&["run", "t/s"]);
+    assert_eq!(trained_and_cached(&run.stderr), (2, 2));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
