@@ -70,23 +70,27 @@ pub fn r_squared(x: &Matrix, y: &[f64]) -> f64 {
         .collect();
     let mut xtx = vec![vec![0.0; p]; p];
     let mut xty = vec![0.0; p];
-    for r in 0..x.rows() {
-        let xr: Vec<f64> = (0..p).map(|c| x.get(r, c) - means[c]).collect();
-        for a in 0..p {
-            xty[a] += xr[a] * (y[r] - y_mean);
-            for b in 0..p {
-                xtx[a][b] += xr[a] * xr[b];
+    let centred_row = |r: usize| -> Vec<f64> { (0..p).map(|c| x.get(r, c) - means[c]).collect() };
+    for (r, &yr) in y.iter().enumerate() {
+        let xr = centred_row(r);
+        for (a, row) in xtx.iter_mut().enumerate() {
+            xty[a] += xr[a] * (yr - y_mean);
+            for (b, cell) in row.iter_mut().enumerate() {
+                *cell += xr[a] * xr[b];
             }
         }
     }
     let Some(beta) = solve_symmetric(xtx, xty) else {
         return 0.0;
     };
-    let mut sse = 0.0;
-    for r in 0..x.rows() {
-        let fit: f64 = (0..p).map(|c| beta[c] * (x.get(r, c) - means[c])).sum();
-        sse += (y[r] - y_mean - fit).powi(2);
-    }
+    let sse: f64 = y
+        .iter()
+        .enumerate()
+        .map(|(r, &yr)| {
+            let fit: f64 = centred_row(r).iter().zip(&beta).map(|(xc, b)| xc * b).sum();
+            (yr - y_mean - fit).powi(2)
+        })
+        .sum();
     (1.0 - sse / sst).clamp(0.0, 1.0)
 }
 
@@ -105,12 +109,14 @@ fn solve_symmetric(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+        let (upper, lower) = a.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for (offset, row) in lower.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (cell, &p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *cell -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + offset] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];

@@ -8,6 +8,7 @@
 //! - linear NCMI[i, j] = [Σₖ r²ₖⱼ − Σ_{k≠i} r²ₖⱼ] / (1 − R²(sᵢ | s₋ᵢ)) = r²ᵢⱼ / (1 − R²(sᵢ | s₋ᵢ)),
 //!   the variance of zⱼ's explanation of the joint sources that only sᵢ accounts for, over the
 //!   part of sᵢ that the other sources cannot explain;
+//!
 //! both clipped to [0, 1]. (C)InfoM averages, over active latents (range > 0.1 · the largest
 //! range), how much of each latent's column is taken by its largest entry, rescaled so that
 //! 1 = every latent depends on one source and 0 = every latent depends equally on all.

@@ -4,6 +4,7 @@
 //! - [`Normalisation::BySumOfMarginals`]: (Σᵢ H(sᵢ) − H(s)) / Σᵢ H(sᵢ) — Fig 1d and 3fg (the
 //!   authors' `normalized_multiinformation`, after histogram binning of continuous samples);
 //! - [`Normalisation::ByMaxAttainable`]: (Σᵢ H(sᵢ) − H(s)) / (Σᵢ H(sᵢ) − maxᵢ H(sᵢ)) — Fig 2.
+//!
 //! Both clipped to [0, 1].
 
 use std::collections::BTreeMap;

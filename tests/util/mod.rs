@@ -51,6 +51,12 @@ pub fn random_sets_spec(n_sets: usize, steps: usize, extra: &str) -> String {
     )
 }
 
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Project {
     pub fn new() -> Self {
         Self {
