@@ -29,24 +29,15 @@ fn main() {
     for runs in [1usize, 8, 32, 100] {
         let mut rng = SplitMix64::new(runs as u64);
         let data: Vec<Vec<Vec<f64>>> = (0..runs)
-            .map(|_| {
-                (0..32)
-                    .map(|_| vec![rng.uniform(), rng.uniform()])
-                    .collect()
-            })
+            .map(|_| (0..32).map(|_| vec![rng.uniform(), rng.uniform()]).collect())
             .collect();
-        let inits: Vec<LinearAeWeights> = (0..runs)
-            .map(|r| LinearAeWeights::init(2, 16, r as u64))
-            .collect();
+        let inits: Vec<LinearAeWeights> = (0..runs).map(|r| LinearAeWeights::init(2, 16, r as u64)).collect();
         // Warm-up (allocations, thread pool).
         train_batch(
             &data,
             &inits,
             &objective,
-            &Training {
-                steps: 50,
-                ..training
-            },
+            &Training { steps: 50, ..training },
             &device,
             |_| {},
         );

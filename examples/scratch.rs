@@ -11,16 +11,10 @@ fn main() {
     let mut verdicts = vec![];
     for r in 0..runs {
         loop {
-            let pts: Vec<Vec<f64>> = (0..32)
-                .map(|_| vec![rng.uniform(), rng.uniform()])
-                .collect();
+            let pts: Vec<Vec<f64>> = (0..32).map(|_| vec![rng.uniform(), rng.uniform()]).collect();
             let arr: Vec<[f64; 2]> = pts.iter().map(|p| [p[0], p[1]]).collect();
             let c = check_two_sources(&arr, AngleGrid::default()).unwrap();
-            let want = if r % 2 == 0 {
-                Verdict::Modular
-            } else {
-                Verdict::Mixed
-            };
+            let want = if r % 2 == 0 { Verdict::Modular } else { Verdict::Mixed };
             if c.verdict == want {
                 data.push(pts);
                 verdicts.push(c);
@@ -28,9 +22,7 @@ fn main() {
             }
         }
     }
-    let inits: Vec<_> = (0..runs)
-        .map(|r| LinearAeWeights::init(2, 16, r as u64))
-        .collect();
+    let inits: Vec<_> = (0..runs).map(|r| LinearAeWeights::init(2, 16, r as u64)).collect();
     let obj = Objective {
         reconstruction: 1.0,
         activity: 1e-3,

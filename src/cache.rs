@@ -97,20 +97,13 @@ impl Cache {
     }
 
     /// Stores a result atomically. Returns the entry's directory.
-    pub fn store<R: Serialize, T: Serialize>(
-        &self,
-        key: &RunKey,
-        run: &R,
-        result: &T,
-    ) -> std::io::Result<PathBuf> {
+    pub fn store<R: Serialize, T: Serialize>(&self, key: &RunKey, run: &R, result: &T) -> std::io::Result<PathBuf> {
         let dest = self.entry_dir(key);
         let parent = dest.parent().expect("entry dirs have a parent");
         fs::create_dir_all(parent)?;
         let tmp_root = self.root.join("tmp");
         fs::create_dir_all(&tmp_root)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(key.short())
-            .tempdir_in(&tmp_root)?;
+        let tmp = tempfile::Builder::new().prefix(key.short()).tempdir_in(&tmp_root)?;
         let result_bytes = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
         fs::write(
             tmp.path().join("run.json"),
@@ -161,10 +154,8 @@ impl Cache {
 }
 
 fn read_verified<T: DeserializeOwned>(dir: &Path) -> Result<T, String> {
-    let bytes =
-        fs::read(dir.join("result.json")).map_err(|e| format!("result.json unreadable: {e}"))?;
-    let digest = fs::read_to_string(dir.join("result.sha256"))
-        .map_err(|e| format!("digest unreadable: {e}"))?;
+    let bytes = fs::read(dir.join("result.json")).map_err(|e| format!("result.json unreadable: {e}"))?;
+    let digest = fs::read_to_string(dir.join("result.sha256")).map_err(|e| format!("digest unreadable: {e}"))?;
     if digest.trim() != sha256_hex(&bytes) {
         return Err("result.json does not match its digest".into());
     }
@@ -196,10 +187,7 @@ mod tests {
         let key = RunKey::of(&"x", 1, "flex");
         let entry = cache.store(&key, &"x", &vec![1.0]).unwrap();
         fs::write(entry.join("result.json"), b"[2.0]").unwrap();
-        assert!(matches!(
-            cache.lookup::<Vec<f64>>(&key),
-            Lookup::Corrupt { .. }
-        ));
+        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
         assert!(!entry.exists());
         assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Miss));
     }
@@ -214,10 +202,7 @@ mod tests {
         let entry = cache.entry_dir(&key);
         fs::create_dir_all(&entry).unwrap();
         fs::write(entry.join("result.json"), b"[1.0]").unwrap();
-        assert!(matches!(
-            cache.lookup::<Vec<f64>>(&key),
-            Lookup::Corrupt { .. }
-        ));
+        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
     }
 
     #[test]

@@ -101,11 +101,7 @@ pub fn main() -> ExitCode {
 }
 
 fn cache_of(cli: &Cli) -> Cache {
-    Cache::new(
-        cli.cache
-            .clone()
-            .unwrap_or_else(|| cli.outputs.join("cache")),
-    )
+    Cache::new(cli.cache.clone().unwrap_or_else(|| cli.outputs.join("cache")))
 }
 
 fn load_targets(cli: &Cli, targets: &[String]) -> anyhow::Result<Vec<LoadedSpec>> {
@@ -116,10 +112,7 @@ fn load_targets(cli: &Cli, targets: &[String]) -> anyhow::Result<Vec<LoadedSpec>
             cli.specs.display()
         );
     }
-    Ok(paths
-        .iter()
-        .map(|p| load(p))
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(paths.iter().map(|p| load(p)).collect::<Result<Vec<_>, _>>()?)
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -134,12 +127,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run(
-    cli: &Cli,
-    targets: &[String],
-    shard: Option<Shard>,
-    verify: bool,
-) -> anyhow::Result<ExitCode> {
+fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, targets)?;
     let options = Options {
         profile: cli.profile,
@@ -159,9 +147,7 @@ fn run(
             cli.profile.name(),
             loaded.spec.title
         );
-        match run_artefact(loaded, &options)
-            .with_context(|| format!("running {}", loaded.path.display()))?
-        {
+        match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
             Some(result) => {
                 eprintln!(
                     "  {} runs ({} cached, {} trained) in {:.1} s → {}",
@@ -173,10 +159,7 @@ fn run(
                 );
                 results.push(result);
             }
-            None => eprintln!(
-                "  shard {:?} trained and cached; run without --shard to render",
-                shard
-            ),
+            None => eprintln!("  shard {:?} trained and cached; run without --shard to render", shard),
         }
     }
     if results.is_empty() {
@@ -188,11 +171,7 @@ fn run(
         crate::fsutil::write_atomic(&cli.outputs.join("REPORT.md"), report.as_bytes())?;
         eprintln!("report: {}", cli.outputs.join("REPORT.md").display());
     }
-    let failed = results
-        .iter()
-        .flat_map(|r| &r.outcomes)
-        .filter(|o| !o.passed)
-        .count();
+    let failed = results.iter().flat_map(|r| &r.outcomes).filter(|o| !o.passed).count();
     if verify {
         print!("{}", claims_table(&results));
         let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
@@ -230,11 +209,7 @@ fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
     let cache = cache_of(cli);
     for s in load_targets(cli, targets)? {
         let plan = expand(&s, cli.profile, cli.backend);
-        let cached = plan
-            .runs
-            .iter()
-            .filter(|r| cache.entry_dir(&r.key).exists())
-            .count();
+        let cached = plan.runs.iter().filter(|r| cache.entry_dir(&r.key).exists()).count();
         println!(
             "{} ({}): {} runs, {} cached, {} to train",
             s.id,
@@ -275,8 +250,7 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
         ..AngleGrid::default()
     };
     let describe = |points: &[[f64; 2]]| -> anyhow::Result<(Verdict, f64)> {
-        let check = check_two_sources(points, grid)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let check = check_two_sources(points, grid).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok((check.verdict, check.mixing_energy_gain))
     };
     match d {
@@ -293,8 +267,7 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
                 match verdict {
                     Verdict::Modular =>
                         "≤ 0: no mixed representation saves energy; the optimal nonnegative, energy-efficient linear code gives each source its own neurons",
-                    Verdict::Mixed =>
-                        "> 0: mixing the sources saves energy; the optimal code mixes them",
+                    Verdict::Mixed => "> 0: mixing the sources saves energy; the optimal code mixes them",
                 }
             );
         }
@@ -305,8 +278,7 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
             );
             for i in 0..d {
                 for j in i + 1..d {
-                    let points: Vec<[f64; 2]> =
-                        samples.samples.iter().map(|s| [s[i], s[j]]).collect();
+                    let points: Vec<[f64; 2]> = samples.samples.iter().map(|s| [s[i], s[j]]).collect();
                     let (verdict, gain) = describe(&points)?;
                     println!(
                         "  {} × {}: {} (mixing energy gain {gain:.6})",
@@ -336,8 +308,7 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
             for s in load_targets(cli, &[])? {
                 for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                     for backend in [Backend::Flex, Backend::Wgpu] {
-                        referenced
-                            .extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
+                        referenced.extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
                     }
                 }
             }
@@ -348,10 +319,7 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
                     removed += 1;
                 }
             }
-            eprintln!(
-                "removed {removed} unreferenced entries from {}",
-                cache.root().display()
-            );
+            eprintln!("removed {removed} unreferenced entries from {}", cache.root().display());
         }
     }
     Ok(ExitCode::SUCCESS)

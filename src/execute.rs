@@ -8,16 +8,20 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::info_metrics::InfoOptions;
 use crate::cache::{Cache, Lookup};
-use crate::experiments::linear_ae_run::{LinearAeRun, measure};
+use crate::experiments::linear_ae_run::{self, LinearAeRun};
+use crate::experiments::mlp_ae_run::{self, MlpAeRun};
 use crate::experiments::{Measurement, RunRecipe};
-use crate::model::linear_ae::{LinearAeWeights, train_batch};
+use crate::model::linear_ae::{self, LinearAeWeights};
+use crate::model::mlp_ae::{self, MlpWeights};
 use crate::plan::PlannedRun;
 
 /// What training produced for one run: the cached part of a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RunOutput {
     LinearAe(LinearAeWeights),
+    MlpAe(MlpWeights),
 }
 
 /// How the runs of a plan were obtained.
@@ -90,10 +94,7 @@ pub fn obtain_outputs(
     }
     bar.finish_and_clear();
     Ok((
-        outputs
-            .into_iter()
-            .map(|o| o.expect("every run obtained"))
-            .collect(),
+        outputs.into_iter().map(|o| o.expect("every run obtained")).collect(),
         stats,
     ))
 }
@@ -101,6 +102,18 @@ pub fn obtain_outputs(
 fn steps_of(recipe: &RunRecipe) -> usize {
     match recipe {
         RunRecipe::LinearAe(run) => run.training.steps,
+        RunRecipe::MlpAe(run) => run.training.steps,
+    }
+}
+
+/// Calls `bar.inc` with the work done, every 1,000 steps and at the end.
+fn progress(bar: &ProgressBar, runs: usize, steps: usize) -> impl FnMut(usize) + '_ {
+    let mut last = 0usize;
+    move |step| {
+        if step - last >= 1000 || step == steps {
+            bar.inc(((step - last) * runs) as u64);
+            last = step;
+        }
     }
 }
 
@@ -110,41 +123,65 @@ fn train_chunk(
     device: &Device,
     bar: &ProgressBar,
 ) -> anyhow::Result<Vec<RunOutput>> {
-    let linear: Vec<&LinearAeRun> = chunk
-        .iter()
-        .map(|&k| match &runs[k].recipe {
-            RunRecipe::LinearAe(run) => run,
-        })
-        .collect();
-    let data = linear
-        .iter()
-        .map(|run| Ok(run.points.generate()?.iter().map(|p| p.to_vec()).collect()))
-        .collect::<anyhow::Result<Vec<Vec<Vec<f64>>>>>()?;
-    let inits: Vec<LinearAeWeights> = linear.iter().map(|run| run.initial_weights()).collect();
-    let first = linear[0];
-    let width = chunk.len() as u64;
-    let mut last = 0usize;
-    let weights = train_batch(
-        &data,
-        &inits,
-        &first.objective,
-        &first.training,
-        device,
-        |step| {
-            if step - last >= 1000 || step == first.training.steps {
-                bar.inc((step - last) as u64 * width);
-                last = step;
-            }
-        },
-    );
-    Ok(weights.into_iter().map(RunOutput::LinearAe).collect())
+    match &runs[chunk[0]].recipe {
+        RunRecipe::LinearAe(_) => {
+            let linear: Vec<&LinearAeRun> = chunk
+                .iter()
+                .map(|&k| match &runs[k].recipe {
+                    RunRecipe::LinearAe(run) => run,
+                    RunRecipe::MlpAe(_) => unreachable!("a batch holds one kind of run"),
+                })
+                .collect();
+            let data = linear
+                .iter()
+                .map(|run| Ok(run.points.generate()?.iter().map(|p| p.to_vec()).collect()))
+                .collect::<anyhow::Result<Vec<Vec<Vec<f64>>>>>()?;
+            let inits: Vec<LinearAeWeights> = linear.iter().map(|run| run.initial_weights()).collect();
+            let first = linear[0];
+            let on_step = progress(bar, chunk.len(), first.training.steps);
+            let weights = linear_ae::train_batch(&data, &inits, &first.objective, &first.training, device, on_step);
+            Ok(weights.into_iter().map(RunOutput::LinearAe).collect())
+        }
+        RunRecipe::MlpAe(_) => {
+            let mlp: Vec<&MlpAeRun> = chunk
+                .iter()
+                .map(|&k| match &runs[k].recipe {
+                    RunRecipe::MlpAe(run) => run,
+                    RunRecipe::LinearAe(_) => unreachable!("a batch holds one kind of run"),
+                })
+                .collect();
+            let data: Vec<Vec<Vec<f64>>> = mlp.iter().map(|run| run.samples().values).collect();
+            let inits: Vec<MlpWeights> = mlp.iter().map(|run| run.initial_weights()).collect();
+            let seeds: Vec<u64> = mlp.iter().map(|run| run.batch_seed).collect();
+            let first = mlp[0];
+            let on_step = progress(bar, chunk.len(), first.training.steps);
+            let weights = mlp_ae::train_batch(
+                &data,
+                &inits,
+                &seeds,
+                &first.shape,
+                &first.objective,
+                &first.training,
+                device,
+                on_step,
+            );
+            Ok(weights.into_iter().map(RunOutput::MlpAe).collect())
+        }
+    }
 }
 
 /// Measures a run from its recipe and trained output.
-pub fn measure_run(recipe: &RunRecipe, output: &RunOutput) -> anyhow::Result<Measurement> {
+pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, metrics: &InfoOptions) -> anyhow::Result<Measurement> {
     match (recipe, output) {
-        (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => Ok(Measurement::LinearAe(
-            measure(run.points.generate()?, weights),
-        )),
+        (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => Ok(Measurement::LinearAe(linear_ae_run::measure(
+            run.points.generate()?,
+            weights,
+        ))),
+        (RunRecipe::MlpAe(run), RunOutput::MlpAe(weights)) => {
+            Ok(Measurement::MlpAe(mlp_ae_run::measure(run, weights, metrics)))
+        }
+        _ => anyhow::bail!(
+            "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
+        ),
     }
 }

@@ -41,10 +41,7 @@ pub struct ArtefactResult {
 
 /// Runs one artefact. With a shard, only trains and caches that shard's runs and returns
 /// `None` (an artefact is rendered from all of its runs).
-pub fn run_artefact(
-    loaded: &LoadedSpec,
-    options: &Options,
-) -> anyhow::Result<Option<ArtefactResult>> {
+pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Option<ArtefactResult>> {
     let started = Instant::now();
     let mut plan = expand(loaded, options.profile, options.backend);
     let device = options.backend.device()?;
@@ -70,7 +67,7 @@ pub fn run_artefact(
         .runs
         .iter()
         .zip(&outputs)
-        .map(|(run, output)| measure_run(&run.recipe, output))
+        .map(|(run, output)| measure_run(&run.recipe, output, &plan.experiment.info_options()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let measured_runs: Vec<MeasuredRun<'_>> = plan
         .runs

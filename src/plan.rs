@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::backend::Backend;
 use crate::cache::RunKey;
 use crate::experiments::{Experiment, RunRecipe};
-use crate::spec::load::{resolve, sweep_points};
+use crate::spec::load::{resolve, seeds_for, sweep_points};
 use crate::spec::{LoadedSpec, Profile};
 
 #[derive(Debug, Clone)]
@@ -46,10 +46,7 @@ impl std::str::FromStr for Shard {
         if n == 0 || i == 0 || i > n {
             return Err(format!("need 1 ≤ i ≤ n, got {i}/{n}"));
         }
-        Ok(Shard {
-            index: i - 1,
-            count: n,
-        })
+        Ok(Shard { index: i - 1, count: n })
     }
 }
 
@@ -59,11 +56,8 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
     let mut runs = Vec::new();
     for point in sweep_points(spec) {
         let resolved = resolve(spec, profile, &point).expect("validated at load");
-        let sweep: BTreeMap<String, String> = point
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect();
-        for &seed in &spec.seeds {
+        let sweep: BTreeMap<String, String> = point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        for seed in seeds_for(spec, profile).expect("validated at load") {
             for slot in resolved.runs(seed) {
                 let key = RunKey::of(&slot.recipe, crate::NUMERICS_VERSION, backend.name());
                 runs.push(PlannedRun {

@@ -12,13 +12,7 @@ fn trained_and_cached(stderr: &str) -> (usize, usize) {
         .unwrap_or_else(|| panic!("summary line in {stderr}"));
     let num = |after: &str, before: &str| -> usize {
         let start = line.find(after).unwrap() + after.len();
-        line[start..]
-            .split(before)
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        line[start..].split(before).next().unwrap().trim().parse().unwrap()
     };
     (num("(", " cached"), num("cached, ", " trained"))
 }
@@ -55,20 +49,13 @@ fn a_corrupted_cache_entry_is_reported_and_recomputed() {
     let before = p.read("outputs/t/c.csv");
     // Damage one entry's result.
     let cache = p.path().join("outputs/cache");
-    let entry = walk(&cache)
-        .into_iter()
-        .find(|f| f.ends_with("result.json"))
-        .unwrap();
+    let entry = walk(&cache).into_iter().find(|f| f.ends_with("result.json")).unwrap();
     std::fs::write(&entry, b"{\"LinearAe\": 1}").unwrap();
     let run = p.modrepro(&["run", "t/c"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
     assert_eq!(trained_and_cached(&run.stderr), (1, 1));
-    assert_eq!(
-        before,
-        p.read("outputs/t/c.csv"),
-        "the recomputed result is the same"
-    );
+    assert_eq!(before, p.read("outputs/t/c.csv"), "the recomputed result is the same");
 }
 
 #[test]
@@ -106,10 +93,7 @@ fn verify_prints_every_claim_and_fails_when_one_does() {
     );
     assert!(run.stdout.contains("1 passed, 1 failed"), "{}", run.stdout);
     let report = p.read("outputs/REPORT.md");
-    assert!(
-        report.contains("1 of 2 pass") && report.contains("t/v.png"),
-        "{report}"
-    );
+    assert!(report.contains("1 of 2 pass") && report.contains("t/v.png"), "{report}");
     let manifest = p.read("outputs/t/v.manifest.json");
     assert!(
         manifest.contains("\"profile\": \"smoke\"") && manifest.contains("spec_sha256"),
@@ -125,10 +109,7 @@ fn list_shows_runs_per_profile() {
     let run = p.modrepro(&["list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let row = run.stdout.lines().find(|l| l.starts_with("t/l")).unwrap();
-    let numbers: Vec<&str> = row
-        .split_whitespace()
-        .filter(|w| w.parse::<usize>().is_ok())
-        .collect();
+    let numbers: Vec<&str> = row.split_whitespace().filter(|w| w.parse::<usize>().is_ok()).collect();
     assert_eq!(numbers, ["2", "4", "6"], "{row}");
 }
 

@@ -9,11 +9,7 @@ fn assert_clean_error(run: &util::Run, needles: &[&str]) {
     assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);
     let first = run.stderr.lines().next().unwrap_or_default();
     for needle in needles {
-        assert!(
-            first.contains(needle),
-            "`{needle}` in the error line: {}",
-            run.stderr
-        );
+        assert!(first.contains(needle), "`{needle}` in the error line: {}", run.stderr);
     }
 }
 
@@ -35,11 +31,7 @@ fn unknown_field_is_rejected_with_its_position() {
     p.write("specs/t/typo.ron", &spec);
     let run = p.modrepro(&["run", "specs/t/typo.ron"]);
     assert_clean_error(&run, &["specs/t/typo.ron:", "latnet"]);
-    assert!(
-        run.stderr.contains(":11:"),
-        "line of the typo: {}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(":11:"), "line of the typo: {}", run.stderr);
 }
 
 #[test]
@@ -66,10 +58,7 @@ fn a_claim_on_an_unknown_measure_names_the_known_ones() {
     let claim = r#"claims: [Claim(id: "c", statement: "s", measure: "nonsense", expect: AtLeast(0.0), published: "p", source: "s")],"#;
     p.write("specs/t/claim.ron", &random_sets_spec(2, 10, claim));
     let run = p.modrepro(&["run", "t/claim"]);
-    assert_clean_error(
-        &run,
-        &["specs/t/claim.ron:", "nonsense", "verdict_accuracy"],
-    );
+    assert_clean_error(&run, &["specs/t/claim.ron:", "nonsense", "verdict_accuracy"]);
 }
 
 #[test]

@@ -11,11 +11,7 @@ fn two_sources_get_a_verdict_and_the_energy_gain() {
     let run = p.modrepro(&["theory", "square.csv"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("verdict: modular"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("mixing energy gain: -"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("mixing energy gain: -"), "{}", run.stdout);
     // Cut the corner: mixed.
     p.write("triangle.csv", "x,y\n0,0\n1,0\n0,1\n");
     let run = p.modrepro(&["theory", "triangle.csv"]);
@@ -40,8 +36,7 @@ fn more_than_two_sources_are_flagged_as_unsupported_with_pairwise_diagnostics() 
 fn the_papers_fig1c_points_straddle_the_condition() {
     // The authors' 28 points (shared data, when present): the set and the set less its last
     // point fall on opposite sides of the condition, as the paper says of Fig 1c.
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/dorrell2025/fig1_points.csv");
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dorrell2025/fig1_points.csv");
     let Ok(text) = std::fs::read_to_string(&shared) else {
         eprintln!("skipped: {} is absent", shared.display());
         return;
@@ -69,8 +64,5 @@ fn the_papers_fig1c_points_straddle_the_condition() {
         p.write("less.csv", &(less.join("\n") + "\n"));
         verdict("less.csv") != full
     });
-    assert!(
-        flipped,
-        "some single point decides the verdict (full set: {full})"
-    );
+    assert!(flipped, "some single point decides the verdict (full set: {full})");
 }

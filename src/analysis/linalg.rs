@@ -11,11 +11,7 @@ pub struct Matrix {
 
 impl Matrix {
     pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Self {
-        assert_eq!(
-            data.len(),
-            rows * cols,
-            "matrix data does not match its shape"
-        );
+        assert_eq!(data.len(), rows * cols, "matrix data does not match its shape");
         Self { rows, cols, data }
     }
 
@@ -65,9 +61,7 @@ pub fn r_squared(x: &Matrix, y: &[f64]) -> f64 {
     }
     // Centre the predictors (this absorbs the intercept), then solve (XᵀX) β = Xᵀy.
     let p = x.cols();
-    let means: Vec<f64> = (0..p)
-        .map(|c| x.column(c).iter().sum::<f64>() / n)
-        .collect();
+    let means: Vec<f64> = (0..p).map(|c| x.column(c).iter().sum::<f64>() / n).collect();
     let mut xtx = vec![vec![0.0; p]; p];
     let mut xty = vec![0.0; p];
     let centred_row = |r: usize| -> Vec<f64> { (0..p).map(|c| x.get(r, c) - means[c]).collect() };
@@ -97,11 +91,7 @@ pub fn r_squared(x: &Matrix, y: &[f64]) -> f64 {
 /// Gaussian elimination with partial pivoting; `None` for a singular system.
 fn solve_symmetric(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
-    let scale = a
-        .iter()
-        .flatten()
-        .fold(0.0f64, |m, v| m.max(v.abs()))
-        .max(1e-300);
+    let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[pivot][col].abs() <= 1e-12 * scale {
@@ -133,15 +123,8 @@ mod tests {
 
     #[test]
     fn exact_linear_relation_has_r2_one() {
-        let x = Matrix::from_rows(vec![
-            vec![1.0, 0.0],
-            vec![2.0, 1.0],
-            vec![3.0, 5.0],
-            vec![4.0, 2.0],
-        ]);
-        let y: Vec<f64> = (0..4)
-            .map(|r| 2.0 * x.get(r, 0) - x.get(r, 1) + 3.0)
-            .collect();
+        let x = Matrix::from_rows(vec![vec![1.0, 0.0], vec![2.0, 1.0], vec![3.0, 5.0], vec![4.0, 2.0]]);
+        let y: Vec<f64> = (0..4).map(|r| 2.0 * x.get(r, 0) - x.get(r, 1) + 3.0).collect();
         assert!((r_squared(&x, &y) - 1.0).abs() < 1e-12);
     }
 

@@ -153,10 +153,7 @@ mod tests {
         let z = latents_from(&s, |a, b| vec![2.0 * a + 1.0, 0.0 * a, 3.0 * b]);
         let m = linear_modularity(&s, &z).unwrap();
         assert_eq!(m.active_latents, 2);
-        assert!(
-            (m.cinfom - 1.0).abs() < 1e-12 && (m.infom - 1.0).abs() < 1e-12,
-            "{m:?}"
-        );
+        assert!((m.cinfom - 1.0).abs() < 1e-12 && (m.infom - 1.0).abs() < 1e-12, "{m:?}");
     }
 
     #[test]

@@ -31,10 +31,7 @@ mod tests {
 
     #[test]
     fn axis_aligned_neurons_have_zero_angle() {
-        assert_eq!(
-            most_mixed_neuron_angle(&[[1.0, 0.0], [0.0, -2.0]]),
-            Some(0.0)
-        );
+        assert_eq!(most_mixed_neuron_angle(&[[1.0, 0.0], [0.0, -2.0]]), Some(0.0));
     }
 
     #[test]
@@ -45,10 +42,7 @@ mod tests {
 
     #[test]
     fn nearly_dead_neurons_are_ignored() {
-        assert_eq!(
-            most_mixed_neuron_angle(&[[1.0, 0.0], [0.01, 0.01]]),
-            Some(0.0)
-        );
+        assert_eq!(most_mixed_neuron_angle(&[[1.0, 0.0], [0.01, 0.01]]), Some(0.0));
         assert_eq!(most_mixed_neuron_angle(&[[0.0, 0.0]]), None);
     }
 

@@ -1,9 +1,11 @@
 //! Pure functions on plain arrays: the theory's condition and the metrics. Nothing here knows
 //! about Burn, specs or files.
 
+pub mod info_metrics;
 pub mod linalg;
 pub mod linear_info;
 pub mod mixing;
 pub mod multiinfo;
+pub mod mutual_info;
 pub mod stats;
 pub mod theory;

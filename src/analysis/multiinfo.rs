@@ -18,11 +18,7 @@ pub fn entropy<T: Ord>(labels: &[T]) -> f64 {
         *counts.entry(l).or_default() += 1;
     }
     let n = labels.len() as f64;
-    -counts
-        .values()
-        .map(|&c| c as f64 / n)
-        .map(|p| p * p.ln())
-        .sum::<f64>()
+    -counts.values().map(|&c| c as f64 / n).map(|p| p * p.ln()).sum::<f64>()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,13 +106,8 @@ mod tests {
 
     #[test]
     fn independent_sources_have_zero_multiinformation() {
-        let samples: Vec<Vec<u32>> = (0..4)
-            .flat_map(|a| (0..4).map(move |b| vec![a, b]))
-            .collect();
-        for norm in [
-            Normalisation::BySumOfMarginals,
-            Normalisation::ByMaxAttainable,
-        ] {
+        let samples: Vec<Vec<u32>> = (0..4).flat_map(|a| (0..4).map(move |b| vec![a, b])).collect();
+        for norm in [Normalisation::BySumOfMarginals, Normalisation::ByMaxAttainable] {
             assert!(normalised_multiinformation(&samples, norm).abs() < 1e-12);
         }
     }

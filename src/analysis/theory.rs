@@ -69,10 +69,7 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
     if points.len() < 2 {
         return Err(TheoryError::TooFewSamples(points.len()));
     }
-    if let Some(i) = points
-        .iter()
-        .position(|p| !p[0].is_finite() || !p[1].is_finite())
-    {
+    if let Some(i) = points.iter().position(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return Err(TheoryError::NonFinite(i));
     }
     let n = points.len() as f64;
@@ -80,16 +77,10 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
         points.iter().map(|p| p[0]).sum::<f64>() / n,
         points.iter().map(|p| p[1]).sum::<f64>() / n,
     ];
-    let centred: Vec<[f64; 2]> = points
-        .iter()
-        .map(|p| [p[0] - mean[0], p[1] - mean[1]])
-        .collect();
+    let centred: Vec<[f64; 2]> = points.iter().map(|p| [p[0] - mean[0], p[1] - mean[1]]).collect();
     let extreme = |d: usize| {
         let lo = centred.iter().map(|p| p[d]).fold(f64::INFINITY, f64::min);
-        let hi = centred
-            .iter()
-            .map(|p| p[d])
-            .fold(f64::NEG_INFINITY, f64::max);
+        let hi = centred.iter().map(|p| p[d]).fold(f64::NEG_INFINITY, f64::max);
         lo.abs().min(hi.abs())
     };
     let (e1, e2) = (extreme(0), extreme(1));
@@ -177,9 +168,7 @@ mod tests {
         // Points on the anti-diagonal: e₁ = e₂ = ½, c = −(var) < 0, S has +|c| off-diagonal.
         // Along w = (1, 1)/√2 every centred point projects to 0, so the support is 0 while
         // wᵀSw = ¼ + |c| > 0: negative slack, mixed.
-        let points: Vec<[f64; 2]> = (0..=10)
-            .map(|i| [i as f64 / 10.0, 1.0 - i as f64 / 10.0])
-            .collect();
+        let points: Vec<[f64; 2]> = (0..=10).map(|i| [i as f64 / 10.0, 1.0 - i as f64 / 10.0]).collect();
         let check = check_two_sources(&points, AngleGrid::default()).unwrap();
         assert_eq!(check.verdict, Verdict::Mixed);
         assert!(check.mixing_energy_gain > 0.2);

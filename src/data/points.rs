@@ -30,9 +30,7 @@ pub enum PointRecipe {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error(
-        "no point set satisfying the request after {attempts} draws ({what}); try another data_seed or n_points"
-    )]
+    #[error("no point set satisfying the request after {attempts} draws ({what}); try another data_seed or n_points")]
     Exhausted { attempts: usize, what: String },
 }
 
@@ -52,9 +50,7 @@ impl PointRecipe {
     pub fn n_points(&self) -> usize {
         match self {
             PointRecipe::UniformWithVerdict { n_points, .. } => *n_points,
-            PointRecipe::OnePointApart {
-                n_points, member, ..
-            } => match member {
+            PointRecipe::OnePointApart { n_points, member, .. } => match member {
                 Verdict::Modular => *n_points,
                 Verdict::Mixed => n_points - 1,
             },
@@ -103,10 +99,7 @@ impl PointRecipe {
 
 /// Draws uniform sets until one is modular and loses that by removing a single point; returns
 /// the set and the index of that point (the first such index).
-fn one_point_apart(
-    n_points: usize,
-    data_seed: u64,
-) -> Result<(Vec<[f64; 2]>, usize), GenerateError> {
+fn one_point_apart(n_points: usize, data_seed: u64) -> Result<(Vec<[f64; 2]>, usize), GenerateError> {
     for attempt in 0..MAX_ATTEMPTS as u64 {
         let mut rng = SplitMix64::derive(data_seed, attempt);
         let set = uniform_set(&mut rng, n_points);

@@ -13,16 +13,9 @@ pub struct SourceSamples {
 #[derive(Debug, thiserror::Error)]
 pub enum PointsFileError {
     #[error("{path}: cannot read the file: {source} (fix: check the path and its permissions)")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
-    Malformed {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    Malformed { path: PathBuf, line: u64, message: String },
     #[error("{path}: {message}")]
     Shape { path: PathBuf, message: String },
 }
@@ -67,20 +60,16 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
             .iter()
             .enumerate()
             .map(|(col, field)| {
-                field
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        malformed(
-                            line,
-                            format!(
-                                "column {} (`{}`): `{field}` is not a finite number",
-                                col + 1,
-                                names[col]
-                            ),
-                        )
-                    })
+                field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    malformed(
+                        line,
+                        format!(
+                            "column {} (`{}`): `{field}` is not a finite number",
+                            col + 1,
+                            names[col]
+                        ),
+                    )
+                })
             })
             .collect::<Result<Vec<f64>, _>>()?;
         samples.push(row);
@@ -88,10 +77,7 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
     if samples.len() < 2 {
         return Err(PointsFileError::Shape {
             path: path.to_owned(),
-            message: format!(
-                "{} sample(s); the condition needs at least 2",
-                samples.len()
-            ),
+            message: format!("{} sample(s); the condition needs at least 2", samples.len()),
         });
     }
     Ok(SourceSamples { names, samples })
@@ -120,10 +106,7 @@ mod tests {
     fn a_non_number_names_line_and_column() {
         let f = write("a,b\n0.1,0.2\n0.3,oops\n");
         let e = read_source_samples(f.path()).unwrap_err().to_string();
-        assert!(
-            e.contains(":3:") && e.contains("column 2") && e.contains("oops"),
-            "{e}"
-        );
+        assert!(e.contains(":3:") && e.contains("column 2") && e.contains("oops"), "{e}");
     }
 
     #[test]

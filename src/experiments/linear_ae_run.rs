@@ -26,13 +26,8 @@ impl LinearAeRun {
     /// Runs that may share one batched training program: same architecture, objective,
     /// schedule and number of samples.
     pub fn batch_key(&self) -> String {
-        serde_json::to_string(&(
-            self.latent,
-            &self.objective,
-            &self.training,
-            self.points.n_points(),
-        ))
-        .expect("plain data serialises")
+        serde_json::to_string(&(self.latent, &self.objective, &self.training, self.points.n_points()))
+            .expect("plain data serialises")
     }
 
     pub fn initial_weights(&self) -> LinearAeWeights {
@@ -68,11 +63,9 @@ impl LinearAeMeasurement {
 }
 
 pub fn measure(points: Vec<[f64; 2]>, weights: &LinearAeWeights) -> LinearAeMeasurement {
-    let theory =
-        check_two_sources(&points, AngleGrid::default()).expect("generated points are finite");
+    let theory = check_two_sources(&points, AngleGrid::default()).expect("generated points are finite");
     let rows: Vec<Vec<f64>> = points.iter().map(|p| p.to_vec()).collect();
-    let multiinformation =
-        normalised_multiinformation(&discretise_auto(&rows), Normalisation::BySumOfMarginals);
+    let multiinformation = normalised_multiinformation(&discretise_auto(&rows), Normalisation::BySumOfMarginals);
     let latents = Matrix::from_rows(rows.iter().map(|x| weights.encode(x)).collect());
     let sources = Matrix::from_rows(rows.clone());
     let modularity = linear_modularity(&sources, &latents);

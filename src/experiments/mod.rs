@@ -2,8 +2,10 @@
 //! into a table, a figure and the named values its claims refer to.
 
 pub mod linear_ae_run;
+pub mod mlp_ae_run;
 pub mod one_point_apart;
 pub mod random_point_sets;
+pub mod range_manipulation;
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::render::figure::Figure;
 use crate::render::table::Table;
 use linear_ae_run::{LinearAeMeasurement, LinearAeRun};
+use mlp_ae_run::{MlpAeMeasurement, MlpAeRun};
 
 /// The experiment of a spec, with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,12 +25,16 @@ pub enum Experiment {
     /// Dorrell et al. 2025 Fig 1d: many random point sets; does the theory or the source
     /// multiinformation predict mixing?
     RandomPointSets(random_point_sets::Params),
+    /// Dorrell et al. 2025 Fig 2 centre: a nonlinear autoencoder on 3-D grid sources with
+    /// their range cut or their dependence raised without cutting the range.
+    RangeManipulation(range_manipulation::Params),
 }
 
 /// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RunRecipe {
     LinearAe(LinearAeRun),
+    MlpAe(MlpAeRun),
 }
 
 impl RunRecipe {
@@ -35,6 +42,7 @@ impl RunRecipe {
     pub fn batch_key(&self) -> String {
         match self {
             RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
+            RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
         }
     }
 }
@@ -59,6 +67,7 @@ pub struct MeasuredRun<'a> {
 #[derive(Debug, Clone)]
 pub enum Measurement {
     LinearAe(LinearAeMeasurement),
+    MlpAe(MlpAeMeasurement),
 }
 
 /// An artefact's content, before rendering.
@@ -78,6 +87,7 @@ impl Experiment {
         match self {
             Experiment::OnePointApart(_) => "OnePointApart",
             Experiment::RandomPointSets(_) => "RandomPointSets",
+            Experiment::RangeManipulation(_) => "RangeManipulation",
         }
     }
 
@@ -86,6 +96,7 @@ impl Experiment {
         match self {
             Experiment::OnePointApart(_) => one_point_apart::MEASURES,
             Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
+            Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
         }
     }
 
@@ -94,6 +105,7 @@ impl Experiment {
         match self {
             Experiment::OnePointApart(p) => p.runs(seed),
             Experiment::RandomPointSets(p) => p.runs(seed),
+            Experiment::RangeManipulation(p) => p.runs(seed),
         }
     }
 
@@ -101,14 +113,24 @@ impl Experiment {
         match self {
             Experiment::OnePointApart(p) => p.summarise(runs),
             Experiment::RandomPointSets(p) => p.summarise(runs),
+            Experiment::RangeManipulation(p) => p.summarise(runs),
+        }
+    }
+
+    /// Settings of the information metrics, for experiments that use them.
+    pub fn info_options(&self) -> crate::analysis::info_metrics::InfoOptions {
+        match self {
+            Experiment::RangeManipulation(p) => p.metrics,
+            _ => Default::default(),
         }
     }
 }
 
-/// The measurement of a run, given its recipe and what training produced.
+/// The linear-autoencoder measurement of a run of a linear-autoencoder experiment.
 pub fn linear_ae_measurement(m: &Measurement) -> &LinearAeMeasurement {
     match m {
         Measurement::LinearAe(x) => x,
+        Measurement::MlpAe(_) => unreachable!("linear autoencoder experiments only plan linear runs"),
     }
 }
 

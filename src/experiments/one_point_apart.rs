@@ -40,10 +40,7 @@ pub const MEASURES: &[&str] = &[
     "max_reconstruction_loss",
 ];
 
-const MEMBERS: [(Verdict, &str); 2] = [
-    (Verdict::Modular, "full_set"),
-    (Verdict::Mixed, "less_one_point"),
-];
+const MEMBERS: [(Verdict, &str); 2] = [(Verdict::Modular, "full_set"), (Verdict::Mixed, "less_one_point")];
 
 impl Params {
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
@@ -151,11 +148,7 @@ impl Params {
 
 /// The data, the theory's ellipse, and each neuron's encoding direction drawn from the mean
 /// (length proportional to its weight norm).
-fn data_panel(
-    run: &MeasuredRun<'_>,
-    m: &super::linear_ae_run::LinearAeMeasurement,
-    network: Verdict,
-) -> Panel {
+fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasurement, network: Verdict) -> Panel {
     let centre = m.theory.mean;
     let longest = m
         .neurons
@@ -168,10 +161,7 @@ fn data_panel(
         let scale = 0.45 * w[0].hypot(w[1]) / longest;
         let norm = w[0].hypot(w[1]).max(1e-12);
         arrows.push((centre[0], centre[1]));
-        arrows.push((
-            centre[0] + scale * w[0] / norm,
-            centre[1] + scale * w[1] / norm,
-        ));
+        arrows.push((centre[0] + scale * w[0] / norm, centre[1] + scale * w[1] / norm));
     }
     Panel {
         title: format!(
@@ -194,10 +184,7 @@ fn data_panel(
             Series::line(
                 "theory's ellipse",
                 2,
-                ellipse_outline(&m.theory, 120)
-                    .iter()
-                    .map(|p| (p[0], p[1]))
-                    .collect(),
+                ellipse_outline(&m.theory, 120).iter().map(|p| (p[0], p[1])).collect(),
             ),
             Series::segments("neuron encodings", 3, arrows),
         ],

@@ -148,10 +148,7 @@ impl Params {
             "verdict_accuracy",
             (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
         );
-        put(
-            "max_reconstruction_loss",
-            (!runs.is_empty()).then_some(max_rec),
-        );
+        put("max_reconstruction_loss", (!runs.is_empty()).then_some(max_rec));
 
         let titles = [
             (
@@ -186,11 +183,7 @@ impl Params {
                 series: panels_points
                     .iter()
                     .map(|(verdict, pts)| {
-                        Series::points(
-                            format!("theory: {verdict}"),
-                            colour_of(verdict),
-                            pts[k].clone(),
-                        )
+                        Series::points(format!("theory: {verdict}"), colour_of(verdict), pts[k].clone())
                     })
                     .collect(),
             })

@@ -71,9 +71,7 @@ impl LinearAeWeights {
         let mut rng = SplitMix64::new(seed);
         let mut draw = |n: usize, fan_in: usize| -> Vec<f32> {
             let bound = 1.0 / (fan_in as f64).sqrt();
-            (0..n)
-                .map(|_| rng.uniform_in(-bound, bound) as f32)
-                .collect()
+            (0..n).map(|_| rng.uniform_in(-bound, bound) as f32).collect()
         };
         Self {
             inputs,
@@ -132,12 +130,7 @@ pub fn loss_terms(weights: &LinearAeWeights, points: &[Vec<f64>]) -> LossTerms {
     for x in points {
         let z = weights.encode(x);
         let x_hat = weights.decode(&z);
-        rec += x
-            .iter()
-            .zip(&x_hat)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            / x.len() as f64;
+        rec += x.iter().zip(&x_hat).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / x.len() as f64;
         act += 0.5 * z.iter().map(|v| v * v).sum::<f64>();
         nn += z.iter().map(|v| (-v).max(0.0)).sum::<f64>();
     }
@@ -158,21 +151,14 @@ struct BatchedLinearAe {
     b_dec: Param<Tensor<3>>, // [R, 1, d]
 }
 
-fn stack(
-    parts: impl Iterator<Item = Vec<f32>>,
-    shape: [usize; 3],
-    device: &Device,
-) -> Param<Tensor<3>> {
+fn stack(parts: impl Iterator<Item = Vec<f32>>, shape: [usize; 3], device: &Device) -> Param<Tensor<3>> {
     let data: Vec<f32> = parts.flatten().collect();
     Param::from_tensor(Tensor::<3>::from_data(TensorData::new(data, shape), device))
 }
 
 fn unstack(tensor: Tensor<3>) -> Vec<Vec<f32>> {
     let [runs, a, b] = tensor.dims();
-    let flat: Vec<f32> = tensor
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("parameters are f32");
+    let flat: Vec<f32> = tensor.into_data().try_to_vec::<f32>().expect("parameters are f32");
     flat.chunks(a * b).take(runs).map(<[f32]>::to_vec).collect()
 }
 

@@ -1,3 +1,4 @@
 //! Burn modules and their training loops. Knows nothing of specs or files.
 
 pub mod linear_ae;
+pub mod mlp_ae;

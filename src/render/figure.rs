@@ -13,6 +13,8 @@ pub enum Style {
     Line,
     /// Consecutive pairs of points are separate segments.
     Segments,
+    /// A closed polygon, filled translucent (error bands).
+    Band,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,14 @@ impl Series {
         Self {
             label: label.into(),
             style: Style::Segments,
+            colour,
+            points,
+        }
+    }
+    pub fn band(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            label: label.into(),
+            style: Style::Band,
             colour,
             points,
         }
@@ -141,12 +151,7 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for (x, y) in finite_points(panel) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
@@ -187,19 +192,21 @@ where
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
         let drawn = match series.style {
-            Style::Points => {
-                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?
-            }
+            Style::Points => chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?,
             Style::Line => chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?,
             Style::Segments => chart.draw_series(
                 points
                     .chunks_exact(2)
                     .map(|pair| PathElement::new(vec![pair[0], pair[1]], colour.stroke_width(2))),
             )?,
+            Style::Band => chart.draw_series(std::iter::once(Polygon::new(points, colour.mix(0.2).filled())))?,
         };
-        drawn
-            .label(series.label.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], colour.filled()));
+        // Series without a label (e.g. markers on a labelled line) get no legend entry.
+        if !series.label.is_empty() {
+            drawn
+                .label(series.label.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], colour.filled()));
+        }
     }
     chart
         .configure_series_labels()

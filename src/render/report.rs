@@ -21,11 +21,7 @@ pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
                     o.claim.published.clone(),
                     fmt_measured(o.measured),
                     o.claim.expect.to_string(),
-                    if o.passed {
-                        "pass".into()
-                    } else {
-                        "FAIL".into()
-                    },
+                    if o.passed { "pass".into() } else { "FAIL".into() },
                 ]
             })
         })
@@ -34,15 +30,7 @@ pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
 
 /// A plain-text table for the terminal.
 pub fn claims_table(results: &[ArtefactResult]) -> String {
-    let header = [
-        "artefact",
-        "claim",
-        "published",
-        "measured",
-        "expected",
-        "result",
-    ]
-    .map(String::from);
+    let header = ["artefact", "claim", "published", "measured", "expected", "result"].map(String::from);
     let rows = claim_rows(results);
     let widths: Vec<usize> = (0..6)
         .map(|c| {
@@ -63,11 +51,7 @@ pub fn claims_table(results: &[ArtefactResult]) -> String {
         s.trim_end().to_string()
     };
     let mut out = line(&header) + "\n";
-    out += &widths
-        .iter()
-        .map(|w| "-".repeat(*w))
-        .collect::<Vec<_>>()
-        .join("  ");
+    out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
     out += "\n";
     for row in &rows {
         out += &line(row);
@@ -78,11 +62,7 @@ pub fn claims_table(results: &[ArtefactResult]) -> String {
 
 pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &str) -> String {
     let mut md = String::new();
-    let passed = results
-        .iter()
-        .flat_map(|r| &r.outcomes)
-        .filter(|o| o.passed)
-        .count();
+    let passed = results.iter().flat_map(|r| &r.outcomes).filter(|o| o.passed).count();
     let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
     let _ = writeln!(md, "# modrepro report\n");
     let _ = writeln!(
@@ -100,17 +80,8 @@ pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &s
     }
     for r in results {
         let spec = &r.loaded.spec;
-        let _ = writeln!(
-            md,
-            "\n## {} — {} ({})\n",
-            r.loaded.id, spec.title, spec.figure
-        );
-        let _ = writeln!(
-            md,
-            "{}. Spec: `{}`.\n",
-            spec.paper.citation(),
-            r.loaded.path.display()
-        );
+        let _ = writeln!(md, "\n## {} — {} ({})\n", r.loaded.id, spec.title, spec.figure);
+        let _ = writeln!(md, "{}. Spec: `{}`.\n", spec.paper.citation(), r.loaded.path.display());
         let _ = writeln!(md, "![{}]({})\n", r.loaded.id, r.files[0].display());
         for note in &r.notes {
             let _ = writeln!(md, "- {note}");
@@ -128,12 +99,7 @@ pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &s
             },
             r.seconds
         );
-        let _ = writeln!(
-            md,
-            "- Table: [`{}`]({}).\n",
-            r.files[2].display(),
-            r.files[2].display()
-        );
+        let _ = writeln!(md, "- Table: [`{}`]({}).\n", r.files[2].display(), r.files[2].display());
         for o in &r.outcomes {
             let _ = writeln!(
                 md,

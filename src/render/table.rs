@@ -17,19 +17,13 @@ impl Table {
     }
 
     pub fn push(&mut self, row: Vec<String>) {
-        assert_eq!(
-            row.len(),
-            self.header.len(),
-            "a row has one cell per column"
-        );
+        assert_eq!(row.len(), self.header.len(), "a row has one cell per column");
         self.rows.push(row);
     }
 
     pub fn to_csv(&self) -> Vec<u8> {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        writer
-            .write_record(&self.header)
-            .expect("writing to memory");
+        writer.write_record(&self.header).expect("writing to memory");
         for row in &self.rows {
             writer.write_record(row).expect("writing to memory");
         }

@@ -33,19 +33,14 @@ pub struct LoadedSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{path}: cannot read the spec: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
     #[error(
         "unknown artefact `{id}`; known: {known} (fix: `modrepro list` shows every spec, or give a path to a .ron file)"
     )]
     UnknownArtefact { id: String, known: String },
-    #[error(
-        "{path}: a spec lives at specs/<paper>/<artefact>.ron (fix: move it into a paper directory)"
-    )]
+    #[error("{path}: a spec lives at specs/<paper>/<artefact>.ron (fix: move it into a paper directory)")]
     Misplaced { path: PathBuf },
 }
 
@@ -71,18 +66,13 @@ fn position_of(source: &str, needle: &str) -> Option<(usize, usize)> {
 
 fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
     let name = path.file_stem().and_then(|s| s.to_str());
-    let group = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|s| s.to_str());
+    let group = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str());
     match (group, name) {
         (Some(group), Some(name)) if !group.is_empty() && group != "specs" => Ok(ArtefactId {
             group: group.to_string(),
             name: name.to_string(),
         }),
-        _ => Err(SpecError::Misplaced {
-            path: path.to_owned(),
-        }),
+        _ => Err(SpecError::Misplaced { path: path.to_owned() }),
     }
 }
 
@@ -92,8 +82,7 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
         path: path.to_owned(),
         source,
     })?;
-    let source = String::from_utf8(bytes.clone())
-        .map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
+    let source = String::from_utf8(bytes.clone()).map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
     let spec: Spec = ron::Options::default().from_str(&source).map_err(|e| {
         invalid(
             path,
@@ -126,11 +115,7 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     for claim in &spec.claims {
         let at = position_of(source, &format!("\"{}\"", claim.id));
         if !seen.insert(&claim.id) {
-            return Err(invalid(
-                path,
-                at,
-                format!("two claims share the id `{}`", claim.id),
-            ));
+            return Err(invalid(path, at, format!("two claims share the id `{}`", claim.id)));
         }
         if !spec.experiment.measures().contains(&claim.measure.as_str()) {
             return Err(invalid(
@@ -157,14 +142,10 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     }
     // Every profile, at every sweep point, must resolve to valid parameters.
     for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+        seeds_for(spec, profile).map_err(|e| invalid(path, position_of(source, "\"seeds\""), e.message))?;
         for point in sweep_points(spec) {
-            resolve(spec, profile, &point).map_err(|e| {
-                invalid(
-                    path,
-                    position_of(source, &format!("\"{}\"", e.path)),
-                    e.message,
-                )
-            })?;
+            resolve(spec, profile, &point)
+                .map_err(|e| invalid(path, position_of(source, &format!("\"{}\"", e.path)), e.message))?;
         }
     }
     Ok(())
@@ -190,6 +171,33 @@ pub fn sweep_points(spec: &Spec) -> Vec<SweepPoint> {
     points
 }
 
+/// The profile key that replaces the spec's seeds rather than a parameter.
+pub const SEEDS: &str = "seeds";
+
+/// The seeds at a profile: the profile's `"seeds": [..]` if it has one, else the spec's.
+pub fn seeds_for(spec: &Spec, profile: Profile) -> Result<Vec<u64>, ResolveError> {
+    let Some(value) = spec.profiles.get(&profile).and_then(|o| o.get(SEEDS)) else {
+        return Ok(spec.seeds.clone());
+    };
+    let bad = || ResolveError {
+        path: SEEDS.into(),
+        message: format!(
+            "profile `{}` sets `seeds` to {value}: expected a non-empty list of non-negative integers",
+            profile.name()
+        ),
+    };
+    match value {
+        Scalar::List(items) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item {
+                Scalar::Int(i) if *i >= 0 => Ok(*i as u64),
+                _ => Err(bad()),
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
 /// Why a profile override or sweep value could not be applied.
 #[derive(Debug)]
 pub struct ResolveError {
@@ -198,11 +206,7 @@ pub struct ResolveError {
 }
 
 /// The experiment with the profile's overrides and then the sweep point's values applied.
-pub fn resolve(
-    spec: &Spec,
-    profile: Profile,
-    point: &SweepPoint,
-) -> Result<Experiment, ResolveError> {
+pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Experiment, ResolveError> {
     let mut value = serde_json::to_value(&spec.experiment).expect("experiments serialise");
     let params = value
         .as_object_mut()
@@ -213,16 +217,9 @@ pub fn resolve(
         .get(&profile)
         .into_iter()
         .flatten()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.clone(),
-                format!("profile `{}`", profile.name()),
-            )
-        });
-    let sweep = point
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
+        .filter(|(k, _)| k.as_str() != SEEDS)
+        .map(|(k, v)| (k.clone(), v.clone(), format!("profile `{}`", profile.name())));
+    let sweep = point.iter().map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
     for (path, scalar, origin) in overrides.chain(sweep) {
         set_path(params, &path, scalar.to_json()).map_err(|message| ResolveError {
             message: format!("{origin} sets `{path}`: {message}"),
@@ -231,33 +228,28 @@ pub fn resolve(
     }
     serde_json::from_value(value.clone()).map_err(|e| {
         let path = point.first().map(|(p, _)| p.clone()).unwrap_or_default();
-        ResolveError { path, message: format!("with profile `{}` applied: {e} (fix: give the parameter a value of the right type)", profile.name()) }
+        ResolveError {
+            path,
+            message: format!(
+                "with profile `{}` applied: {e} (fix: give the parameter a value of the right type)",
+                profile.name()
+            ),
+        }
     })
 }
 
-fn set_path(
-    root: &mut serde_json::Value,
-    path: &str,
-    new: serde_json::Value,
-) -> Result<(), String> {
+fn set_path(root: &mut serde_json::Value, path: &str, new: serde_json::Value) -> Result<(), String> {
     let mut node = root;
     let parts: Vec<&str> = path.split('.').collect();
     for (depth, part) in parts.iter().enumerate() {
-        let object = node.as_object_mut().ok_or_else(|| {
-            format!(
-                "`{}` is not a group of parameters",
-                parts[..depth].join(".")
-            )
-        })?;
+        let object = node
+            .as_object_mut()
+            .ok_or_else(|| format!("`{}` is not a group of parameters", parts[..depth].join(".")))?;
         if !object.contains_key(*part) {
             let known: Vec<&String> = object.keys().collect();
             return Err(format!(
                 "no parameter `{part}` here (fix: use one of {})",
-                known
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }
         node = object.get_mut(*part).expect("checked above");

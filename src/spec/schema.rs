@@ -23,33 +23,17 @@ pub enum Paper {
 impl Paper {
     pub fn citation(self) -> &'static str {
         match self {
-            Paper::Dorrell2025 => {
-                "Dorrell et al., ICLR 2025 — Range, not Independence, Drives Modularity"
-            }
+            Paper::Dorrell2025 => "Dorrell et al., ICLR 2025 — Range, not Independence, Drives Modularity",
             Paper::Krause2022 => {
                 "Krause et al., NeurIPS 2022 — Operative dimensions in unconstrained connectivity of RNNs"
             }
-            Paper::Lange2022 => {
-                "Lange, Rolnick & Kording, TMLR 2022 — Clustering units in neural networks"
-            }
+            Paper::Lange2022 => "Lange, Rolnick & Kording, TMLR 2022 — Clustering units in neural networks",
         }
     }
 }
 
 /// How much work a run does. Profiles change step counts and sizes, never the science.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Seconds: for the test suite.
@@ -70,7 +54,7 @@ impl Profile {
     }
 }
 
-/// A scalar a sweep or a profile may set.
+/// A value a sweep or a profile may set: a scalar or a list of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Scalar {
@@ -78,6 +62,7 @@ pub enum Scalar {
     Int(i64),
     Float(f64),
     Text(String),
+    List(Vec<Scalar>),
 }
 
 impl Scalar {
@@ -87,6 +72,7 @@ impl Scalar {
             Scalar::Int(i) => serde_json::Value::from(*i),
             Scalar::Float(f) => serde_json::Value::from(*f),
             Scalar::Text(s) => serde_json::Value::from(s.clone()),
+            Scalar::List(items) => serde_json::Value::Array(items.iter().map(Scalar::to_json).collect()),
         }
     }
 }
@@ -98,6 +84,10 @@ impl std::fmt::Display for Scalar {
             Scalar::Int(i) => write!(f, "{i}"),
             Scalar::Float(x) => write!(f, "{x}"),
             Scalar::Text(s) => write!(f, "{s}"),
+            Scalar::List(items) => {
+                let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", parts.join(" "))
+            }
         }
     }
 }
