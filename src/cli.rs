@@ -11,7 +11,8 @@ use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
 use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::data::points_file::read_source_samples;
-use crate::pipeline::{ArtefactResult, Options, run_artefact};
+use crate::experiments::Unavailable;
+use crate::pipeline::{ArtefactOutcome, ArtefactResult, Options, run_artefact};
 use crate::plan::{Shard, expand};
 use crate::render::report::{claims_table, report_markdown};
 use crate::spec::load::{load, resolve_targets};
@@ -139,6 +140,7 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         show_progress: !cli.quiet,
     };
     let mut results: Vec<ArtefactResult> = Vec::new();
+    let mut unavailable: Vec<(LoadedSpec, Unavailable)> = Vec::new();
     for loaded in &specs {
         eprintln!(
             "{} ({}, {}): {}",
@@ -148,7 +150,7 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
             loaded.spec.title
         );
         match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
-            Some(result) => {
+            ArtefactOutcome::Done(result) => {
                 eprintln!(
                     "  {} runs ({} cached, {} trained) in {:.1} s → {}",
                     result.runs,
@@ -157,25 +159,37 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
                     result.seconds,
                     cli.outputs.join(&result.files[0]).display()
                 );
-                results.push(result);
+                results.push(*result);
             }
-            None => eprintln!("  shard {:?} trained and cached; run without --shard to render", shard),
+            ArtefactOutcome::Sharded => {
+                eprintln!("  shard {shard:?} trained and cached; run without --shard to render")
+            }
+            ArtefactOutcome::Unavailable(loaded, reason) => {
+                eprintln!("  skipped ({}): {}", reason.status(), reason.message());
+                unavailable.push((loaded, reason));
+            }
         }
     }
-    if results.is_empty() {
+    if results.is_empty() && unavailable.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     // Only a full run rewrites the report: a run of one spec must not drop the others from it.
     if targets.is_empty() {
-        let report = report_markdown(&results, cli.profile, cli.backend.name());
+        let report = report_markdown(&results, &unavailable, cli.profile, cli.backend.name());
         crate::fsutil::write_atomic(&cli.outputs.join("REPORT.md"), report.as_bytes())?;
         eprintln!("report: {}", cli.outputs.join("REPORT.md").display());
     }
     let failed = results.iter().flat_map(|r| &r.outcomes).filter(|o| !o.passed).count();
     if verify {
-        print!("{}", claims_table(&results));
+        print!("{}", claims_table(&results, &unavailable));
         let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
-        println!("claims: {} passed, {failed} failed", total - failed);
+        let skipped: usize = unavailable.iter().map(|(s, _)| s.spec.claims.len()).sum();
+        let skipped = if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        };
+        println!("claims: {} passed, {failed} failed{skipped}", total - failed);
         if failed > 0 {
             return Ok(ExitCode::from(1));
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::execute::{CacheStats, measure_run, obtain_outputs};
-use crate::experiments::MeasuredRun;
+use crate::experiments::{MeasuredRun, Unavailable};
 use crate::plan::{Shard, expand};
 use crate::spec::{LoadedSpec, Profile};
 use crate::verify::{ClaimOutcome, evaluate};
@@ -39,11 +39,24 @@ pub struct ArtefactResult {
     pub notes: Vec<String>,
 }
 
-/// Runs one artefact. With a shard, only trains and caches that shard's runs and returns
-/// `None` (an artefact is rendered from all of its runs).
-pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Option<ArtefactResult>> {
+/// What running one artefact came to.
+#[derive(Debug, Clone)]
+pub enum ArtefactOutcome {
+    Done(Box<ArtefactResult>),
+    /// A shard's runs were trained and cached; nothing rendered.
+    Sharded,
+    /// The artefact cannot be produced here (reported, not failed, not passed).
+    Unavailable(LoadedSpec, Unavailable),
+}
+
+/// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
+/// rendered from all of its runs).
+pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<ArtefactOutcome> {
     let started = Instant::now();
     let mut plan = expand(loaded, options.profile, options.backend);
+    if let Some(reason) = plan.experiment.unavailable()? {
+        return Ok(ArtefactOutcome::Unavailable(loaded.clone(), reason));
+    }
     let device = options.backend.device()?;
     if let Some(shard) = options.shard {
         plan = plan.shard(shard);
@@ -54,7 +67,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Op
             options.max_batch,
             options.show_progress,
         )?;
-        return Ok(None);
+        return Ok(ArtefactOutcome::Sharded);
     }
     let (outputs, stats) = obtain_outputs(
         &plan.runs,
@@ -120,7 +133,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Op
         })).collect::<Vec<_>>(),
     });
     crate::fsutil::write_atomic(&absolute(&files[3]), &serde_json::to_vec_pretty(&manifest)?)?;
-    Ok(Some(ArtefactResult {
+    Ok(ArtefactOutcome::Done(Box::new(ArtefactResult {
         loaded: loaded.clone(),
         outcomes,
         files,
@@ -128,5 +141,5 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Op
         stats,
         seconds: started.elapsed().as_secs_f64(),
         notes: summary.notes,
-    }))
+    })))
 }

@@ -134,3 +134,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_artefact_whose_data_is_missing_is_reported_not_failed_and_not_passed() {
+    let p = Project::new();
+    p.write("specs/t/ok.ron", &random_sets_spec(2, 10, ""));
+    p.write(
+        "specs/t/isaac.ron",
+        r#"Spec(
+    paper: Dorrell2025,
+    figure: "Figure 2 (right)",
+    title: "needs data",
+    experiment: Isaac3dQlae((data_dir: "nowhere/isaac3d", sources: ["robot_x"], latents: 2,
+        values_per_latent: 3, steps: 1, batch_size: 1, learning_rate: 1e-3)),
+    seeds: [0],
+    claims: [Claim(id: "c", statement: "s", measure: "cinfom_independent", expect: AtLeast(0.0), published: "p", source: "s")],
+)"#,
+    );
+    let run = p.modrepro(&["verify"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("skipped (data missing)") && run.stderr.contains("nowhere/isaac3d/labels.npy"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("data missing"), "{}", run.stdout);
+    assert!(run.stdout.contains("0 passed, 0 failed, 1 skipped"), "{}", run.stdout);
+    let report = p.read("outputs/REPORT.md");
+    assert!(
+        report.contains("**data missing**") && report.contains("1 artefact(s) unavailable"),
+        "{report}"
+    );
+}

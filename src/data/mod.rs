@@ -1,5 +1,7 @@
 //! Data generators and loaders, each seeded explicitly.
 
 pub mod grid3d;
+pub mod isaac3d;
+pub mod npy;
 pub mod points;
 pub mod points_file;

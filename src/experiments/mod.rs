@@ -1,6 +1,7 @@
 //! The experiments a spec can name. Each turns its parameters into runs, and the measured runs
 //! into a table, a figure and the named values its claims refer to.
 
+pub mod isaac3d_qlae;
 pub mod linear_ae_run;
 pub mod mlp_ae_run;
 pub mod one_point_apart;
@@ -28,6 +29,31 @@ pub enum Experiment {
     /// Dorrell et al. 2025 Fig 2 centre: a nonlinear autoencoder on 3-D grid sources with
     /// their range cut or their dependence raised without cutting the range.
     RangeManipulation(range_manipulation::Params),
+    /// Dorrell et al. 2025 Fig 2 right: a quantised-latent autoencoder on Isaac3D (needs the
+    /// data set and a GPU).
+    Isaac3dQlae(isaac3d_qlae::Params),
+}
+
+/// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unavailable {
+    DataMissing(String),
+    NotImplemented(String),
+}
+
+impl Unavailable {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Unavailable::DataMissing(_) => "data missing",
+            Unavailable::NotImplemented(_) => "not implemented",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Unavailable::DataMissing(m) | Unavailable::NotImplemented(m) => m,
+        }
+    }
 }
 
 /// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
@@ -88,6 +114,7 @@ impl Experiment {
             Experiment::OnePointApart(_) => "OnePointApart",
             Experiment::RandomPointSets(_) => "RandomPointSets",
             Experiment::RangeManipulation(_) => "RangeManipulation",
+            Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
         }
     }
 
@@ -97,6 +124,7 @@ impl Experiment {
             Experiment::OnePointApart(_) => one_point_apart::MEASURES,
             Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
+            Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
         }
     }
 
@@ -106,6 +134,7 @@ impl Experiment {
             Experiment::OnePointApart(p) => p.runs(seed),
             Experiment::RandomPointSets(p) => p.runs(seed),
             Experiment::RangeManipulation(p) => p.runs(seed),
+            Experiment::Isaac3dQlae(_) => Vec::new(),
         }
     }
 
@@ -114,6 +143,16 @@ impl Experiment {
             Experiment::OnePointApart(p) => p.summarise(runs),
             Experiment::RandomPointSets(p) => p.summarise(runs),
             Experiment::RangeManipulation(p) => p.summarise(runs),
+            Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
+        }
+    }
+
+    /// `Some` when the artefact cannot be produced here (data or implementation missing);
+    /// an error when data is present but invalid.
+    pub fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
+        match self {
+            Experiment::Isaac3dQlae(p) => p.unavailable().map(Some),
+            _ => Ok(None),
         }
     }
 

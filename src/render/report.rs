@@ -2,15 +2,30 @@
 
 use std::fmt::Write;
 
+use crate::experiments::Unavailable;
 use crate::pipeline::ArtefactResult;
+use crate::spec::LoadedSpec;
 use crate::spec::Profile;
 
 fn fmt_measured(v: Option<f64>) -> String {
     v.map_or_else(|| "not measured".into(), |v| format!("{v:.4}"))
 }
 
-/// Rows of (artefact, claim, published, measured, expectation, verdict).
-pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
+/// Rows of (artefact, claim, published, measured, expectation, verdict); claims of artefacts
+/// that could not be produced are listed with the reason instead of a verdict.
+pub fn claim_rows(results: &[ArtefactResult], unavailable: &[(LoadedSpec, Unavailable)]) -> Vec<[String; 6]> {
+    let skipped = unavailable.iter().flat_map(|(loaded, reason)| {
+        loaded.spec.claims.iter().map(move |c| {
+            [
+                loaded.id.to_string(),
+                c.id.clone(),
+                c.published.clone(),
+                "—".into(),
+                c.expect.to_string(),
+                reason.status().to_string(),
+            ]
+        })
+    });
     results
         .iter()
         .flat_map(|r| {
@@ -25,13 +40,14 @@ pub fn claim_rows(results: &[ArtefactResult]) -> Vec<[String; 6]> {
                 ]
             })
         })
+        .chain(skipped)
         .collect()
 }
 
 /// A plain-text table for the terminal.
-pub fn claims_table(results: &[ArtefactResult]) -> String {
+pub fn claims_table(results: &[ArtefactResult], unavailable: &[(LoadedSpec, Unavailable)]) -> String {
     let header = ["artefact", "claim", "published", "measured", "expected", "result"].map(String::from);
-    let rows = claim_rows(results);
+    let rows = claim_rows(results, unavailable);
     let widths: Vec<usize> = (0..6)
         .map(|c| {
             rows.iter()
@@ -60,22 +76,35 @@ pub fn claims_table(results: &[ArtefactResult]) -> String {
     out
 }
 
-pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &str) -> String {
+pub fn report_markdown(
+    results: &[ArtefactResult],
+    unavailable: &[(LoadedSpec, Unavailable)],
+    profile: Profile,
+    backend: &str,
+) -> String {
     let mut md = String::new();
     let passed = results.iter().flat_map(|r| &r.outcomes).filter(|o| o.passed).count();
     let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
     let _ = writeln!(md, "# modrepro report\n");
     let _ = writeln!(
         md,
-        "Profile `{}`, backend `{backend}`, numerics version {}. Claims: **{passed} of {total} pass**.\n",
+        "Profile `{}`, backend `{backend}`, numerics version {}. Claims: **{passed} of {total} pass**{}.\n",
         profile.name(),
-        crate::NUMERICS_VERSION
+        crate::NUMERICS_VERSION,
+        if unavailable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} artefact(s) unavailable here, their claims not evaluated",
+                unavailable.len()
+            )
+        }
     );
     let _ = writeln!(
         md,
         "| artefact | claim | published | measured | expected | result |\n|---|---|---|---|---|---|"
     );
-    for row in claim_rows(results) {
+    for row in claim_rows(results, unavailable) {
         let _ = writeln!(md, "| {} |", row.map(|c| c.replace('|', "\\|")).join(" | "));
     }
     for r in results {
@@ -114,6 +143,20 @@ pub fn report_markdown(results: &[ArtefactResult], profile: Profile, backend: &s
                 o.claim.source
             );
         }
+    }
+    for (loaded, reason) in unavailable {
+        let _ = writeln!(
+            md,
+            "\n## {} — {} ({})\n",
+            loaded.id, loaded.spec.title, loaded.spec.figure
+        );
+        let _ = writeln!(md, "**{}**: {}\n", reason.status(), reason.message());
+        let _ = writeln!(
+            md,
+            "Spec: `{}`; its {} claim(s) were not evaluated.",
+            loaded.path.display(),
+            loaded.spec.claims.len()
+        );
     }
     md
 }

@@ -1,0 +1,51 @@
+//! Training throughput of the Fig 2 autoencoder (3→16→16→6→16→16→3, batch 512, AdamW) on the
+//! default backend, one run and several runs per program. Prints a markdown table and, last,
+//! `modrepro_steps_per_second=<one run>` for scripts/bench_fig2_vs_jax.py to read.
+//! `cargo bench --bench mlp_ae_throughput [-- STEPS]`.
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+use modrepro::data::grid3d::{Manipulation, generate};
+use modrepro::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining, train_batch};
+
+fn main() {
+    let steps: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
+    let device = Device::flex();
+    let shape = MlpShape {
+        encoder: vec![3, 16, 16, 6],
+        decoder: vec![6, 16, 16, 3],
+    };
+    let objective = MlpObjective {
+        reconstruction: 1.0,
+        activity: 1e-2,
+        nonnegativity: 1.0,
+        weight: 1e-4,
+    };
+    let training = MlpTraining {
+        steps,
+        batch_size: 512,
+        learning_rate: 1e-3,
+        weight_decay: 1e-4,
+        init_scale: 0.3,
+    };
+    let grid = generate(21, &Manipulation::Untouched).values;
+    println!("| runs per program | steps/s (program) | run-steps/s |");
+    println!("| --- | --- | --- |");
+    let mut single = 0.0;
+    for runs in [1usize, 8] {
+        let data = vec![grid.clone(); runs];
+        let inits: Vec<_> = (0..runs).map(|r| shape.init(0.3, r as u64)).collect();
+        let seeds: Vec<u64> = (0..runs as u64).collect();
+        let warm = MlpTraining { steps: 50, ..training };
+        train_batch(&data, &inits, &seeds, &shape, &objective, &warm, &device, |_| {});
+        let started = Instant::now();
+        train_batch(&data, &inits, &seeds, &shape, &objective, &training, &device, |_| {});
+        let rate = steps as f64 / started.elapsed().as_secs_f64();
+        if runs == 1 {
+            single = rate;
+        }
+        println!("| {runs} | {rate:.0} | {:.0} |", rate * runs as f64);
+    }
+    println!("modrepro_steps_per_second={single:.1}");
+}
