@@ -166,7 +166,7 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
             }
             ArtefactOutcome::Unavailable(loaded, reason) => {
                 eprintln!("  skipped ({}): {}", reason.status(), reason.message());
-                unavailable.push((loaded, reason));
+                unavailable.push((*loaded, reason));
             }
         }
     }

@@ -46,7 +46,7 @@ pub enum ArtefactOutcome {
     /// A shard's runs were trained and cached; nothing rendered.
     Sharded,
     /// The artefact cannot be produced here (reported, not failed, not passed).
-    Unavailable(LoadedSpec, Unavailable),
+    Unavailable(Box<LoadedSpec>, Unavailable),
 }
 
 /// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
@@ -55,7 +55,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
     let started = Instant::now();
     let mut plan = expand(loaded, options.profile, options.backend);
     if let Some(reason) = plan.experiment.unavailable()? {
-        return Ok(ArtefactOutcome::Unavailable(loaded.clone(), reason));
+        return Ok(ArtefactOutcome::Unavailable(Box::new(loaded.clone()), reason));
     }
     let device = options.backend.device()?;
     if let Some(shard) = options.shard {

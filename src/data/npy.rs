@@ -108,7 +108,7 @@ pub fn write_npy_i64(path: &Path, shape: &[usize], values: &[i64]) -> std::io::R
     };
     let mut header = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that the data starts on a 64-byte boundary, ending the header with a newline.
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -140,7 +140,7 @@ mod tests {
         // Bytes as numpy 1.x writes np.array([[7, 8]], dtype=np.uint8).
         let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
         let mut header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
