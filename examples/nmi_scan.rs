@@ -23,3 +23,5 @@ fn main() {
         }
     }
 }
+#[allow(dead_code)]
+fn unused() {}

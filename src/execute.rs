@@ -22,6 +22,7 @@ use crate::plan::PlannedRun;
 pub enum RunOutput {
     LinearAe(LinearAeWeights),
     MlpAe(MlpWeights),
+    WhatWhere(crate::model::what_where::TwoLayerWeights),
 }
 
 /// How the runs of a plan were obtained.
@@ -103,6 +104,7 @@ fn steps_of(recipe: &RunRecipe) -> usize {
     match recipe {
         RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,
+        RunRecipe::WhatWhere(run) => run.training.steps,
     }
 }
 
@@ -129,7 +131,7 @@ fn train_chunk(
                 .iter()
                 .map(|&k| match &runs[k].recipe {
                     RunRecipe::LinearAe(run) => run,
-                    RunRecipe::MlpAe(_) => unreachable!("a batch holds one kind of run"),
+                    _ => unreachable!("a batch holds one kind of run"),
                 })
                 .collect();
             let data = linear
@@ -147,7 +149,7 @@ fn train_chunk(
                 .iter()
                 .map(|&k| match &runs[k].recipe {
                     RunRecipe::MlpAe(run) => run,
-                    RunRecipe::LinearAe(_) => unreachable!("a batch holds one kind of run"),
+                    _ => unreachable!("a batch holds one kind of run"),
                 })
                 .collect();
             let data: Vec<Vec<Vec<f64>>> = mlp.iter().map(|run| run.samples().values).collect();
@@ -167,6 +169,31 @@ fn train_chunk(
             );
             Ok(weights.into_iter().map(RunOutput::MlpAe).collect())
         }
+        RunRecipe::WhatWhere(_) => {
+            let ww: Vec<&crate::experiments::what_where::WhatWhereRun> = chunk
+                .iter()
+                .map(|&k| match &runs[k].recipe {
+                    RunRecipe::WhatWhere(run) => run,
+                    _ => unreachable!("a batch holds one kind of run"),
+                })
+                .collect();
+            let (x, y, _) = ww[0].inputs_targets_weights();
+            let weights: Vec<Vec<f64>> = ww.iter().map(|run| run.inputs_targets_weights().2).collect();
+            let inits: Vec<_> = ww.iter().map(|run| run.initial_weights()).collect();
+            let first = ww[0];
+            let on_step = progress(bar, chunk.len(), first.training.steps);
+            let trained = crate::model::what_where::train_batch(
+                &x,
+                &y,
+                &weights,
+                &inits,
+                &first.objective,
+                &first.training,
+                device,
+                on_step,
+            );
+            Ok(trained.into_iter().map(RunOutput::WhatWhere).collect())
+        }
     }
 }
 
@@ -180,6 +207,9 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, metrics: &InfoOptions
         (RunRecipe::MlpAe(run), RunOutput::MlpAe(weights)) => {
             Ok(Measurement::MlpAe(mlp_ae_run::measure(run, weights, metrics)))
         }
+        (RunRecipe::WhatWhere(run), RunOutput::WhatWhere(weights)) => Ok(Measurement::WhatWhere(
+            crate::experiments::what_where::measure(run, weights),
+        )),
         _ => anyhow::bail!(
             "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
         ),

@@ -5,3 +5,4 @@ pub mod isaac3d;
 pub mod npy;
 pub mod points;
 pub mod points_file;
+pub mod what_where;

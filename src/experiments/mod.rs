@@ -1,12 +1,14 @@
 //! The experiments a spec can name. Each turns its parameters into runs, and the measured runs
 //! into a table, a figure and the named values its claims refer to.
 
+pub mod curves;
 pub mod isaac3d_qlae;
 pub mod linear_ae_run;
 pub mod mlp_ae_run;
 pub mod one_point_apart;
 pub mod random_point_sets;
 pub mod range_manipulation;
+pub mod what_where;
 
 use std::collections::BTreeMap;
 
@@ -32,6 +34,8 @@ pub enum Experiment {
     /// Dorrell et al. 2025 Fig 2 right: a quantised-latent autoencoder on Isaac3D (needs the
     /// data set and a GPU).
     Isaac3dQlae(isaac3d_qlae::Params),
+    /// Dorrell et al. 2025 Fig 2 left: the supervised what–where task.
+    WhatWhere(what_where::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -61,6 +65,7 @@ impl Unavailable {
 pub enum RunRecipe {
     LinearAe(LinearAeRun),
     MlpAe(MlpAeRun),
+    WhatWhere(what_where::WhatWhereRun),
 }
 
 impl RunRecipe {
@@ -69,6 +74,7 @@ impl RunRecipe {
         match self {
             RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
             RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
+            RunRecipe::WhatWhere(run) => format!("what_where:{}", run.batch_key()),
         }
     }
 }
@@ -94,6 +100,7 @@ pub struct MeasuredRun<'a> {
 pub enum Measurement {
     LinearAe(LinearAeMeasurement),
     MlpAe(MlpAeMeasurement),
+    WhatWhere(what_where::WhatWhereMeasurement),
 }
 
 /// An artefact's content, before rendering.
@@ -115,6 +122,7 @@ impl Experiment {
             Experiment::RandomPointSets(_) => "RandomPointSets",
             Experiment::RangeManipulation(_) => "RangeManipulation",
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
+            Experiment::WhatWhere(_) => "WhatWhere",
         }
     }
 
@@ -125,6 +133,7 @@ impl Experiment {
             Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
+            Experiment::WhatWhere(_) => what_where::MEASURES,
         }
     }
 
@@ -135,6 +144,7 @@ impl Experiment {
             Experiment::RandomPointSets(p) => p.runs(seed),
             Experiment::RangeManipulation(p) => p.runs(seed),
             Experiment::Isaac3dQlae(_) => Vec::new(),
+            Experiment::WhatWhere(p) => p.runs(seed),
         }
     }
 
@@ -144,6 +154,7 @@ impl Experiment {
             Experiment::RandomPointSets(p) => p.summarise(runs),
             Experiment::RangeManipulation(p) => p.summarise(runs),
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
+            Experiment::WhatWhere(p) => p.summarise(runs),
         }
     }
 
@@ -169,7 +180,7 @@ impl Experiment {
 pub fn linear_ae_measurement(m: &Measurement) -> &LinearAeMeasurement {
     match m {
         Measurement::LinearAe(x) => x,
-        Measurement::MlpAe(_) => unreachable!("linear autoencoder experiments only plan linear runs"),
+        _ => unreachable!("linear autoencoder experiments only plan linear runs"),
     }
 }
 

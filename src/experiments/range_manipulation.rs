@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::curves::{PointRuns, curves, curves_panel, interpolate};
 use super::mlp_ae_run::MlpAeRun;
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::analysis::stats::spearman;
 use crate::data::grid3d::Manipulation;
 use crate::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining};
-use crate::render::figure::{Figure, Panel, Series};
+use crate::render::figure::Figure;
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
 
@@ -164,8 +165,8 @@ impl Params {
             }
         }
 
-        let cinfom = curves(&points, |p| &p.cinfom);
-        let infom = curves(&points, |p| &p.infom);
+        let cinfom = curves(&points, &GROUPS, |p| &p.cinfom);
+        let infom = curves(&points, &GROUPS, |p| &p.infom);
 
         let mut measured = BTreeMap::new();
         if let Some(corner) = cinfom.get("corner") {
@@ -200,32 +201,13 @@ impl Params {
         }
         measured.insert("runs_dropped_by_filter".into(), dropped as f64);
 
-        let panel = |title: &str, y: &str, curves: &Curves| Panel {
-            title: title.into(),
-            x_label: "source normalised multiinformation".into(),
-            y_label: y.into(),
-            equal_aspect: false,
-            series: curves
-                .iter()
-                .flat_map(|(group, curve)| {
-                    let colour = GROUPS.iter().position(|g| g == group).unwrap_or(4);
-                    let mut band: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, p.1 + p.2)).collect();
-                    band.extend(curve.iter().rev().map(|p| (p.0, p.1 - p.2)));
-                    [
-                        Series::band(format!("{group} ± s.e."), colour, band),
-                        Series::line(group.to_string(), colour, curve.iter().map(|p| (p.0, p.1)).collect()),
-                        Series::points(String::new(), colour, curve.iter().map(|p| (p.0, p.1)).collect()),
-                    ]
-                })
-                .collect(),
-        };
         Summary {
             table,
             figure: Figure {
                 columns: 2,
                 panels: vec![
-                    panel("CInfoM vs source multiinformation", "CInfoM", &cinfom),
-                    panel("InfoM vs source multiinformation", "InfoM", &infom),
+                    curves_panel("CInfoM vs source multiinformation", "CInfoM", &GROUPS, &cinfom),
+                    curves_panel("InfoM vs source multiinformation", "InfoM", &GROUPS, &infom),
                 ],
             },
             measured,
@@ -241,66 +223,5 @@ impl Params {
                 n = self.values_per_source,
             )],
         }
-    }
-}
-
-/// The kept runs of one (group, parameter): the sources' NMI and each run's scores.
-struct PointRuns {
-    nmi: f64,
-    cinfom: Vec<f64>,
-    infom: Vec<f64>,
-}
-
-/// Per group, (nmi, mean, standard error) per parameter, sorted by nmi.
-type Curves = BTreeMap<&'static str, Vec<(f64, f64, f64)>>;
-
-fn curves(points: &BTreeMap<(String, String), PointRuns>, pick: fn(&PointRuns) -> &Vec<f64>) -> Curves {
-    let mut by_group: Curves = BTreeMap::new();
-    for ((group, _), runs) in points {
-        let ys = pick(runs);
-        if ys.is_empty() {
-            continue;
-        }
-        let n = ys.len() as f64;
-        let mean = ys.iter().sum::<f64>() / n;
-        let se = if ys.len() > 1 {
-            (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
-        } else {
-            0.0
-        };
-        let name = GROUPS
-            .iter()
-            .find(|g| **g == group.as_str())
-            .copied()
-            .unwrap_or("other");
-        by_group.entry(name).or_default().push((runs.nmi, mean, se));
-    }
-    for curve in by_group.values_mut() {
-        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    by_group
-}
-
-/// Linear interpolation of a curve sorted by x; `None` outside its range.
-fn interpolate(curve: &[(f64, f64, f64)], x: f64) -> Option<f64> {
-    curve.windows(2).find(|w| w[0].0 <= x && x <= w[1].0).map(|w| {
-        let (x0, y0, x1, y1) = (w[0].0, w[0].1, w[1].0, w[1].1);
-        if x1 > x0 {
-            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-        } else {
-            y0
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interpolation_inside_and_outside() {
-        let curve = [(0.0, 1.0, 0.0), (0.02, 0.8, 0.0)];
-        assert!((interpolate(&curve, 0.01).unwrap() - 0.9).abs() < 1e-12);
-        assert_eq!(interpolate(&curve, 0.03), None);
     }
 }

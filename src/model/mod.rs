@@ -2,3 +2,4 @@
 
 pub mod linear_ae;
 pub mod mlp_ae;
+pub mod what_where;

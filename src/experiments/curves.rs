@@ -1,0 +1,94 @@
+//! Per-group curves of a score against the sources' multiinformation: mean and standard error
+//! over seeds at each sweep parameter (Fig 2's lines with bands).
+
+use std::collections::BTreeMap;
+
+use crate::render::figure::{Panel, Series};
+
+/// The kept runs of one (group, parameter): the sources' NMI and each run's scores.
+pub struct PointRuns {
+    pub nmi: f64,
+    pub cinfom: Vec<f64>,
+    pub infom: Vec<f64>,
+}
+
+/// Per group, (nmi, mean, standard error) per parameter, sorted by nmi.
+pub type Curves = BTreeMap<&'static str, Vec<(f64, f64, f64)>>;
+
+pub fn curves(
+    points: &BTreeMap<(String, String), PointRuns>,
+    groups: &[&'static str],
+    pick: fn(&PointRuns) -> &Vec<f64>,
+) -> Curves {
+    let mut by_group: Curves = BTreeMap::new();
+    for ((group, _), runs) in points {
+        let ys = pick(runs);
+        if ys.is_empty() {
+            continue;
+        }
+        let n = ys.len() as f64;
+        let mean = ys.iter().sum::<f64>() / n;
+        let se = if ys.len() > 1 {
+            (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+        } else {
+            0.0
+        };
+        let name = groups
+            .iter()
+            .find(|g| **g == group.as_str())
+            .copied()
+            .unwrap_or("other");
+        by_group.entry(name).or_default().push((runs.nmi, mean, se));
+    }
+    for curve in by_group.values_mut() {
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    by_group
+}
+
+/// Linear interpolation of a curve sorted by x; `None` outside its range.
+pub fn interpolate(curve: &[(f64, f64, f64)], x: f64) -> Option<f64> {
+    curve.windows(2).find(|w| w[0].0 <= x && x <= w[1].0).map(|w| {
+        let (x0, y0, x1, y1) = (w[0].0, w[0].1, w[1].0, w[1].1);
+        if x1 > x0 {
+            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        } else {
+            y0
+        }
+    })
+}
+
+/// A panel with one line, band (± s.e.) and markers per group; colours follow `groups`.
+pub fn curves_panel(title: &str, y_label: &str, groups: &[&'static str], curves: &Curves) -> Panel {
+    Panel {
+        title: title.into(),
+        x_label: "source normalised multiinformation".into(),
+        y_label: y_label.into(),
+        equal_aspect: false,
+        series: curves
+            .iter()
+            .flat_map(|(group, curve)| {
+                let colour = groups.iter().position(|g| g == group).unwrap_or(4);
+                let mut band: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, p.1 + p.2)).collect();
+                band.extend(curve.iter().rev().map(|p| (p.0, p.1 - p.2)));
+                [
+                    Series::band(format!("{group} ± s.e."), colour, band),
+                    Series::line(group.to_string(), colour, curve.iter().map(|p| (p.0, p.1)).collect()),
+                    Series::points(String::new(), colour, curve.iter().map(|p| (p.0, p.1)).collect()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_inside_and_outside() {
+        let curve = [(0.0, 1.0, 0.0), (0.02, 0.8, 0.0)];
+        assert!((interpolate(&curve, 0.01).unwrap() - 0.9).abs() < 1e-12);
+        assert_eq!(interpolate(&curve, 0.03), None);
+    }
+}
