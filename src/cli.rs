@@ -41,6 +41,9 @@ pub struct Cli {
     /// Most runs trained together as one batched program.
     #[arg(long, global = true, default_value_t = 128)]
     pub max_batch: usize,
+    /// Threads training batched programs in parallel (default: the number of cores).
+    #[arg(long, short = 'j', global = true)]
+    pub jobs: Option<usize>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -137,6 +140,9 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         outputs: cli.outputs.clone(),
         shard,
         max_batch: cli.max_batch,
+        jobs: cli
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         show_progress: !cli.quiet,
     };
     let mut results: Vec<ArtefactResult> = Vec::new();

@@ -39,6 +39,7 @@ pub fn obtain_outputs(
     cache: &Cache,
     device: &Device,
     max_batch: usize,
+    jobs: usize,
     show_progress: bool,
 ) -> anyhow::Result<(Vec<RunOutput>, CacheStats)> {
     let mut stats = CacheStats::default();
@@ -79,20 +80,47 @@ pub fn obtain_outputs(
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let mut done_runs = 0usize;
-    bar.set_message(format!("{done_runs}/{total_runs} runs"));
+    bar.set_message(format!("0/{total_runs} runs"));
+    // Chunks of at most `max_batch` runs, each group split so that `jobs` threads have work.
+    // A run's numbers do not depend on which runs share its program (tested), so neither the
+    // chunking nor the threads change results.
+    let mut chunks: Vec<&[usize]> = Vec::new();
     for indices in misses.values() {
-        for chunk in indices.chunks(max_batch.max(1)) {
-            let trained = train_chunk(runs, chunk, device, &bar)?;
-            for (&k, output) in chunk.iter().zip(trained) {
-                cache.store(&runs[k].key, &runs[k].recipe, &output)?;
-                outputs[k] = Some(output);
-            }
-            done_runs += chunk.len();
-            stats.trained += chunk.len();
-            bar.set_message(format!("{done_runs}/{total_runs} runs"));
-        }
+        let size = indices.len().div_ceil(jobs.max(1)).clamp(1, max_batch.max(1));
+        chunks.extend(indices.chunks(size));
     }
+    let done = std::sync::Mutex::new((0usize, &mut outputs, &mut stats));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..jobs.max(1).min(chunks.len()))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    loop {
+                        let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(chunk) = chunks.get(c) else { return Ok(()) };
+                        let trained = train_chunk(runs, chunk, device, &bar)?;
+                        for (&k, output) in chunk.iter().zip(&trained) {
+                            cache.store(&runs[k].key, &runs[k].recipe, output)?;
+                        }
+                        let mut guard = done.lock().expect("no thread panicked holding the lock");
+                        let (done_runs, outputs, stats) = &mut *guard;
+                        for (&k, output) in chunk.iter().zip(trained) {
+                            outputs[k] = Some(output);
+                        }
+                        *done_runs += chunk.len();
+                        stats.trained += chunk.len();
+                        bar.set_message(format!("{done_runs}/{total_runs} runs"));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
+        }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     Ok((
         outputs.into_iter().map(|o| o.expect("every run obtained")).collect(),

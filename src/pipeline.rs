@@ -23,6 +23,8 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// Most runs trained together in one batched program.
     pub max_batch: usize,
+    /// Threads training separate batched programs at once.
+    pub jobs: usize,
     pub show_progress: bool,
 }
 
@@ -65,6 +67,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
             &options.cache,
             &device,
             options.max_batch,
+            options.jobs,
             options.show_progress,
         )?;
         return Ok(ArtefactOutcome::Sharded);
@@ -74,6 +77,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         &options.cache,
         &device,
         options.max_batch,
+        options.jobs,
         options.show_progress,
     )?;
     let measurements = plan

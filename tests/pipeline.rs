@@ -166,3 +166,32 @@ fn an_artefact_whose_data_is_missing_is_reported_not_failed_and_not_passed() {
         "{report}"
     );
 }
+
+#[test]
+fn nonlinear_runs_are_identical_across_batching_and_threads() {
+    let p = Project::new();
+    p.write(
+        "specs/t/mlp.ron",
+        r#"Spec(
+    paper: Dorrell2025,
+    figure: "Figure 2 (centre)",
+    title: "t",
+    experiment: RangeManipulation((
+        values_per_source: 5, corner_cuts: [0.5, 1.0], diagonal_remove_radii: [0.2], diagonal_strengthen_radius: 0.1,
+        diagonal_strengthen_copies: [2],
+        shape: (encoder: [3, 8, 4], decoder: [4, 8, 3]),
+        objective: (reconstruction: 1.0, activity: 1e-2, nonnegativity: 1.0, weight: 1e-4),
+        training: (steps: 40, batch_size: 16, learning_rate: 1e-3, weight_decay: 1e-4, init_scale: 0.3),
+        metrics: (neighbours: 2, duplicate: 2, z_noise: 0.01, noise_seed: 0),
+        reconstruction_filter: None,
+    )),
+    seeds: [1, 2],
+)"#,
+    );
+    let run = p.modrepro(&["run", "t/mlp", "--cache", "a", "--jobs", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first = p.read("outputs/t/mlp.csv");
+    let run = p.modrepro(&["run", "t/mlp", "--cache", "b", "--jobs", "1", "--max-batch", "1"]);
+    assert_eq!(trained_and_cached(&run.stderr), (0, 10));
+    assert_eq!(first, p.read("outputs/t/mlp.csv"));
+}
