@@ -65,6 +65,7 @@ pub fn curves_panel(title: &str, y_label: &str, groups: &[&'static str], curves:
         x_label: "source normalised multiinformation".into(),
         y_label: y_label.into(),
         equal_aspect: false,
+        legend: crate::render::figure::Legend::LowerLeft,
         series: curves
             .iter()
             .flat_map(|(group, curve)| {

@@ -175,6 +175,7 @@ fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasureme
         x_label: "source 1".into(),
         y_label: "source 2".into(),
         equal_aspect: true,
+        legend: Default::default(),
         series: vec![
             Series::points(
                 "samples",

@@ -180,6 +180,7 @@ impl Params {
                 x_label: x.to_string(),
                 y_label: y.to_string(),
                 equal_aspect: false,
+                legend: Default::default(),
                 series: panels_points
                     .iter()
                     .map(|(verdict, pts)| {

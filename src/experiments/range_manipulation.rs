@@ -43,7 +43,7 @@ pub struct Params {
 pub const MEASURES: &[&str] = &[
     "corner_spearman_cinfom_vs_nmi",
     "corner_cinfom_at_nmi_0.012",
-    "corner_cinfom_at_nmi_0.022",
+    "corner_cinfom_at_max_nmi",
     "corner_max_nmi",
     "diagonal_remove_min_cinfom",
     "diagonal_remove_max_nmi",

@@ -127,6 +127,7 @@ pub const MEASURES: &[&str] = &[
     "corr_max_nmi",
     "diag_min_cinfom",
     "diag_max_nmi",
+    "diag_minus_corner_at_max_nmi",
     "uniform_cinfom",
     "max_prediction_mse",
 ];
@@ -242,6 +243,12 @@ impl Params {
                     curve.iter().map(|p| p.0).fold(0.0, f64::max),
                 );
             }
+        }
+        if let (Some(diag), Some(corner)) = (
+            measured.get("diag_min_cinfom"),
+            measured.get("corner_cinfom_at_max_nmi"),
+        ) {
+            measured.insert("diag_minus_corner_at_max_nmi".into(), diag - corner);
         }
         if let Some(v) = cinfom.get("uniform").and_then(|c| c.first()) {
             measured.insert("uniform_cinfom".into(), v.1);

@@ -68,7 +68,16 @@ pub struct Panel {
     pub y_label: String,
     /// Same scale on both axes (for point clouds in source space).
     pub equal_aspect: bool,
+    /// Where the legend goes (out of the data's way).
+    pub legend: Legend,
     pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Legend {
+    #[default]
+    UpperRight,
+    LowerLeft,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,7 +222,10 @@ where
         .label_font((FAMILY, 12))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(match panel.legend {
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+        })
         .draw()?;
     Ok(())
 }
@@ -232,6 +244,7 @@ mod tests {
                 x_label: "x".into(),
                 y_label: "y".into(),
                 equal_aspect: true,
+                legend: Legend::UpperRight,
                 series: vec![
                     Series::points("pts", 0, vec![(0.0, 0.0), (1.0, 1.0), (f64::NAN, 2.0)]),
                     Series::line("line", 1, vec![(0.0, 1.0), (1.0, 0.0)]),
