@@ -2,6 +2,7 @@
 
 pub mod grid3d;
 pub mod isaac3d;
+pub mod mnist;
 pub mod npy;
 pub mod points;
 pub mod points_file;
