@@ -133,7 +133,7 @@ pub fn read_pickle(path: &Path) -> Result<Mnist, MnistError> {
     }
     let split = |images: &[u8], labels: &[u8], name: &str| -> Result<Split, MnistError> {
         let n = labels.len() / 8;
-        if labels.len() % 8 != 0 || images.len() != n * PIXELS * 4 {
+        if !labels.len().is_multiple_of(8) || images.len() != n * PIXELS * 4 {
             return Err(invalid(
                 path,
                 format!("{name}: {} image bytes for {} label bytes", images.len(), labels.len()),
