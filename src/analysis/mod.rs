@@ -5,6 +5,7 @@ pub mod info_metrics;
 pub mod linalg;
 pub mod linear_info;
 pub mod mixing;
+pub mod modularity;
 pub mod multiinfo;
 pub mod mutual_info;
 pub mod stats;
