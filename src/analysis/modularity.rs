@@ -51,8 +51,8 @@ pub fn modularity(graph: &Graph, labels: &Partition) -> f64 {
     for i in 0..graph.n {
         let Some(ki) = labels[i] else { continue };
         degree[ki] += degrees[i];
-        for j in 0..graph.n {
-            if labels[j] == Some(ki) {
+        for (j, lj) in labels.iter().enumerate() {
+            if *lj == Some(ki) {
                 within[ki] += graph.get(i, j);
             }
         }
