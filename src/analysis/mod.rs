@@ -1,6 +1,7 @@
 //! Pure functions on plain arrays: the theory's condition and the metrics. Nothing here knows
 //! about Burn, specs or files.
 
+pub mod associations;
 pub mod info_metrics;
 pub mod linalg;
 pub mod linear_info;

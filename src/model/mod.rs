@@ -1,5 +1,6 @@
 //! Burn modules and their training loops. Knows nothing of specs or files.
 
+pub mod classifier;
 pub mod linear_ae;
 pub mod mlp_ae;
 pub mod what_where;
