@@ -8,11 +8,10 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::info_metrics::InfoOptions;
 use crate::cache::{Cache, Lookup};
 use crate::experiments::linear_ae_run::{self, LinearAeRun};
 use crate::experiments::mlp_ae_run::{self, MlpAeRun};
-use crate::experiments::{Measurement, RunRecipe};
+use crate::experiments::{Experiment, Measurement, RunRecipe};
 use crate::model::linear_ae::{self, LinearAeWeights};
 use crate::model::mlp_ae::{self, MlpWeights};
 use crate::plan::PlannedRun;
@@ -23,6 +22,7 @@ pub enum RunOutput {
     LinearAe(LinearAeWeights),
     MlpAe(MlpWeights),
     WhatWhere(crate::model::what_where::TwoLayerWeights),
+    Classifier(crate::model::classifier::TrainedClassifier),
 }
 
 /// How the runs of a plan were obtained.
@@ -133,6 +133,8 @@ fn steps_of(recipe: &RunRecipe) -> usize {
         RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,
         RunRecipe::WhatWhere(run) => run.training.steps,
+        // Progress counts epochs for classifiers (their step count depends on early stopping).
+        RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
     }
 }
 
@@ -197,6 +199,22 @@ fn train_chunk(
             );
             Ok(weights.into_iter().map(RunOutput::MlpAe).collect())
         }
+        RunRecipe::Classifier(_) => chunk
+            .iter()
+            .map(|&k| {
+                let RunRecipe::Classifier(run) = &runs[k].recipe else {
+                    unreachable!("a batch holds one kind of run")
+                };
+                let total = run.training.map_or(1, |t| t.max_epochs);
+                let mut done = 0;
+                let trained = run.train(device, |epoch| {
+                    bar.inc((epoch - done) as u64);
+                    done = epoch;
+                })?;
+                bar.inc((total - done.min(total)) as u64);
+                Ok(RunOutput::Classifier(trained))
+            })
+            .collect(),
         RunRecipe::WhatWhere(_) => {
             let ww: Vec<&crate::experiments::what_where::WhatWhereRun> = chunk
                 .iter()
@@ -226,8 +244,17 @@ fn train_chunk(
 }
 
 /// Measures a run from its recipe and trained output.
-pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, metrics: &InfoOptions) -> anyhow::Result<Measurement> {
+pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
+    let metrics = &experiment.info_options();
     match (recipe, output) {
+        (RunRecipe::Classifier(run), RunOutput::Classifier(trained)) => {
+            let Experiment::UnitClustering(params) = experiment else {
+                anyhow::bail!("a classifier run outside a unit-clustering experiment")
+            };
+            Ok(Measurement::Classifier(crate::experiments::unit_clustering::measure(
+                run, trained, params,
+            )?))
+        }
         (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => Ok(Measurement::LinearAe(linear_ae_run::measure(
             run.points.generate()?,
             weights,
@@ -241,5 +268,24 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, metrics: &InfoOptions
         _ => anyhow::bail!(
             "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::classifier::{ClassifierWeights, TrainedClassifier};
+
+    #[test]
+    fn an_untrained_classifier_round_trips_through_json() {
+        // JSON has no NaN or infinity: every cached output must survive serialisation.
+        let output = RunOutput::Classifier(TrainedClassifier {
+            weights: ClassifierWeights::init(&[4, 3, 2], 1),
+            epochs: 0,
+            best_epoch: 0,
+            best_validation_loss: None,
+        });
+        let json = serde_json::to_vec(&output).unwrap();
+        assert_eq!(serde_json::from_slice::<RunOutput>(&json).unwrap(), output);
     }
 }

@@ -84,7 +84,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         .runs
         .iter()
         .zip(&outputs)
-        .map(|(run, output)| measure_run(&run.recipe, output, &plan.experiment.info_options()))
+        .map(|(run, output)| measure_run(&run.recipe, output, &plan.experiment))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let measured_runs: Vec<MeasuredRun<'_>> = plan
         .runs

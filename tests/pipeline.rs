@@ -195,3 +195,73 @@ fn nonlinear_runs_are_identical_across_batching_and_threads() {
     assert_eq!(trained_and_cached(&run.stderr), (0, 10));
     assert_eq!(first, p.read("outputs/t/mlp.csv"));
 }
+
+/// Tiny MNIST-format IDX files (random pixels) for driving the Lange experiment end to end.
+fn write_tiny_idx(p: &Project, dir: &str, train: usize, test: usize) {
+    let mut rng: u64 = 12345;
+    let mut byte = || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 56) as u8
+    };
+    let idx = |magic: u32, shape: &[u32], data: Vec<u8>| {
+        let mut out = magic.to_be_bytes().to_vec();
+        for d in shape {
+            out.extend(d.to_be_bytes());
+        }
+        out.extend(data);
+        out
+    };
+    for (stem, n) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 784).map(|_| byte()).collect();
+        let labels: Vec<u8> = (0..n).map(|k| (k % 10) as u8).collect();
+        let images = idx(0x0803, &[n as u32, 28, 28], pixels);
+        let labels = idx(0x0801, &[n as u32], labels);
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+        std::fs::write(p.path().join(format!("{dir}/{stem}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(p.path().join(format!("{dir}/{stem}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+#[test]
+fn unit_clustering_runs_end_to_end_on_idx_files_and_reports_missing_mnist() {
+    let p = Project::new();
+    let spec = |data_dir: &str| {
+        format!(
+            r#"Spec(
+    paper: Lange2022,
+    figure: "Fig. 3",
+    title: "t",
+    experiment: UnitClustering((
+        data_dir: "{data_dir}", hidden: [8, 8], dropout: [0.1, 0.5], l1: [], l2: [1e-3], default_l2: 1e-5,
+        training: (max_epochs: 2, batch_size: 20, learning_rate: 1e-3, plateau_factor: 0.25,
+                   plateau_patience: 3, stopping_patience: 6, train_subset: None),
+        untrained: true, eval_samples: 30, normed: true,
+        monte_carlo: (steps: 200, target_entropy: 0.15, seed: 0),
+        accuracy_filter: None, report: ModularityVsRegularisation,
+    )),
+    seeds: [0],
+    claims: [Claim(id: "null", statement: "s", measure: "untrained_q", expect: AtLeast(-1.0), published: "p", source: "s")],
+)"#
+        )
+    };
+    write_tiny_idx(&p, "mnist", 120, 30);
+    p.write("specs/t/lange.ron", &spec("mnist"));
+    p.write("specs/t/absent.ron", &spec("nowhere"));
+    let run = p.modrepro(&["verify"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("t/absent") && run.stderr.contains("skipped (data missing)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("scripts/fetch_mnist.sh"), "{}", run.stderr);
+    assert!(run.stdout.contains("1 passed, 0 failed, 1 skipped"), "{}", run.stdout);
+    let csv = p.read("outputs/t/lange.csv");
+    // 4 runs (2 dropout, 1 l2, 1 untrained) × 2 layers × 4 methods.
+    assert_eq!(csv.lines().count(), 1 + 4 * 2 * 4, "{csv}");
+    let manifest = p.read("outputs/t/lange.manifest.json");
+    assert!(
+        manifest.contains("IDX files in mnist: 100 train / 20 validation / 30 test"),
+        "{manifest}"
+    );
+}

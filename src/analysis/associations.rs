@@ -49,6 +49,8 @@ fn weight(w: &ClassifierWeights, l: usize, i: usize, o: usize) -> f64 {
 }
 
 /// All four raw association matrices of hidden layer `layer` (0-based) over `inputs`.
+// Index loops mirror the matrix formulas (i, j, o, layer l) that the doc comment states.
+#[allow(clippy::needless_range_loop)]
 pub fn associations(w: &ClassifierWeights, inputs: &[f32], layer: usize) -> Vec<(Method, Square)> {
     let pixels = w.widths[0];
     let n_layers = w.weights.len();

@@ -9,5 +9,6 @@ pub mod mixing;
 pub mod modularity;
 pub mod multiinfo;
 pub mod mutual_info;
+pub mod partition_similarity;
 pub mod stats;
 pub mod theory;

@@ -3,6 +3,7 @@
 pub mod grid3d;
 pub mod isaac3d;
 pub mod mnist;
+pub mod mnist_cache;
 pub mod npy;
 pub mod points;
 pub mod points_file;

@@ -8,6 +8,7 @@ pub mod mlp_ae_run;
 pub mod one_point_apart;
 pub mod random_point_sets;
 pub mod range_manipulation;
+pub mod unit_clustering;
 pub mod what_where;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ pub enum Experiment {
     Isaac3dQlae(isaac3d_qlae::Params),
     /// Dorrell et al. 2025 Fig 2 left: the supervised what–where task.
     WhatWhere(what_where::Params),
+    /// Lange et al. 2022: MNIST MLPs, association matrices, modularity clustering.
+    UnitClustering(unit_clustering::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -66,6 +69,7 @@ pub enum RunRecipe {
     LinearAe(LinearAeRun),
     MlpAe(MlpAeRun),
     WhatWhere(what_where::WhatWhereRun),
+    Classifier(unit_clustering::ClassifierRun),
 }
 
 impl RunRecipe {
@@ -75,6 +79,8 @@ impl RunRecipe {
             RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
             RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
             RunRecipe::WhatWhere(run) => format!("what_where:{}", run.batch_key()),
+            // Trained one at a time (threads run several): each run is its own batch.
+            RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
         }
     }
 }
@@ -101,6 +107,7 @@ pub enum Measurement {
     LinearAe(LinearAeMeasurement),
     MlpAe(MlpAeMeasurement),
     WhatWhere(what_where::WhatWhereMeasurement),
+    Classifier(unit_clustering::ClusteringMeasurement),
 }
 
 /// An artefact's content, before rendering.
@@ -123,6 +130,7 @@ impl Experiment {
             Experiment::RangeManipulation(_) => "RangeManipulation",
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
             Experiment::WhatWhere(_) => "WhatWhere",
+            Experiment::UnitClustering(_) => "UnitClustering",
         }
     }
 
@@ -134,6 +142,7 @@ impl Experiment {
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
             Experiment::WhatWhere(_) => what_where::MEASURES,
+            Experiment::UnitClustering(_) => unit_clustering::MEASURES,
         }
     }
 
@@ -145,6 +154,7 @@ impl Experiment {
             Experiment::RangeManipulation(p) => p.runs(seed),
             Experiment::Isaac3dQlae(_) => Vec::new(),
             Experiment::WhatWhere(p) => p.runs(seed),
+            Experiment::UnitClustering(p) => p.runs(seed),
         }
     }
 
@@ -155,6 +165,7 @@ impl Experiment {
             Experiment::RangeManipulation(p) => p.summarise(runs),
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
             Experiment::WhatWhere(p) => p.summarise(runs),
+            Experiment::UnitClustering(p) => p.summarise(runs),
         }
     }
 
@@ -163,6 +174,7 @@ impl Experiment {
     pub fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
         match self {
             Experiment::Isaac3dQlae(p) => p.unavailable().map(Some),
+            Experiment::UnitClustering(p) => Ok(p.unavailable()),
             _ => Ok(None),
         }
     }

@@ -143,7 +143,8 @@ pub struct TrainedClassifier {
     pub weights: ClassifierWeights,
     pub epochs: usize,
     pub best_epoch: usize,
-    pub best_validation_loss: f64,
+    /// `None` for an untrained network.
+    pub best_validation_loss: Option<f64>,
 }
 
 /// Trains one network. `train`/`validation` are (images [n × 784], labels).
@@ -236,7 +237,7 @@ pub fn train(
         weights: best.1,
         epochs,
         best_epoch: best.2,
-        best_validation_loss: best.0,
+        best_validation_loss: Some(best.0),
     }
 }
 
@@ -288,7 +289,7 @@ mod tests {
             "loss {before} → {after}, accuracy {accuracy}"
         );
         assert!(
-            (after - trained.best_validation_loss).abs() < 1e-9,
+            (after - trained.best_validation_loss.unwrap()).abs() < 1e-9,
             "the best epoch's weights are returned"
         );
     }

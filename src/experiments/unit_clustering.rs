@@ -1,0 +1,549 @@
+//! Lange, Rolnick & Kording 2022: MNIST MLPs swept over dropout, L1 and L2 (one at a time);
+//! for each hidden layer, four association matrices between units are clustered by maximising
+//! modularity Q. Dropout raises Q markedly, L1/L2 only modestly, and trained networks beat the
+//! untrained null model.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
+use crate::analysis::associations::{Method, associations, prepare};
+use crate::analysis::modularity::{Graph, MonteCarlo, effective_clusters, monte_carlo_refine, spectral_bisection};
+use crate::analysis::partition_similarity::element_centric_similarity;
+use crate::analysis::stats::spearman;
+use crate::data::mnist::MnistError;
+use crate::data::mnist_cache::{LoadedMnist, load};
+use crate::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, TrainedClassifier};
+use crate::render::figure::{Figure, Legend, Panel, Series};
+use crate::render::table::Table;
+use crate::rng::SplitMix64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Where MNIST is (mnist.pkl.gz or IDX files); `scripts/fetch_mnist.sh` fills data/mnist.
+    pub data_dir: String,
+    /// Hidden widths (the paper: [64, 64]; wide [256, 256]; deep five × 64).
+    pub hidden: Vec<usize>,
+    /// Sweep values, one regulariser at a time, the others at their defaults.
+    pub dropout: Vec<f64>,
+    pub l1: Vec<f64>,
+    pub l2: Vec<f64>,
+    /// L2 used when sweeping something else (the paper: at least 1e-5 everywhere).
+    pub default_l2: f64,
+    pub training: ClassifierTraining,
+    /// Untrained networks per seed as the null model.
+    pub untrained: bool,
+    /// Test images the association matrices are computed on.
+    pub eval_samples: usize,
+    /// Divide associations by √(AᵢᵢAⱼⱼ).
+    pub normed: bool,
+    pub monte_carlo: MonteCarlo,
+    /// Leave out networks with test accuracy below this (the paper: 0.8).
+    pub accuracy_filter: Option<f64>,
+    /// What the artefact shows; the runs (and their cache entries) are the same for both.
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Report {
+    /// Q and the number of clusters against each regulariser, with the untrained null.
+    ModularityVsRegularisation,
+    /// Element-centric similarity between the methods' partitions, within and across the
+    /// upstream and downstream families.
+    Agreement,
+}
+
+/// Everything that decides a (trained or untrained) network: hashed into its cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierRun {
+    pub data_dir: String,
+    pub data_fingerprint: String,
+    pub widths: Vec<usize>,
+    pub regularisation: Regularisation,
+    /// `None` for an untrained (null-model) network.
+    pub training: Option<ClassifierTraining>,
+    pub init_seed: u64,
+    pub train_seed: u64,
+}
+
+impl ClassifierRun {
+    pub fn data(&self) -> Result<std::sync::Arc<LoadedMnist>, MnistError> {
+        load(std::path::Path::new(&self.data_dir))
+    }
+
+    pub fn train(
+        &self,
+        device: &burn::tensor::Device,
+        on_epoch: impl FnMut(usize),
+    ) -> anyhow::Result<TrainedClassifier> {
+        let init = ClassifierWeights::init(&self.widths, self.init_seed);
+        let Some(training) = &self.training else {
+            return Ok(TrainedClassifier {
+                weights: init,
+                epochs: 0,
+                best_epoch: 0,
+                best_validation_loss: None,
+            });
+        };
+        let data = self.data()?;
+        if data.fingerprint != self.data_fingerprint {
+            anyhow::bail!("{}: the MNIST files changed since this run was planned", self.data_dir);
+        }
+        let d = &data.data;
+        Ok(crate::model::classifier::train(
+            (&d.train.images, &d.train.labels),
+            (&d.validation.images, &d.validation.labels),
+            &init,
+            &self.regularisation,
+            training,
+            self.train_seed,
+            device,
+            on_epoch,
+        ))
+    }
+}
+
+/// Per hidden layer and method: Q and the effective number of clusters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusteringMeasurement {
+    pub test_accuracy: f64,
+    pub l1_norm: f64,
+    pub l2_norm: f64,
+    /// (layer, method, Q, clusters)
+    pub modularity: Vec<(usize, Method, f64, f64)>,
+    /// (layer, method a, method b, element-centric similarity of their partitions), a < b.
+    pub agreement: Vec<(usize, Method, Method, f64)>,
+}
+
+pub fn measure(
+    run: &ClassifierRun,
+    trained: &TrainedClassifier,
+    params: &Params,
+) -> anyhow::Result<ClusteringMeasurement> {
+    let data = run.data()?;
+    let test = &data.data.test;
+    let w = &trained.weights;
+    let (_, test_accuracy) = w.evaluate(&test.images, &test.labels);
+    let pixels = w.widths[0];
+    let eval = &test.images[..params.eval_samples.min(test.len()) * pixels];
+    let mut modularity = Vec::new();
+    let mut agreement = Vec::new();
+    for layer in 0..w.widths.len() - 2 {
+        let units = w.widths[layer + 1];
+        let mut partitions = Vec::new();
+        for (method, raw) in associations(w, eval, layer) {
+            let graph = Graph::new(units, prepare(&raw, units, params.normed));
+            let start = spectral_bisection(&graph);
+            let (labels, q) = monte_carlo_refine(&graph, start, &params.monte_carlo);
+            modularity.push((layer, method, q, effective_clusters(&labels)));
+            partitions.push((method, labels));
+        }
+        for (x, (ma, pa)) in partitions.iter().enumerate() {
+            for (mb, pb) in &partitions[x + 1..] {
+                agreement.push((layer, *ma, *mb, element_centric_similarity(pa, pb)));
+            }
+        }
+    }
+    Ok(ClusteringMeasurement {
+        test_accuracy,
+        l1_norm: w.weights.iter().flatten().map(|&v| (v as f64).abs()).sum(),
+        l2_norm: w.weights.iter().flatten().map(|&v| (v as f64).powi(2)).sum(),
+        modularity,
+        agreement,
+    })
+}
+
+pub const MEASURES: &[&str] = &[
+    "spearman_q_vs_dropout_input_gradient",
+    "spearman_q_vs_dropout_input_covariance",
+    "spearman_q_vs_dropout_output_gradient",
+    "spearman_q_vs_dropout_output_hessian",
+    "q_at_max_dropout_input_gradient",
+    "q_at_max_dropout_input_covariance",
+    "q_at_max_dropout_output_gradient",
+    "q_at_max_dropout_output_hessian",
+    "untrained_q",
+    "min_trained_minus_untrained_q",
+    "test_accuracy_min",
+    "runs_dropped_by_accuracy_filter",
+    "agreement_within_upstream",
+    "agreement_within_downstream",
+    "agreement_across_families",
+    "agreement_within_minus_across",
+    "untrained_agreement_across_families",
+];
+
+impl Params {
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        match load(std::path::Path::new(&self.data_dir)) {
+            Ok(_) => None,
+            Err(e) => Some(Unavailable::DataMissing(e.to_string())),
+        }
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut w = vec![crate::data::mnist::PIXELS];
+        w.extend(&self.hidden);
+        w.push(10);
+        w
+    }
+
+    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        let Ok(data) = load(std::path::Path::new(&self.data_dir)) else {
+            return Vec::new();
+        };
+        let base = Regularisation {
+            dropout: 0.0,
+            l1: 0.0,
+            l2: self.default_l2,
+        };
+        let mut points: Vec<(&str, f64, Regularisation, bool)> = Vec::new();
+        points.extend(
+            self.dropout
+                .iter()
+                .map(|&p| ("dropout", p, Regularisation { dropout: p, ..base }, true)),
+        );
+        points.extend(
+            self.l1
+                .iter()
+                .map(|&v| ("l1", v, Regularisation { l1: v, ..base }, true)),
+        );
+        points.extend(
+            self.l2
+                .iter()
+                .map(|&v| ("l2", v, Regularisation { l2: v, ..base }, true)),
+        );
+        if self.untrained {
+            points.push(("untrained", 0.0, base, false));
+        }
+        points
+            .into_iter()
+            .enumerate()
+            .map(|(k, (regulariser, value, regularisation, trained))| {
+                let mut rng = SplitMix64::derive(seed, k as u64);
+                RunSlot {
+                    label: BTreeMap::from([
+                        ("regulariser".to_string(), regulariser.to_string()),
+                        ("value".to_string(), value.to_string()),
+                    ]),
+                    recipe: RunRecipe::Classifier(ClassifierRun {
+                        data_dir: self.data_dir.clone(),
+                        data_fingerprint: data.fingerprint.clone(),
+                        widths: self.widths(),
+                        regularisation,
+                        training: trained.then_some(self.training),
+                        // The same initialisation for every regulariser of one seed.
+                        init_seed: SplitMix64::derive(seed, 1_000_000).next_u64(),
+                        train_seed: rng.next_u64(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    pub fn notes(&self) -> Vec<String> {
+        let source = load(std::path::Path::new(&self.data_dir))
+            .map(|d| d.data.describe())
+            .unwrap_or_default();
+        vec![
+            source,
+            format!(
+                "MLP 784→{:?}→10, Adam lr {} batch {}, ≤ {} epochs (early stopping {} / plateau ×{} after {}){}; associations on {} test images{}; Monte Carlo {} steps at entropy {}.",
+                self.hidden,
+                self.training.learning_rate,
+                self.training.batch_size,
+                self.training.max_epochs,
+                self.training.stopping_patience,
+                self.training.plateau_factor,
+                self.training.plateau_patience,
+                self.training
+                    .train_subset
+                    .map_or(String::new(), |n| format!(", first {n} training images")),
+                self.eval_samples,
+                if self.normed { ", normed" } else { "" },
+                self.monte_carlo.steps,
+                self.monte_carlo.target_entropy
+            ),
+        ]
+    }
+
+    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        match self.report {
+            Report::ModularityVsRegularisation => self.summarise_modularity(runs),
+            Report::Agreement => self.summarise_agreement(runs),
+        }
+    }
+
+    fn kept(&self, run: &MeasuredRun<'_>, m: &ClusteringMeasurement) -> bool {
+        run.label["regulariser"] == "untrained" || self.accuracy_filter.is_none_or(|a| m.test_accuracy >= a)
+    }
+
+    fn summarise_agreement(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let mut table = Table::new(
+            [
+                "regulariser",
+                "value",
+                "seed",
+                "layer",
+                "method_a",
+                "method_b",
+                "similarity",
+                "kept",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        // (trained?, pair) → similarities over kept runs and both layers.
+        let mut pairs: BTreeMap<(bool, Method, Method), Vec<f64>> = BTreeMap::new();
+        for run in runs {
+            let Measurement::Classifier(m) = run.measurement else {
+                unreachable!("classifier runs only")
+            };
+            let kept = self.kept(run, m);
+            let trained = run.label["regulariser"] != "untrained";
+            for &(layer, a, b, similarity) in &m.agreement {
+                table.push(vec![
+                    run.label["regulariser"].clone(),
+                    run.label["value"].clone(),
+                    run.seed.to_string(),
+                    (layer + 1).to_string(),
+                    a.name().into(),
+                    b.name().into(),
+                    similarity.to_string(),
+                    kept.to_string(),
+                ]);
+                if kept {
+                    pairs.entry((trained, a, b)).or_default().push(similarity);
+                }
+            }
+        }
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let family = |trained: bool, within: Option<bool>| -> Option<f64> {
+            // within = Some(true): both upstream; Some(false): both downstream; None: across.
+            let values: Vec<f64> = pairs
+                .iter()
+                .filter(|((t, a, b), _)| {
+                    *t == trained
+                        && match within {
+                            Some(up) => a.is_upstream() == up && b.is_upstream() == up,
+                            None => a.is_upstream() != b.is_upstream(),
+                        }
+                })
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
+            mean(&values)
+        };
+        let mut measured = BTreeMap::new();
+        let (up, down, across) = (family(true, Some(true)), family(true, Some(false)), family(true, None));
+        for (name, value) in [
+            ("agreement_within_upstream", up),
+            ("agreement_within_downstream", down),
+            ("agreement_across_families", across),
+            ("untrained_agreement_across_families", family(false, None)),
+        ] {
+            if let Some(v) = value {
+                measured.insert(name.to_string(), v);
+            }
+        }
+        if let (Some(u), Some(d), Some(a)) = (up, down, across) {
+            measured.insert("agreement_within_minus_across".into(), (u + d) / 2.0 - a);
+        }
+        let pair_names: Vec<(Method, Method)> = pairs.keys().filter(|k| k.0).map(|k| (k.1, k.2)).collect();
+        let series = [(true, "trained", 0), (false, "untrained (null)", 4)]
+            .iter()
+            .map(|&(trained, label, colour)| {
+                let points = pair_names
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(x, (a, b))| {
+                        pairs
+                            .get(&(trained, *a, *b))
+                            .and_then(|v| mean(v))
+                            .map(|y| (x as f64 + 1.0, y))
+                    })
+                    .collect();
+                Series::points(label, colour, points)
+            })
+            .collect();
+        let mut notes = self.notes();
+        notes.push(format!(
+            "Method pairs on the x axis: {}.",
+            pair_names
+                .iter()
+                .enumerate()
+                .map(|(x, (a, b))| format!("{} = {} ~ {}", x + 1, a.name(), b.name()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        Summary {
+            table,
+            figure: Figure {
+                columns: 1,
+                panels: vec![Panel {
+                    title: "Element-centric similarity between methods' clusterings".into(),
+                    x_label: "method pair (see notes)".into(),
+                    y_label: "similarity".into(),
+                    equal_aspect: false,
+                    legend: Legend::UpperRight,
+                    series,
+                }],
+            },
+            measured,
+            notes,
+        }
+    }
+
+    fn summarise_modularity(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let mut table = Table::new(
+            [
+                "regulariser",
+                "value",
+                "seed",
+                "layer",
+                "method",
+                "q",
+                "clusters",
+                "test_accuracy",
+                "l1_norm",
+                "l2_norm",
+                "kept",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        // (regulariser, method) → value → Qs (kept runs, both layers pooled).
+        let mut q: BTreeMap<(String, Method), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+        let (mut dropped, mut min_accuracy) = (0usize, f64::INFINITY);
+        for run in runs {
+            let Measurement::Classifier(m) = run.measurement else {
+                unreachable!("classifier runs only")
+            };
+            let regulariser = run.label["regulariser"].clone();
+            let trained = regulariser != "untrained";
+            let kept = self.kept(run, m);
+            if trained {
+                dropped += usize::from(!kept);
+                min_accuracy = min_accuracy.min(m.test_accuracy);
+            }
+            for &(layer, method, value, clusters) in &m.modularity {
+                table.push(vec![
+                    regulariser.clone(),
+                    run.label["value"].clone(),
+                    run.seed.to_string(),
+                    (layer + 1).to_string(),
+                    method.name().to_string(),
+                    value.to_string(),
+                    clusters.to_string(),
+                    m.test_accuracy.to_string(),
+                    m.l1_norm.to_string(),
+                    m.l2_norm.to_string(),
+                    kept.to_string(),
+                ]);
+                if kept {
+                    q.entry((regulariser.clone(), method))
+                        .or_default()
+                        .entry(run.label["value"].clone())
+                        .or_default()
+                        .push(value);
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let untrained: Vec<f64> = Method::ALL
+            .iter()
+            .filter_map(|m| q.get(&("untrained".to_string(), *m)))
+            .flat_map(|v| v.values().flatten().copied())
+            .collect();
+        let mut measured = BTreeMap::new();
+        let untrained_q = (!untrained.is_empty()).then(|| mean(&untrained));
+        if let Some(u) = untrained_q {
+            measured.insert("untrained_q".to_string(), u);
+        }
+        let mut panels = Vec::new();
+        let mut min_gap = f64::INFINITY;
+        for regulariser in ["dropout", "l1", "l2"] {
+            let mut series = Vec::new();
+            for (colour, method) in Method::ALL.iter().enumerate() {
+                let Some(by_value) = q.get(&(regulariser.to_string(), *method)) else {
+                    continue;
+                };
+                let mut curve: Vec<(f64, f64)> = by_value
+                    .iter()
+                    .map(|(v, qs)| (v.parse::<f64>().unwrap_or(f64::NAN), mean(qs)))
+                    .collect();
+                curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if let Some(u) = untrained_q {
+                    min_gap = curve.iter().map(|p| p.1 - u).fold(min_gap, f64::min);
+                }
+                if regulariser == "dropout" {
+                    let (x, y): (Vec<f64>, Vec<f64>) = curve.iter().copied().unzip();
+                    if let Some(rho) = spearman(&x, &y) {
+                        measured.insert(format!("spearman_q_vs_dropout_{}", method.name()), rho);
+                    }
+                    if let Some(last) = curve.last() {
+                        measured.insert(format!("q_at_max_dropout_{}", method.name()), last.1);
+                    }
+                }
+                let x_of = |v: f64| if regulariser == "dropout" { v } else { v.log10() };
+                series.push(Series::line(
+                    method.name(),
+                    colour,
+                    curve.iter().map(|p| (x_of(p.0), p.1)).collect(),
+                ));
+                series.push(Series::points(
+                    "",
+                    colour,
+                    curve.iter().map(|p| (x_of(p.0), p.1)).collect(),
+                ));
+            }
+            if series.is_empty() {
+                continue;
+            }
+            if let Some(u) = untrained_q {
+                let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+                let (lo, hi) = (
+                    xs.iter().copied().fold(f64::INFINITY, f64::min),
+                    xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                );
+                series.push(Series::line("untrained (null)", 4, vec![(lo, u), (hi, u)]));
+            }
+            panels.push(Panel {
+                title: format!("Modularity Q vs {regulariser} (both hidden layers)"),
+                x_label: if regulariser == "dropout" {
+                    "dropout rate".into()
+                } else {
+                    format!("log10 {regulariser}")
+                },
+                y_label: "Q".into(),
+                equal_aspect: false,
+                legend: Legend::UpperRight,
+                series,
+            });
+        }
+        if min_gap.is_finite() {
+            measured.insert("min_trained_minus_untrained_q".into(), min_gap);
+        }
+        if min_accuracy.is_finite() {
+            measured.insert("test_accuracy_min".into(), min_accuracy);
+        }
+        measured.insert("runs_dropped_by_accuracy_filter".into(), dropped as f64);
+        let mut notes = self.notes();
+        notes.push(format!(
+            "{} runs; {dropped} left out by the accuracy filter {:?}.",
+            runs.len(),
+            self.accuracy_filter
+        ));
+        Summary {
+            table,
+            figure: Figure {
+                columns: panels.len().clamp(1, 3),
+                panels,
+            },
+            measured,
+            notes,
+        }
+    }
+}
