@@ -23,6 +23,7 @@ pub enum RunOutput {
     MlpAe(MlpWeights),
     WhatWhere(crate::model::what_where::TwoLayerWeights),
     Classifier(crate::model::classifier::TrainedClassifier),
+    Operative(crate::experiments::operative_dimensions::AnalysisOutput),
 }
 
 /// How the runs of a plan were obtained.
@@ -135,6 +136,7 @@ fn steps_of(recipe: &RunRecipe) -> usize {
         RunRecipe::WhatWhere(run) => run.training.steps,
         // Progress counts epochs for classifiers (their step count depends on early stopping).
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
+        RunRecipe::Operative(_) => 1,
     }
 }
 
@@ -199,6 +201,17 @@ fn train_chunk(
             );
             Ok(weights.into_iter().map(RunOutput::MlpAe).collect())
         }
+        RunRecipe::Operative(_) => chunk
+            .iter()
+            .map(|&k| {
+                let RunRecipe::Operative(run) = &runs[k].recipe else {
+                    unreachable!("a batch holds one kind of run")
+                };
+                let output = run.analyse()?;
+                bar.inc(1);
+                Ok(RunOutput::Operative(output))
+            })
+            .collect(),
         RunRecipe::Classifier(_) => chunk
             .iter()
             .map(|&k| {
@@ -247,6 +260,7 @@ fn train_chunk(
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
     let metrics = &experiment.info_options();
     match (recipe, output) {
+        (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(output.clone())),
         (RunRecipe::Classifier(run), RunOutput::Classifier(trained)) => {
             let Experiment::UnitClustering(params) = experiment else {
                 anyhow::bail!("a classifier run outside a unit-clustering experiment")

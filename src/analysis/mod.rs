@@ -9,6 +9,7 @@ pub mod mixing;
 pub mod modularity;
 pub mod multiinfo;
 pub mod mutual_info;
+pub mod operative_dims;
 pub mod partition_similarity;
 pub mod stats;
 pub mod theory;

@@ -7,6 +7,7 @@
 //! Q = Σₖ [Lₖ/m − (Dₖ/m)²], where Lₖ = Σ_{i,j∈k} Aᵢⱼ and Dₖ = Σ_{i∈k} dᵢ. Units with zero
 //! degree belong to no cluster and add nothing.
 
+use super::linalg::symmetric_eigen;
 use crate::rng::SplitMix64;
 
 /// A dense symmetric matrix, row-major.
@@ -58,53 +59,6 @@ pub fn modularity(graph: &Graph, labels: &Partition) -> f64 {
         }
     }
     within.iter().zip(&degree).map(|(l, d)| l / m - (d / m).powi(2)).sum()
-}
-
-/// Eigenvalues and eigenvectors (columns of the returned row-major matrix) of a symmetric
-/// matrix by cyclic Jacobi rotations: exact to rounding, fine for the ≤ 256 units here.
-pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
 }
 
 /// Recursive spectral bisection: split each cluster by the sign of the leading eigenvector of

@@ -2,9 +2,11 @@
 
 pub mod grid3d;
 pub mod isaac3d;
+pub mod krause_tasks;
 pub mod mnist;
 pub mod mnist_cache;
 pub mod npy;
+pub mod npz;
 pub mod points;
 pub mod points_file;
 pub mod what_where;

@@ -65,9 +65,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .next()
         .unwrap_or_default()
         .to_string();
-    if field(header, "fortran_order")?.starts_with("True") {
-        return Err("Fortran-ordered arrays are not supported (save with np.ascontiguousarray)".into());
-    }
+    let fortran = field(header, "fortran_order")?.starts_with("True");
     let shape_text = field(header, "shape")?;
     let shape_text = &shape_text[1..shape_text.find(')').ok_or("malformed shape")?];
     let shape: Vec<usize> = shape_text
@@ -94,8 +92,31 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     if data.len() < count * width {
         return Err(format!("{} data bytes for {count} values of {width} bytes", data.len()));
     }
-    let values = data[..count * width].chunks_exact(width).map(decode).collect();
+    let values: Vec<f64> = data[..count * width].chunks_exact(width).map(decode).collect();
+    let values = if fortran { fortran_to_c(&values, &shape) } else { values };
     Ok(NpyArray { shape, values })
+}
+
+/// Reorders column-major (Fortran) values into row-major (C) order.
+fn fortran_to_c(values: &[f64], shape: &[usize]) -> Vec<f64> {
+    let mut out = vec![0.0; values.len()];
+    let mut index = vec![0usize; shape.len()];
+    for slot in out.iter_mut() {
+        // `index` runs through C order; its Fortran offset has the first axis fastest.
+        let mut offset = 0;
+        for d in (0..shape.len()).rev() {
+            offset = offset * shape[d] + index[d];
+        }
+        *slot = values[offset];
+        for d in (0..shape.len()).rev() {
+            index[d] += 1;
+            if index[d] < shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    out
 }
 
 /// Writes a C-ordered `<i8` array (for tests and tools that make small fixtures).
@@ -153,6 +174,15 @@ mod tests {
                 shape: vec![1, 2],
                 values: vec![7.0, 8.0]
             }
+        );
+    }
+
+    #[test]
+    fn fortran_order_is_reordered_to_c_order() {
+        // [[1, 2, 3], [4, 5, 6]] stored column-major is 1 4 2 5 3 6.
+        assert_eq!(
+            fortran_to_c(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0], &[2, 3]),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
         );
     }
 

@@ -6,6 +6,7 @@ pub mod isaac3d_qlae;
 pub mod linear_ae_run;
 pub mod mlp_ae_run;
 pub mod one_point_apart;
+pub mod operative_dimensions;
 pub mod random_point_sets;
 pub mod range_manipulation;
 pub mod unit_clustering;
@@ -39,6 +40,8 @@ pub enum Experiment {
     WhatWhere(what_where::Params),
     /// Lange et al. 2022: MNIST MLPs, association matrices, modularity clustering.
     UnitClustering(unit_clustering::Params),
+    /// Krause et al. 2022: operative dimensions of trained RNNs and reduced-rank networks.
+    OperativeDimensions(operative_dimensions::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -70,6 +73,7 @@ pub enum RunRecipe {
     MlpAe(MlpAeRun),
     WhatWhere(what_where::WhatWhereRun),
     Classifier(unit_clustering::ClassifierRun),
+    Operative(operative_dimensions::NetworkAnalysis),
 }
 
 impl RunRecipe {
@@ -81,6 +85,7 @@ impl RunRecipe {
             RunRecipe::WhatWhere(run) => format!("what_where:{}", run.batch_key()),
             // Trained one at a time (threads run several): each run is its own batch.
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
+            RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
         }
     }
 }
@@ -108,6 +113,7 @@ pub enum Measurement {
     MlpAe(MlpAeMeasurement),
     WhatWhere(what_where::WhatWhereMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
+    Operative(operative_dimensions::AnalysisOutput),
 }
 
 /// An artefact's content, before rendering.
@@ -131,6 +137,7 @@ impl Experiment {
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
             Experiment::WhatWhere(_) => "WhatWhere",
             Experiment::UnitClustering(_) => "UnitClustering",
+            Experiment::OperativeDimensions(_) => "OperativeDimensions",
         }
     }
 
@@ -143,6 +150,7 @@ impl Experiment {
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
             Experiment::WhatWhere(_) => what_where::MEASURES,
             Experiment::UnitClustering(_) => unit_clustering::MEASURES,
+            Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
         }
     }
 
@@ -155,6 +163,7 @@ impl Experiment {
             Experiment::Isaac3dQlae(_) => Vec::new(),
             Experiment::WhatWhere(p) => p.runs(seed),
             Experiment::UnitClustering(p) => p.runs(seed),
+            Experiment::OperativeDimensions(p) => p.runs(seed),
         }
     }
 
@@ -166,6 +175,7 @@ impl Experiment {
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
             Experiment::WhatWhere(p) => p.summarise(runs),
             Experiment::UnitClustering(p) => p.summarise(runs),
+            Experiment::OperativeDimensions(p) => p.summarise(runs),
         }
     }
 
@@ -175,6 +185,7 @@ impl Experiment {
         match self {
             Experiment::Isaac3dQlae(p) => p.unavailable().map(Some),
             Experiment::UnitClustering(p) => Ok(p.unavailable()),
+            Experiment::OperativeDimensions(p) => Ok(p.unavailable()),
             _ => Ok(None),
         }
     }

@@ -3,4 +3,5 @@
 pub mod classifier;
 pub mod linear_ae;
 pub mod mlp_ae;
+pub mod rate_rnn;
 pub mod what_where;

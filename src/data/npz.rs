@@ -1,0 +1,161 @@
+//! NumPy `.npz` archives (zip, stored or deflated) of `.npy` arrays: enough to import trained
+//! networks such as the Krause et al. RNNs. Reads the zip central directory, so streamed
+//! archives (sizes in data descriptors, zip64 local extras) work too.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::npy::{NpyArray, parse_npy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NpzError {
+    #[error("{path}: cannot read: {source}")]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<usize> {
+    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+}
+
+/// Every array in the archive, by name (without the `.npy` suffix).
+pub fn read_npz(path: &Path) -> Result<BTreeMap<String, NpyArray>, NpzError> {
+    let bytes = std::fs::read(path).map_err(|source| NpzError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_npz(&bytes).map_err(|message| NpzError::Format {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+pub fn parse_npz(bytes: &[u8]) -> Result<BTreeMap<String, NpyArray>, String> {
+    let eocd = (0..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or("not a zip archive (no end-of-central-directory record)")?;
+    let entries = u16_at(bytes, eocd + 10).ok_or("truncated")?;
+    let mut at = u32_at(bytes, eocd + 16).ok_or("truncated")?;
+    let mut arrays = BTreeMap::new();
+    for _ in 0..entries {
+        if bytes.get(at..at + 4) != Some(&[0x50, 0x4b, 0x01, 0x02]) {
+            return Err("corrupt central directory".into());
+        }
+        let method = u16_at(bytes, at + 10).ok_or("truncated")?;
+        let compressed = u32_at(bytes, at + 20).ok_or("truncated")?;
+        let name_len = u16_at(bytes, at + 28).ok_or("truncated")?;
+        let extra_len = u16_at(bytes, at + 30).ok_or("truncated")?;
+        let comment_len = u16_at(bytes, at + 32).ok_or("truncated")?;
+        let local = u32_at(bytes, at + 42).ok_or("truncated")?;
+        let name = String::from_utf8_lossy(bytes.get(at + 46..at + 46 + name_len).ok_or("truncated")?).into_owned();
+        at += 46 + name_len + extra_len + comment_len;
+        if compressed == 0xFFFF_FFFF || local == 0xFFFF_FFFF {
+            return Err(format!("{name}: zip64 sizes are not supported"));
+        }
+        let data_start = local
+            + 30
+            + u16_at(bytes, local + 26).ok_or("truncated")?
+            + u16_at(bytes, local + 28).ok_or("truncated")?;
+        let data = bytes
+            .get(data_start..data_start + compressed)
+            .ok_or_else(|| format!("{name}: truncated data"))?;
+        let raw = match method {
+            0 => data.to_vec(),
+            8 => {
+                let mut out = Vec::new();
+                flate2::read::DeflateDecoder::new(data)
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                out
+            }
+            other => return Err(format!("{name}: unsupported compression method {other}")),
+        };
+        let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        arrays.insert(key, parse_npy(&raw).map_err(|e| format!("{name}: {e}"))?);
+    }
+    Ok(arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_published_krause_networks_when_present() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/krause2022/sine_wave_final.npz");
+        if !path.is_file() {
+            eprintln!("skipped: {} is absent", path.display());
+            return;
+        }
+        let arrays = read_npz(&path).unwrap();
+        assert_eq!(arrays.len(), 120);
+        assert_eq!(arrays["net01_W"].shape, vec![100, 100]);
+        assert_eq!(arrays["net20_B"].shape, vec![100, 1]);
+        assert_eq!(arrays["net05_w_out"].shape, vec![1, 100]);
+    }
+
+    /// A stored (uncompressed) zip with the given entries, as `np.savez` writes.
+    fn stored_zip(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in entries {
+            let offset = out.len() as u32;
+            let size = data.len() as u32;
+            let mut local = vec![0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            local.extend(size.to_le_bytes());
+            local.extend(size.to_le_bytes());
+            local.extend((name.len() as u16).to_le_bytes());
+            local.extend(0u16.to_le_bytes());
+            out.extend(local);
+            out.extend(name.as_bytes());
+            out.extend(data);
+            let mut entry = vec![0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            entry.extend(size.to_le_bytes());
+            entry.extend(size.to_le_bytes());
+            entry.extend((name.len() as u16).to_le_bytes());
+            entry.extend([0u8; 12]);
+            entry.extend(offset.to_le_bytes());
+            entry.extend(name.as_bytes());
+            central.extend(entry);
+        }
+        let (cd_offset, cd_size) = (out.len() as u32, central.len() as u32);
+        out.extend(central);
+        out.extend([0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0]);
+        out.extend((entries.len() as u16).to_le_bytes());
+        out.extend((entries.len() as u16).to_le_bytes());
+        out.extend(cd_size.to_le_bytes());
+        out.extend(cd_offset.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn reads_a_stored_archive_the_test_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("a.npy");
+        crate::data::npy::write_npy_i64(&npy, &[2, 2], &[1, 2, 3, 4]).unwrap();
+        let zip = stored_zip(&[
+            ("net01_W.npy", std::fs::read(&npy).unwrap()),
+            ("net01_b_z.npy", std::fs::read(&npy).unwrap()),
+        ]);
+        let arrays = parse_npz(&zip).unwrap();
+        assert_eq!(arrays.keys().collect::<Vec<_>>(), ["net01_W", "net01_b_z"]);
+        assert_eq!(arrays["net01_W"].values, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn rejects_non_zip_bytes() {
+        assert!(
+            parse_npz(b"plainly not a zip archive at all")
+                .unwrap_err()
+                .contains("not a zip")
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! The Euler-discretised rate RNN of Krause et al. 2022 (dt = 1 ms, τ = 10 ms):
+//! x_{t+1} = (1 − α) x_t + α (B u_t + W tanh(x_t) + b_x + σ ξ_t), z_t = w_out · tanh(x_t) + b_z,
+//! simulated in plain f64 for analysis (any W may be swapped in: reduced-rank networks).
+
+use crate::rng::SplitMix64;
+
+pub const ALPHA: f64 = 0.1;
+pub const NOISE_SD: f64 = 0.1;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RateRnn {
+    pub n: usize,
+    pub inputs: usize,
+    /// [n × n] row-major; the dynamics use W · tanh(x).
+    pub w: Vec<f64>,
+    /// [n × inputs] row-major.
+    pub b: Vec<f64>,
+    pub w_out: Vec<f64>,
+    pub b_x: Vec<f64>,
+    pub b_z: f64,
+}
+
+/// A simulated trial: the state after each step and the readout.
+pub struct Trajectory {
+    pub states: Vec<Vec<f64>>,
+    pub outputs: Vec<f64>,
+}
+
+impl RateRnn {
+    /// Runs `inputs` (one vector per step) from `x0` with recurrent weights `w`; with `noise`,
+    /// adds σξ per unit and step from that generator.
+    pub fn simulate(
+        &self,
+        w: &[f64],
+        inputs: &[Vec<f64>],
+        x0: &[f64],
+        mut noise: Option<&mut SplitMix64>,
+    ) -> Trajectory {
+        let n = self.n;
+        let mut x = x0.to_vec();
+        let mut r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+        let mut states = Vec::with_capacity(inputs.len());
+        let mut outputs = Vec::with_capacity(inputs.len());
+        let mut drive = vec![0.0; n];
+        for u in inputs {
+            for i in 0..n {
+                let row = &w[i * n..(i + 1) * n];
+                let recurrent: f64 = row.iter().zip(&r).map(|(a, b)| a * b).sum();
+                let input: f64 = self.b[i * self.inputs..(i + 1) * self.inputs]
+                    .iter()
+                    .zip(u)
+                    .map(|(a, b)| a * b)
+                    .sum();
+                drive[i] = recurrent + input + self.b_x[i];
+            }
+            for i in 0..n {
+                let xi = noise.as_deref_mut().map_or(0.0, |g| NOISE_SD * g.normal());
+                x[i] = (1.0 - ALPHA) * x[i] + ALPHA * (drive[i] + xi);
+            }
+            for (ri, xi) in r.iter_mut().zip(&x) {
+                *ri = xi.tanh();
+            }
+            outputs.push(self.w_out.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>() + self.b_z);
+            states.push(x.clone());
+        }
+        Trajectory { states, outputs }
+    }
+}
