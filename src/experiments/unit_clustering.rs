@@ -53,6 +53,10 @@ pub enum Report {
     /// Element-centric similarity between the methods' partitions, within and across the
     /// upstream and downstream families.
     Agreement,
+    /// Test accuracy and the weight norms Σ|W|, ΣW² against each regulariser.
+    AccuracyAndNorms,
+    /// The effective number of clusters against each regulariser, per method.
+    Clusters,
 }
 
 /// Everything that decides a (trained or untrained) network: hashed into its cache key.
@@ -274,6 +278,103 @@ impl Params {
         match self.report {
             Report::ModularityVsRegularisation => self.summarise_modularity(runs),
             Report::Agreement => self.summarise_agreement(runs),
+            Report::AccuracyAndNorms => self.summarise_per_run(runs),
+            Report::Clusters => self.summarise_modularity(runs),
+        }
+    }
+
+    /// Test accuracy and weight norms per regulariser value (mean over kept seeds).
+    fn summarise_per_run(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let mut table = Table::new(
+            [
+                "regulariser",
+                "value",
+                "seed",
+                "test_accuracy",
+                "l1_norm",
+                "l2_norm",
+                "kept",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        // regulariser → value → (accuracy, l1, l2) per kept run
+        let mut points: BTreeMap<String, BTreeMap<String, Vec<(f64, f64, f64)>>> = BTreeMap::new();
+        let mut min_accuracy = f64::INFINITY;
+        for run in runs {
+            let Measurement::Classifier(m) = run.measurement else {
+                unreachable!("classifier runs only")
+            };
+            let kept = self.kept(run, m);
+            let regulariser = run.label["regulariser"].clone();
+            table.push(vec![
+                regulariser.clone(),
+                run.label["value"].clone(),
+                run.seed.to_string(),
+                m.test_accuracy.to_string(),
+                m.l1_norm.to_string(),
+                m.l2_norm.to_string(),
+                kept.to_string(),
+            ]);
+            if regulariser != "untrained" {
+                min_accuracy = min_accuracy.min(m.test_accuracy);
+                if kept {
+                    points
+                        .entry(regulariser)
+                        .or_default()
+                        .entry(run.label["value"].clone())
+                        .or_default()
+                        .push((m.test_accuracy, m.l1_norm, m.l2_norm));
+                }
+            }
+        }
+        let mut panels = Vec::new();
+        for (title, pick) in [
+            (
+                "test accuracy",
+                (|p: &(f64, f64, f64)| p.0) as fn(&(f64, f64, f64)) -> f64,
+            ),
+            ("Σ W² (weights)", |p| p.2),
+        ] {
+            let series = points
+                .iter()
+                .enumerate()
+                .map(|(colour, (regulariser, by_value))| {
+                    let mut curve: Vec<(f64, f64)> = by_value
+                        .iter()
+                        .map(|(v, runs)| {
+                            let x = v.parse::<f64>().unwrap_or(f64::NAN);
+                            let x = if regulariser == "dropout" { x } else { x.log10() };
+                            (x, runs.iter().map(pick).sum::<f64>() / runs.len() as f64)
+                        })
+                        .collect();
+                    curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let axis = if regulariser == "dropout" {
+                        "x = rate"
+                    } else {
+                        "x = log10 λ"
+                    };
+                    Series::line(format!("{regulariser} ({axis})"), colour, curve)
+                })
+                .collect();
+            panels.push(Panel {
+                title: format!("{title} vs regularisation"),
+                x_label: "dropout rate / log10 penalty".into(),
+                y_label: title.into(),
+                equal_aspect: false,
+                legend: Legend::LowerLeft,
+                series,
+            });
+        }
+        let mut measured = BTreeMap::new();
+        if min_accuracy.is_finite() {
+            measured.insert("test_accuracy_min".to_string(), min_accuracy);
+        }
+        Summary {
+            table,
+            figure: Figure { columns: 2, panels },
+            measured,
+            notes: self.notes(),
         }
     }
 
@@ -397,6 +498,8 @@ impl Params {
     }
 
     fn summarise_modularity(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        // The Clusters report plots the effective number of clusters where this one plots Q.
+        let clusters = self.report == Report::Clusters;
         let mut table = Table::new(
             [
                 "regulariser",
@@ -428,7 +531,7 @@ impl Params {
                 dropped += usize::from(!kept);
                 min_accuracy = min_accuracy.min(m.test_accuracy);
             }
-            for &(layer, method, value, clusters) in &m.modularity {
+            for &(layer, method, value, clusters_count) in &m.modularity {
                 table.push(vec![
                     regulariser.clone(),
                     run.label["value"].clone(),
@@ -436,7 +539,7 @@ impl Params {
                     (layer + 1).to_string(),
                     method.name().to_string(),
                     value.to_string(),
-                    clusters.to_string(),
+                    clusters_count.to_string(),
                     m.test_accuracy.to_string(),
                     m.l1_norm.to_string(),
                     m.l2_norm.to_string(),
@@ -511,13 +614,21 @@ impl Params {
                 series.push(Series::line("untrained (null)", 4, vec![(lo, u), (hi, u)]));
             }
             panels.push(Panel {
-                title: format!("Modularity Q vs {regulariser} (both hidden layers)"),
+                title: if clusters {
+                    format!("Effective number of clusters vs {regulariser}")
+                } else {
+                    format!("Modularity Q vs {regulariser} (both hidden layers)")
+                },
                 x_label: if regulariser == "dropout" {
                     "dropout rate".into()
                 } else {
                     format!("log10 {regulariser}")
                 },
-                y_label: "Q".into(),
+                y_label: if clusters {
+                    "exp(entropy of cluster sizes)".into()
+                } else {
+                    "Q".into()
+                },
                 equal_aspect: false,
                 legend: Legend::UpperRight,
                 series,
@@ -530,6 +641,10 @@ impl Params {
             measured.insert("test_accuracy_min".into(), min_accuracy);
         }
         measured.insert("runs_dropped_by_accuracy_filter".into(), dropped as f64);
+        if clusters {
+            // The curves hold cluster counts here, not Q: no Q-named values from them.
+            measured.retain(|k, _| k == "test_accuracy_min" || k == "runs_dropped_by_accuracy_filter");
+        }
         let mut notes = self.notes();
         notes.push(format!(
             "{} runs; {dropped} left out by the accuracy filter {:?}.",
