@@ -160,6 +160,9 @@ pub fn measure(
     })
 }
 
+/// (test accuracy, Σ|W|, ΣW²) of one run.
+type AccuracyNorms = (f64, f64, f64);
+
 pub const MEASURES: &[&str] = &[
     "spearman_q_vs_dropout_input_gradient",
     "spearman_q_vs_dropout_input_covariance",
@@ -299,7 +302,7 @@ impl Params {
             .to_vec(),
         );
         // regulariser → value → (accuracy, l1, l2) per kept run
-        let mut points: BTreeMap<String, BTreeMap<String, Vec<(f64, f64, f64)>>> = BTreeMap::new();
+        let mut points: BTreeMap<String, BTreeMap<String, Vec<AccuracyNorms>>> = BTreeMap::new();
         let mut min_accuracy = f64::INFINITY;
         for run in runs {
             let Measurement::Classifier(m) = run.measurement else {
