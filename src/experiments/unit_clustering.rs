@@ -118,8 +118,9 @@ pub struct ClusteringMeasurement {
     pub l2_norm: f64,
     /// (layer, method, Q, clusters)
     pub modularity: Vec<(usize, Method, f64, f64)>,
-    /// (layer, method a, method b, element-centric similarity of their partitions), a < b.
-    pub agreement: Vec<(usize, Method, Method, f64)>,
+    /// (layer, method a, method b, element-centric similarity of their partitions, Spearman
+    /// correlation of their matrices' upper triangles), a < b.
+    pub agreement: Vec<(usize, Method, Method, f64, f64)>,
 }
 
 pub fn measure(
@@ -138,16 +139,25 @@ pub fn measure(
     for layer in 0..w.widths.len() - 2 {
         let units = w.widths[layer + 1];
         let mut partitions = Vec::new();
+        let mut triangles = Vec::new();
         for (method, raw) in associations(w, eval, layer) {
-            let graph = Graph::new(units, prepare(&raw, units, params.normed));
+            let prepared = prepare(&raw, units, params.normed);
+            triangles.push(
+                (0..units)
+                    .flat_map(|i| (i + 1..units).map(move |j| (i, j)))
+                    .map(|(i, j)| prepared[i * units + j])
+                    .collect::<Vec<f64>>(),
+            );
+            let graph = Graph::new(units, prepared);
             let start = spectral_bisection(&graph);
             let (labels, q) = monte_carlo_refine(&graph, start, &params.monte_carlo);
             modularity.push((layer, method, q, effective_clusters(&labels)));
             partitions.push((method, labels));
         }
         for (x, (ma, pa)) in partitions.iter().enumerate() {
-            for (mb, pb) in &partitions[x + 1..] {
-                agreement.push((layer, *ma, *mb, element_centric_similarity(pa, pb)));
+            for (y, (mb, pb)) in partitions.iter().enumerate().skip(x + 1) {
+                let rho = spearman(&triangles[x], &triangles[y]).unwrap_or(f64::NAN);
+                agreement.push((layer, *ma, *mb, element_centric_similarity(pa, pb), rho));
             }
         }
     }
@@ -181,6 +191,7 @@ pub const MEASURES: &[&str] = &[
     "agreement_across_families",
     "agreement_within_minus_across",
     "untrained_agreement_across_families",
+    "matrix_spearman_within_minus_across",
 ];
 
 impl Params {
@@ -395,20 +406,22 @@ impl Params {
                 "method_a",
                 "method_b",
                 "similarity",
+                "matrix_spearman",
                 "kept",
             ]
             .map(String::from)
             .to_vec(),
         );
-        // (trained?, pair) → similarities over kept runs and both layers.
+        // (trained?, pair) → similarities (and matrix correlations) over kept runs, both layers.
         let mut pairs: BTreeMap<(bool, Method, Method), Vec<f64>> = BTreeMap::new();
+        let mut correlations: BTreeMap<(bool, Method, Method), Vec<f64>> = BTreeMap::new();
         for run in runs {
             let Measurement::Classifier(m) = run.measurement else {
                 unreachable!("classifier runs only")
             };
             let kept = self.kept(run, m);
             let trained = run.label["regulariser"] != "untrained";
-            for &(layer, a, b, similarity) in &m.agreement {
+            for &(layer, a, b, similarity, rho) in &m.agreement {
                 table.push(vec![
                     run.label["regulariser"].clone(),
                     run.label["value"].clone(),
@@ -417,29 +430,35 @@ impl Params {
                     a.name().into(),
                     b.name().into(),
                     similarity.to_string(),
+                    rho.to_string(),
                     kept.to_string(),
                 ]);
                 if kept {
                     pairs.entry((trained, a, b)).or_default().push(similarity);
+                    if rho.is_finite() {
+                        correlations.entry((trained, a, b)).or_default().push(rho);
+                    }
                 }
             }
         }
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        let family = |trained: bool, within: Option<bool>| -> Option<f64> {
-            // within = Some(true): both upstream; Some(false): both downstream; None: across.
-            let values: Vec<f64> = pairs
-                .iter()
-                .filter(|((t, a, b), _)| {
-                    *t == trained
-                        && match within {
-                            Some(up) => a.is_upstream() == up && b.is_upstream() == up,
-                            None => a.is_upstream() != b.is_upstream(),
-                        }
-                })
-                .flat_map(|(_, v)| v.iter().copied())
-                .collect();
-            mean(&values)
-        };
+        let family_of =
+            |pairs: &BTreeMap<(bool, Method, Method), Vec<f64>>, trained: bool, within: Option<bool>| -> Option<f64> {
+                // within = Some(true): both upstream; Some(false): both downstream; None: across.
+                let values: Vec<f64> = pairs
+                    .iter()
+                    .filter(|((t, a, b), _)| {
+                        *t == trained
+                            && match within {
+                                Some(up) => a.is_upstream() == up && b.is_upstream() == up,
+                                None => a.is_upstream() != b.is_upstream(),
+                            }
+                    })
+                    .flat_map(|(_, v)| v.iter().copied())
+                    .collect();
+                mean(&values)
+            };
+        let family = |trained: bool, within: Option<bool>| family_of(&pairs, trained, within);
         let mut measured = BTreeMap::new();
         let (up, down, across) = (family(true, Some(true)), family(true, Some(false)), family(true, None));
         for (name, value) in [
@@ -454,6 +473,14 @@ impl Params {
         }
         if let (Some(u), Some(d), Some(a)) = (up, down, across) {
             measured.insert("agreement_within_minus_across".into(), (u + d) / 2.0 - a);
+        }
+        let (cu, cd, ca) = (
+            family_of(&correlations, true, Some(true)),
+            family_of(&correlations, true, Some(false)),
+            family_of(&correlations, true, None),
+        );
+        if let (Some(u), Some(d), Some(a)) = (cu, cd, ca) {
+            measured.insert("matrix_spearman_within_minus_across".into(), (u + d) / 2.0 - a);
         }
         let pair_names: Vec<(Method, Method)> = pairs.keys().filter(|k| k.0).map(|k| (k.1, k.2)).collect();
         let series = [(true, "trained", 0), (false, "untrained (null)", 4)]
