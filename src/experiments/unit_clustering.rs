@@ -57,6 +57,8 @@ pub enum Report {
     AccuracyAndNorms,
     /// The effective number of clusters against each regulariser, per method.
     Clusters,
+    /// First-layer association matrices sorted by cluster, for increasing dropout (first seed).
+    ExampleMatrices,
 }
 
 /// Everything that decides a (trained or untrained) network: hashed into its cache key.
@@ -121,6 +123,8 @@ pub struct ClusteringMeasurement {
     /// (layer, method a, method b, element-centric similarity of their partitions, Spearman
     /// correlation of their matrices' upper triangles), a < b.
     pub agreement: Vec<(usize, Method, Method, f64, f64)>,
+    /// First hidden layer: each method's prepared matrix with units sorted by cluster.
+    pub sorted_matrices: Vec<(Method, usize, Vec<f64>)>,
 }
 
 pub fn measure(
@@ -136,6 +140,7 @@ pub fn measure(
     let eval = &test.images[..params.eval_samples.min(test.len()) * pixels];
     let mut modularity = Vec::new();
     let mut agreement = Vec::new();
+    let mut sorted_matrices = Vec::new();
     for layer in 0..w.widths.len() - 2 {
         let units = w.widths[layer + 1];
         let mut partitions = Vec::new();
@@ -151,6 +156,16 @@ pub fn measure(
             let graph = Graph::new(units, prepared);
             let start = spectral_bisection(&graph);
             let (labels, q) = monte_carlo_refine(&graph, start, &params.monte_carlo);
+            if layer == 0 {
+                let mut order: Vec<usize> = (0..units).collect();
+                order.sort_by_key(|&i| (labels[i].unwrap_or(usize::MAX), i));
+                let sorted = order
+                    .iter()
+                    .flat_map(|&i| order.iter().map(move |&j| (i, j)))
+                    .map(|(i, j)| graph.get(i, j))
+                    .collect();
+                sorted_matrices.push((method, units, sorted));
+            }
             modularity.push((layer, method, q, effective_clusters(&labels)));
             partitions.push((method, labels));
         }
@@ -167,6 +182,7 @@ pub fn measure(
         l2_norm: w.weights.iter().flatten().map(|&v| (v as f64).powi(2)).sum(),
         modularity,
         agreement,
+        sorted_matrices,
     })
 }
 
@@ -294,6 +310,64 @@ impl Params {
             Report::Agreement => self.summarise_agreement(runs),
             Report::AccuracyAndNorms => self.summarise_per_run(runs),
             Report::Clusters => self.summarise_modularity(runs),
+            Report::ExampleMatrices => self.summarise_examples(runs),
+        }
+    }
+
+    fn summarise_examples(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let first_seed = runs.iter().map(|r| r.seed).min().unwrap_or(0);
+        let mut examples: Vec<(f64, &ClusteringMeasurement)> = runs
+            .iter()
+            .filter(|r| r.seed == first_seed && r.label["regulariser"] == "dropout")
+            .filter_map(|r| match r.measurement {
+                Measurement::Classifier(m) => Some((r.label["value"].parse().unwrap_or(f64::NAN), m)),
+                _ => None,
+            })
+            .collect();
+        examples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut table = Table::new(
+            ["dropout", "method", "layer", "q", "clusters"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let mut panels = Vec::new();
+        for method in [Method::InputGradient, Method::OutputGradient] {
+            for (p, m) in &examples {
+                let Some((_, n, matrix)) = m.sorted_matrices.iter().find(|e| e.0 == method) else {
+                    continue;
+                };
+                let (q, clusters) = m
+                    .modularity
+                    .iter()
+                    .find(|e| e.0 == 0 && e.1 == method)
+                    .map_or((f64::NAN, f64::NAN), |e| (e.2, e.3));
+                table.push(vec![
+                    p.to_string(),
+                    method.name().into(),
+                    "1".into(),
+                    q.to_string(),
+                    clusters.to_string(),
+                ]);
+                panels.push(Panel {
+                    title: format!("{}, dropout {p}: Q {q:.2}", method.name()),
+                    x_label: "unit (sorted by cluster)".into(),
+                    y_label: "unit".into(),
+                    equal_aspect: true,
+                    legend: Legend::UpperRight,
+                    series: vec![Series::heatmap("", *n, matrix)],
+                });
+            }
+        }
+        let mut notes = self.notes();
+        notes.push(format!("Seed {first_seed}, first hidden layer; darker = stronger association (each panel scaled to its largest entry)."));
+        Summary {
+            table,
+            figure: Figure {
+                columns: examples.len().max(1),
+                panels,
+            },
+            measured: BTreeMap::new(),
+            notes,
         }
     }
 

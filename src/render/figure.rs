@@ -15,6 +15,9 @@ pub enum Style {
     Segments,
     /// A closed polygon, filled translucent (error bands).
     Band,
+    /// Unit cells at the points' (column, row), shaded by `values` (white → dark blue, scaled
+    /// to the largest value).
+    Heatmap,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +27,8 @@ pub struct Series {
     /// Index into the palette.
     pub colour: usize,
     pub points: Vec<(f64, f64)>,
+    /// Cell values, for heatmaps (one per point); empty otherwise.
+    pub values: Vec<f64>,
 }
 
 impl Series {
@@ -33,6 +38,7 @@ impl Series {
             style: Style::Points,
             colour,
             points,
+            values: Vec::new(),
         }
     }
     pub fn line(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
@@ -41,6 +47,7 @@ impl Series {
             style: Style::Line,
             colour,
             points,
+            values: Vec::new(),
         }
     }
     pub fn segments(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
@@ -49,14 +56,28 @@ impl Series {
             style: Style::Segments,
             colour,
             points,
+            values: Vec::new(),
         }
     }
+    /// An n × n matrix (row-major) as a heatmap, row 0 at the top.
+    pub fn heatmap(label: impl Into<String>, n: usize, matrix: &[f64]) -> Self {
+        let points = (0..n * n).map(|k| ((k % n) as f64, (n - 1 - k / n) as f64)).collect();
+        Self {
+            label: label.into(),
+            style: Style::Heatmap,
+            colour: 0,
+            points,
+            values: matrix.to_vec(),
+        }
+    }
+
     pub fn band(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
         Self {
             label: label.into(),
             style: Style::Band,
             colour,
             points,
+            values: Vec::new(),
         }
     }
 }
@@ -209,24 +230,45 @@ where
                     .map(|pair| PathElement::new(vec![pair[0], pair[1]], colour.stroke_width(2))),
             )?,
             Style::Band => chart.draw_series(std::iter::once(Polygon::new(points, colour.mix(0.2).filled())))?,
+            Style::Heatmap => {
+                let top = series
+                    .values
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0, f64::max)
+                    .max(1e-300);
+                chart.draw_series(series.points.iter().zip(&series.values).map(|(&(x, y), &v)| {
+                    let t = (v / top).clamp(0.0, 1.0);
+                    let shade = |white: f64, dark: f64| (white + (dark - white) * t) as u8;
+                    let cell = RGBColor(shade(255.0, 8.0), shade(255.0, 48.0), shade(255.0, 107.0));
+                    Rectangle::new([(x, y), (x + 1.0, y + 1.0)], cell.filled())
+                }))?
+            }
         };
         // Series without a label (e.g. markers on a labelled line) get no legend entry.
-        if !series.label.is_empty() {
+        if !series.label.is_empty() && series.style != Style::Heatmap {
             drawn
                 .label(series.label.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], colour.filled()));
         }
     }
-    chart
-        .configure_series_labels()
-        .label_font((FAMILY, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(match panel.legend {
-            Legend::UpperRight => SeriesLabelPosition::UpperRight,
-            Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
-        })
-        .draw()?;
+    if panel
+        .series
+        .iter()
+        .any(|s| !s.label.is_empty() && s.style != Style::Heatmap)
+    {
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(match panel.legend {
+                Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+            })
+            .draw()?;
+    }
     Ok(())
 }
 
