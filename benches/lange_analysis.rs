@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use modrepro::analysis::associations::{associations, prepare};
-use modrepro::analysis::modularity::{monte_carlo_refine, spectral_bisection, Graph, MonteCarlo};
+use modrepro::analysis::modularity::{Graph, MonteCarlo, monte_carlo_refine, spectral_bisection};
 use modrepro::data::npy::read_npy;
 use modrepro::model::classifier::ClassifierWeights;
 use modrepro::rng::SplitMix64;
@@ -41,7 +41,11 @@ fn main() {
     }
     let associations_seconds = started.elapsed().as_secs_f64();
     let graph = Graph::new(64, matrix);
-    let settings = MonteCarlo { steps: 5000, target_entropy: 0.15, seed: 0 };
+    let settings = MonteCarlo {
+        steps: 5000,
+        target_entropy: 0.15,
+        seed: 0,
+    };
     let started = Instant::now();
     let (_, q) = monte_carlo_refine(&graph, spectral_bisection(&graph), &settings);
     let monte_carlo_seconds = started.elapsed().as_secs_f64();

@@ -583,18 +583,56 @@ impl Params {
                 .collect::<Vec<_>>()
                 .join("; ")
         ));
+        // 4 × 4 agreement matrices (diagonal 1): trained, untrained, and trained − untrained.
+        let matrix = |trained: Option<bool>| -> Vec<f64> {
+            let all = Method::ALL;
+            let mut m = vec![0.0; 16];
+            for (i, a) in all.iter().enumerate() {
+                for (j, b) in all.iter().enumerate() {
+                    let (x, y) = if i < j { (*a, *b) } else { (*b, *a) };
+                    let value = |t: bool| {
+                        if i == j {
+                            Some(1.0)
+                        } else {
+                            pairs.get(&(t, x, y)).and_then(|v| mean(v))
+                        }
+                    };
+                    m[i * 4 + j] = match trained {
+                        Some(t) => value(t).unwrap_or(f64::NAN),
+                        None => value(true).zip(value(false)).map_or(f64::NAN, |(p, q)| p - q),
+                    };
+                }
+            }
+            m
+        };
+        let heat = |title: &str, values: Vec<f64>| Panel {
+            title: title.into(),
+            x_label: "IC · IG · OG · OH".into(),
+            y_label: "IC · IG · OG · OH (top to bottom)".into(),
+            equal_aspect: true,
+            legend: Legend::UpperRight,
+            series: vec![Series::heatmap("", 4, &values)],
+        };
+        notes.push(
+            "Heatmaps: methods in the order input covariance (IC), input gradient (IG), output gradient (OG), output Hessian (OH); darker = more similar; the difference panel shows trained − untrained (negative values white).".into(),
+        );
         Summary {
             table,
             figure: Figure {
-                columns: 1,
-                panels: vec![Panel {
-                    title: "Element-centric similarity between methods' clusterings".into(),
-                    x_label: "method pair (see notes)".into(),
-                    y_label: "similarity".into(),
-                    equal_aspect: false,
-                    legend: Legend::UpperRight,
-                    series,
-                }],
+                columns: 2,
+                panels: vec![
+                    Panel {
+                        title: "Element-centric similarity between methods' clusterings".into(),
+                        x_label: "method pair (see notes)".into(),
+                        y_label: "similarity".into(),
+                        equal_aspect: false,
+                        legend: Legend::LowerLeft,
+                        series,
+                    },
+                    heat("trained networks", matrix(Some(true))),
+                    heat("untrained networks", matrix(Some(false))),
+                    heat("trained − untrained", matrix(None)),
+                ],
             },
             measured,
             notes,

@@ -168,7 +168,13 @@ fn finite_points(panel: &Panel) -> impl Iterator<Item = (f64, f64)> + '_ {
     panel
         .series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
+        .flat_map(|s| {
+            // A heatmap cell spans [x, x + 1] × [y, y + 1].
+            let corner = if s.style == Style::Heatmap { 1.0 } else { 0.0 };
+            s.points
+                .iter()
+                .flat_map(move |&(x, y)| [(x, y), (x + corner, y + corner)])
+        })
         .filter(|(x, y)| x.is_finite() && y.is_finite())
 }
 
