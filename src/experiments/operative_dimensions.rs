@@ -39,10 +39,15 @@ pub struct Params {
     pub noise_seed: u64,
 }
 
+/// Version of the analysis code below. Its output is what the cache stores for these runs, so
+/// any change to what it computes must bump this (it is part of every run's key).
+pub const ANALYSIS_VERSION: u32 = 2;
+
 /// One network's analysis: hashed into its cache key (with the file's digest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkAnalysis {
+    pub analysis_version: u32,
     pub task: Task,
     pub networks: String,
     pub networks_sha256: String,
@@ -59,6 +64,8 @@ pub struct AnalysisOutput {
     pub operative_spectrum: Vec<f64>,
     /// Share of Σσ² of each singular value of W.
     pub svd_spectrum: Vec<f64>,
+    /// Share of variance of each principal component of the sampled (condition-averaged) states.
+    pub activity_spectrum: Vec<f64>,
     pub full_cost: f64,
     pub zero_cost: f64,
     /// (method, rank, output cost, state distance)
@@ -143,11 +150,25 @@ impl NetworkAnalysis {
         let net = load_network(&self.networks, self.network)?;
         let n = net.n;
         let x0 = vec![0.0; n];
-        let (operative, operative_spectrum) = left_singular(
-            &local_column_dimensions(&net.w, n, &self.sampling_states(&net), ALPHA),
-            n,
-        );
+        let states = self.sampling_states(&net);
+        let (operative, operative_spectrum) = left_singular(&local_column_dimensions(&net.w, n, &states, ALPHA), n);
         let (svd, svd_spectrum) = left_singular(&columns_of(&net.w, n), n);
+        // Activity dimensionality: PCA of the sampled states (centred).
+        let centre: Vec<f64> = (0..n)
+            .map(|i| states.iter().map(|x| x[i]).sum::<f64>() / states.len() as f64)
+            .collect();
+        let centred: Vec<Vec<f64>> = states
+            .iter()
+            .map(|x| x.iter().zip(&centre).map(|(a, b)| a - b).collect())
+            .collect();
+        let (_, activity_spectrum) = left_singular(&centred, n);
+        // Control: the same analysis at random locations with the states' overall spread.
+        let spread = (centred.iter().flatten().map(|v| v * v).sum::<f64>() / (centred.len() * n) as f64).sqrt();
+        let mut rng = SplitMix64::derive(self.noise_seed, 99);
+        let random_states: Vec<Vec<f64>> = (0..states.len())
+            .map(|_| (0..n).map(|i| centre[i] + spread * rng.normal()).collect())
+            .collect();
+        let (random, _) = left_singular(&local_column_dimensions(&net.w, n, &random_states, ALPHA), n);
         let trials = self.evaluation_trials();
         let cost_of = |w: &[f64]| -> f64 {
             trials
@@ -193,7 +214,11 @@ impl NetworkAnalysis {
             .sum::<f64>()
             / trials.len() as f64;
         let mut curve = Vec::new();
-        for (method, basis) in [("operative_columns", &operative), ("svd", &svd)] {
+        for (method, basis) in [
+            ("operative_columns", &operative),
+            ("svd", &svd),
+            ("random_locations", &random),
+        ] {
             for &k in &self.ranks {
                 let reduced = project_columns(&net.w, n, basis, k);
                 curve.push((method.to_string(), k, cost_of(&reduced), distance_of(&reduced)));
@@ -202,6 +227,7 @@ impl NetworkAnalysis {
         Ok(AnalysisOutput {
             operative_spectrum,
             svd_spectrum,
+            activity_spectrum,
             full_cost: cost_of(&net.w),
             zero_cost,
             curve,
@@ -215,6 +241,9 @@ pub const MEASURES: &[&str] = &[
     "first_operative_pc_share_median",
     "svd_rank_for_90pct_variance_median",
     "full_rank_cost_median",
+    "activity_dims_for_90pct_median",
+    "random_locations_cost_at_rank_30_median",
+    "operative_cost_at_rank_30_median",
 ];
 
 /// Per (method, rank): every network's output cost and state distance.
@@ -258,6 +287,7 @@ impl Params {
             .map(|network| RunSlot {
                 label: BTreeMap::from([("network".to_string(), format!("{:02}", network + 1))]),
                 recipe: RunRecipe::Operative(NetworkAnalysis {
+                    analysis_version: ANALYSIS_VERSION,
                     task: self.task,
                     networks: self.networks.clone(),
                     networks_sha256: digest.clone(),
@@ -282,6 +312,8 @@ impl Params {
                 .to_vec(),
         );
         let (mut op_rank, mut svd_rank, mut first_pc, mut svd90, mut full) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut activity90, mut random30, mut operative30) = (vec![], vec![], vec![]);
+        let mut svd_spectra: Vec<Vec<f64>> = Vec::new();
         let mut by_method: BTreeMap<(String, usize), CostsAndDistances> = BTreeMap::new();
         let mut spectra: Vec<Vec<f64>> = Vec::new();
         for run in runs {
@@ -324,6 +356,20 @@ impl Params {
                     .map_or(f64::NAN, |p| (p + 1) as f64),
             );
             full.push(out.full_cost);
+            let mut acc = 0.0;
+            activity90.push(
+                out.activity_spectrum
+                    .iter()
+                    .position(|s| {
+                        acc += s;
+                        acc >= 0.9
+                    })
+                    .map_or(f64::NAN, |p| (p + 1) as f64),
+            );
+            let at = |method: &str, rank: usize| out.curve.iter().find(|c| c.0 == method && c.1 == rank).map(|c| c.2);
+            random30.extend(at("random_locations", 30));
+            operative30.extend(at("operative_columns", 30));
+            svd_spectra.push(out.svd_spectrum.clone());
             spectra.push(out.operative_spectrum.iter().take(20).copied().collect());
         }
         let mut measured = BTreeMap::new();
@@ -333,6 +379,9 @@ impl Params {
             ("first_operative_pc_share_median", first_pc),
             ("svd_rank_for_90pct_variance_median", svd90),
             ("full_rank_cost_median", full),
+            ("activity_dims_for_90pct_median", activity90),
+            ("random_locations_cost_at_rank_30_median", random30),
+            ("operative_cost_at_rank_30_median", operative30),
         ] {
             if let Some(m) = median(values).filter(|m| m.is_finite()) {
                 measured.insert(name.to_string(), m);
@@ -340,7 +389,7 @@ impl Params {
         }
         let curve_panel = |title: &str, y: &str, pick: fn(&CostsAndDistances) -> &Vec<f64>| {
             let mut series = Vec::new();
-            for (colour, method) in ["operative_columns", "svd"].iter().enumerate() {
+            for (colour, method) in ["operative_columns", "svd", "random_locations"].iter().enumerate() {
                 let pts: Vec<(f64, f64, f64)> = by_method
                     .iter()
                     .filter(|((m, _), _)| m == method)
@@ -369,7 +418,20 @@ impl Params {
                 median(spectra.iter().filter_map(|s| s.get(i).copied()).collect()).map(|m| ((i + 1) as f64, m))
             })
             .collect();
+        let svd_curve: Vec<(f64, f64)> = (0..100)
+            .filter_map(|i| {
+                median(svd_spectra.iter().filter_map(|s| s.get(i).copied()).collect()).map(|m| ((i + 1) as f64, m))
+            })
+            .collect();
         let panels = vec![
+            Panel {
+                title: format!("{task}: singular values of W (Fig 1)"),
+                x_label: "singular value index".into(),
+                y_label: "share of Σσ² (median over networks)".into(),
+                equal_aspect: false,
+                legend: Legend::UpperRight,
+                series: vec![Series::line("W", 1, svd_curve)],
+            },
             Panel {
                 title: format!("{task}: global operative column dimensions"),
                 x_label: "dimension".into(),
@@ -388,10 +450,10 @@ impl Params {
         ];
         Summary {
             table,
-            figure: Figure { columns: 3, panels },
+            figure: Figure { columns: 2, panels },
             measured,
             notes: vec![format!(
-                "{} networks of {} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over the {}; rows (operative row dimensions) and the random-location control are not implemented yet.",
+                "{} networks of {} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over the {}; the random-location control uses Gaussian states with the sampled states' mean and overall spread; operative row dimensions are not implemented yet.",
                 runs.len(),
                 self.networks,
                 self.ranks,
