@@ -186,6 +186,21 @@ pub fn measure(
     })
 }
 
+/// Mean of each value's runs, sorted by the (numeric) value.
+fn mean_curve(by_value: &BTreeMap<String, Vec<f64>>) -> Vec<(f64, f64)> {
+    let mut curve: Vec<(f64, f64)> = by_value
+        .iter()
+        .map(|(v, ys)| {
+            (
+                v.parse::<f64>().unwrap_or(f64::NAN),
+                ys.iter().sum::<f64>() / ys.len() as f64,
+            )
+        })
+        .collect();
+    curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+    curve
+}
+
 /// (test accuracy, Σ|W|, ΣW²) of one run.
 type AccuracyNorms = (f64, f64, f64);
 
@@ -661,6 +676,8 @@ impl Params {
         );
         // (regulariser, method) → value → Qs (kept runs, both layers pooled).
         let mut q: BTreeMap<(String, Method), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+        // The same per hidden layer, for the figure (one panel per regulariser and layer).
+        let mut q_layer: BTreeMap<(String, usize, Method), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
         let (mut dropped, mut min_accuracy) = (0usize, f64::INFINITY);
         for run in runs {
             let Measurement::Classifier(m) = run.measurement else {
@@ -688,11 +705,19 @@ impl Params {
                     kept.to_string(),
                 ]);
                 if kept {
+                    // The Clusters report plots cluster counts where this one plots Q.
+                    let y = if clusters { clusters_count } else { value };
+                    q_layer
+                        .entry((regulariser.clone(), layer, method))
+                        .or_default()
+                        .entry(run.label["value"].clone())
+                        .or_default()
+                        .push(y);
                     q.entry((regulariser.clone(), method))
                         .or_default()
                         .entry(run.label["value"].clone())
                         .or_default()
-                        .push(value);
+                        .push(y);
                 }
             }
         }
@@ -710,16 +735,11 @@ impl Params {
         let mut panels = Vec::new();
         let mut min_gap = f64::INFINITY;
         for regulariser in ["dropout", "l1", "l2"] {
-            let mut series = Vec::new();
-            for (colour, method) in Method::ALL.iter().enumerate() {
-                let Some(by_value) = q.get(&(regulariser.to_string(), *method)) else {
+            for method in Method::ALL {
+                let Some(by_value) = q.get(&(regulariser.to_string(), method)) else {
                     continue;
                 };
-                let mut curve: Vec<(f64, f64)> = by_value
-                    .iter()
-                    .map(|(v, qs)| (v.parse::<f64>().unwrap_or(f64::NAN), mean(qs)))
-                    .collect();
-                curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let curve = mean_curve(by_value);
                 if let Some(u) = untrained_q {
                     min_gap = curve.iter().map(|p| p.1 - u).fold(min_gap, f64::min);
                 }
@@ -732,49 +752,60 @@ impl Params {
                         measured.insert(format!("q_at_max_dropout_{}", method.name()), last.1);
                     }
                 }
+            }
+        }
+        let layers = self.hidden.len();
+        for regulariser in ["dropout", "l1", "l2"] {
+            for layer in 0..layers {
                 let x_of = |v: f64| if regulariser == "dropout" { v } else { v.log10() };
-                series.push(Series::line(
-                    method.name(),
-                    colour,
-                    curve.iter().map(|p| (x_of(p.0), p.1)).collect(),
-                ));
-                series.push(Series::points(
-                    "",
-                    colour,
-                    curve.iter().map(|p| (x_of(p.0), p.1)).collect(),
-                ));
-            }
-            if series.is_empty() {
-                continue;
-            }
-            if let Some(u) = untrained_q {
-                let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-                let (lo, hi) = (
-                    xs.iter().copied().fold(f64::INFINITY, f64::min),
-                    xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                );
-                series.push(Series::line("untrained (null)", 4, vec![(lo, u), (hi, u)]));
-            }
-            panels.push(Panel {
-                title: if clusters {
-                    format!("Effective number of clusters vs {regulariser}")
+                let mut series = Vec::new();
+                for (colour, method) in Method::ALL.iter().enumerate() {
+                    let Some(by_value) = q_layer.get(&(regulariser.to_string(), layer, *method)) else {
+                        continue;
+                    };
+                    let curve: Vec<(f64, f64)> = mean_curve(by_value).iter().map(|p| (x_of(p.0), p.1)).collect();
+                    series.push(Series::line(method.name(), colour, curve.clone()));
+                    series.push(Series::points("", colour, curve));
+                }
+                if series.is_empty() {
+                    continue;
+                }
+                let null: Vec<f64> = Method::ALL
+                    .iter()
+                    .filter_map(|m| q_layer.get(&("untrained".to_string(), layer, *m)))
+                    .flat_map(|v| v.values().flatten().copied())
+                    .collect();
+                if !null.is_empty() {
+                    let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+                    let (lo, hi) = (
+                        xs.iter().copied().fold(f64::INFINITY, f64::min),
+                        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    );
+                    let u = mean(&null);
+                    series.push(Series::line("untrained (null)", 4, vec![(lo, u), (hi, u)]));
+                }
+                let what = if clusters {
+                    "Effective number of clusters"
                 } else {
-                    format!("Modularity Q vs {regulariser} (both hidden layers)")
-                },
-                x_label: if regulariser == "dropout" {
-                    "dropout rate".into()
-                } else {
-                    format!("log10 {regulariser}")
-                },
-                y_label: if clusters {
-                    "exp(entropy of cluster sizes)".into()
-                } else {
-                    "Q".into()
-                },
-                equal_aspect: false,
-                legend: Legend::UpperRight,
-                series,
-            });
+                    "Modularity Q"
+                };
+                panels.push(Panel {
+                    title: format!("{what} vs {regulariser}, hidden layer {}", layer + 1),
+                    x_label: if regulariser == "dropout" {
+                        "dropout rate".into()
+                    } else {
+                        format!("log10 {regulariser}")
+                    },
+                    y_label: if clusters {
+                        "exp(entropy of cluster sizes)".into()
+                    } else {
+                        "Q".into()
+                    },
+                    equal_aspect: false,
+                    legend: Legend::UpperRight,
+                    series,
+                });
+            }
         }
         if min_gap.is_finite() {
             measured.insert("min_trained_minus_untrained_q".into(), min_gap);
