@@ -207,6 +207,21 @@ pub fn linear_ae_measurement(m: &Measurement) -> &LinearAeMeasurement {
     }
 }
 
+/// A table whose first columns are the spec's sweep parameters (none without a sweep).
+pub fn sweep_table(runs: &[MeasuredRun<'_>], columns: &[&str]) -> Table {
+    let mut header: Vec<String> = runs
+        .first()
+        .map(|r| r.sweep.keys().cloned().collect())
+        .unwrap_or_default();
+    header.extend(columns.iter().map(|c| c.to_string()));
+    Table::new(header)
+}
+
+/// A row of a [`sweep_table`]: the run's sweep values (in the header's order), then `cells`.
+pub fn sweep_row(run: &MeasuredRun<'_>, cells: impl IntoIterator<Item = String>) -> Vec<String> {
+    run.sweep.values().cloned().chain(cells).collect()
+}
+
 /// Formats an optional number for a table cell ("" when absent).
 pub fn cell(x: Option<f64>) -> String {
     x.map_or_else(String::new, |v| format!("{v}"))

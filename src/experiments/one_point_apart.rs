@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::linear_ae_run::LinearAeRun;
 use super::random_point_sets::colour_of;
-use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement};
+use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
 use crate::analysis::theory::{Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::linear_ae::{Objective, Training};
 use crate::render::figure::{Figure, Panel, Series};
-use crate::render::table::Table;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,13 +64,9 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut header = sweep_names.clone();
-        header.extend(
-            [
+        let mut table = sweep_table(
+            runs,
+            &[
                 "seed",
                 "set",
                 "n_points",
@@ -82,10 +77,8 @@ impl Params {
                 "linear_infom",
                 "network_verdict",
                 "reconstruction_loss",
-            ]
-            .map(String::from),
+            ],
         );
-        let mut table = Table::new(header);
         let mut agree = 0usize;
         let mut per_set: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         let mut max_rec = 0.0f64;
@@ -99,20 +92,21 @@ impl Params {
             let entry = per_set.entry(set.clone()).or_default();
             entry.0.extend(m.most_mixed_angle);
             entry.1.extend(m.linear_cinfom);
-            let mut row: Vec<String> = sweep_names.iter().map(|k| run.sweep[k].clone()).collect();
-            row.extend([
-                run.seed.to_string(),
-                set.clone(),
-                m.points.len().to_string(),
-                m.theory.verdict.as_str().to_string(),
-                m.theory.mixing_energy_gain.to_string(),
-                cell(m.most_mixed_angle),
-                cell(m.linear_cinfom),
-                cell(m.linear_infom),
-                network.as_str().to_string(),
-                m.losses.reconstruction.to_string(),
-            ]);
-            table.push(row);
+            table.push(sweep_row(
+                run,
+                [
+                    run.seed.to_string(),
+                    set.clone(),
+                    m.points.len().to_string(),
+                    m.theory.verdict.as_str().to_string(),
+                    m.theory.mixing_energy_gain.to_string(),
+                    cell(m.most_mixed_angle),
+                    cell(m.linear_cinfom),
+                    cell(m.linear_infom),
+                    network.as_str().to_string(),
+                    m.losses.reconstruction.to_string(),
+                ],
+            ));
             panels.push(data_panel(run, m, network));
         }
         let mut measured = BTreeMap::new();

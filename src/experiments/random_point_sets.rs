@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::linear_ae_run::LinearAeRun;
-use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement};
+use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
 use crate::data::points::PointRecipe;
 use crate::model::linear_ae::{Objective, Training};
 use crate::render::figure::{Figure, Panel, Series};
-use crate::render::table::Table;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,13 +75,9 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut header = sweep_names.clone();
-        header.extend(
-            [
+        let mut table = sweep_table(
+            runs,
+            &[
                 "seed",
                 "set",
                 "theory_verdict",
@@ -93,10 +88,8 @@ impl Params {
                 "linear_infom",
                 "network_verdict",
                 "reconstruction_loss",
-            ]
-            .map(String::from),
+            ],
         );
-        let mut table = Table::new(header);
         let (mut gain, mut info, mut angle, mut cinfom) = (vec![], vec![], vec![], vec![]);
         let (mut agree, mut max_rec) = (0usize, 0.0f64);
         let mut panels_points: BTreeMap<&str, [Vec<(f64, f64)>; 4]> = BTreeMap::new();
@@ -105,20 +98,21 @@ impl Params {
             let network = m.network_verdict(self.mixed_angle_threshold);
             agree += usize::from(network == m.theory.verdict);
             max_rec = max_rec.max(m.losses.reconstruction);
-            let mut row: Vec<String> = sweep_names.iter().map(|k| run.sweep[k].clone()).collect();
-            row.extend([
-                run.seed.to_string(),
-                run.label["set"].clone(),
-                m.theory.verdict.as_str().to_string(),
-                m.theory.mixing_energy_gain.to_string(),
-                m.multiinformation.to_string(),
-                cell(m.most_mixed_angle),
-                cell(m.linear_cinfom),
-                cell(m.linear_infom),
-                network.as_str().to_string(),
-                m.losses.reconstruction.to_string(),
-            ]);
-            table.push(row);
+            table.push(sweep_row(
+                run,
+                [
+                    run.seed.to_string(),
+                    run.label["set"].clone(),
+                    m.theory.verdict.as_str().to_string(),
+                    m.theory.mixing_energy_gain.to_string(),
+                    m.multiinformation.to_string(),
+                    cell(m.most_mixed_angle),
+                    cell(m.linear_cinfom),
+                    cell(m.linear_infom),
+                    network.as_str().to_string(),
+                    m.losses.reconstruction.to_string(),
+                ],
+            ));
             let a = m.most_mixed_angle.unwrap_or(0.0);
             let c = m.linear_cinfom.unwrap_or(f64::NAN);
             gain.push(m.theory.mixing_energy_gain);

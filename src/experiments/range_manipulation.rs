@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::curves::{PointRuns, curves, curves_panel, interpolate};
 use super::mlp_ae_run::MlpAeRun;
-use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary};
+use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, sweep_row, sweep_table};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::analysis::stats::spearman;
 use crate::data::grid3d::Manipulation;
 use crate::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining};
 use crate::render::figure::Figure;
-use crate::render::table::Table;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,13 +105,9 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut header = sweep_names.clone();
-        header.extend(
-            [
+        let mut table = sweep_table(
+            runs,
+            &[
                 "group",
                 "parameter",
                 "seed",
@@ -123,10 +118,8 @@ impl Params {
                 "reconstruction_loss",
                 "active_latents",
                 "kept",
-            ]
-            .map(String::from),
+            ],
         );
-        let mut table = Table::new(header);
         // (group, parameter) → the kept runs' values.
         let mut points: BTreeMap<(String, String), PointRuns> = BTreeMap::new();
         let mut dropped = 0usize;
@@ -138,20 +131,21 @@ impl Params {
                 .reconstruction_filter
                 .is_none_or(|limit| m.reconstruction_loss <= limit);
             dropped += usize::from(!kept);
-            let mut row: Vec<String> = sweep_names.iter().map(|k| run.sweep[k].clone()).collect();
-            row.extend([
-                run.label["group"].clone(),
-                run.label["parameter"].clone(),
-                run.seed.to_string(),
-                m.samples.to_string(),
-                m.source_nmi.to_string(),
-                super::cell(m.cinfom),
-                super::cell(m.infom),
-                m.reconstruction_loss.to_string(),
-                m.active_latents.to_string(),
-                kept.to_string(),
-            ]);
-            table.push(row);
+            table.push(sweep_row(
+                run,
+                [
+                    run.label["group"].clone(),
+                    run.label["parameter"].clone(),
+                    run.seed.to_string(),
+                    m.samples.to_string(),
+                    m.source_nmi.to_string(),
+                    super::cell(m.cinfom),
+                    super::cell(m.infom),
+                    m.reconstruction_loss.to_string(),
+                    m.active_latents.to_string(),
+                    kept.to_string(),
+                ],
+            ));
             let entry = points
                 .entry((run.label["group"].clone(), run.label["parameter"].clone()))
                 .or_insert(PointRuns {

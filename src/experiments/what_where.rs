@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::curves::{PointRuns, curves, curves_panel};
-use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary};
+use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, sweep_row, sweep_table};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
@@ -17,7 +17,6 @@ use crate::analysis::stats::spearman;
 use crate::data::what_where::{WhatWhereData, counts, samples};
 use crate::model::what_where::{SupervisedObjective, SupervisedTraining, TwoLayerWeights};
 use crate::render::figure::Figure;
-use crate::render::table::Table;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,13 +173,9 @@ impl Params {
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let sweep_names: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut header = sweep_names.clone();
-        header.extend(
-            [
+        let mut table = sweep_table(
+            runs,
+            &[
                 "group",
                 "parameter",
                 "seed",
@@ -188,10 +183,8 @@ impl Params {
                 "linear_cinfom",
                 "linear_infom",
                 "prediction_mse",
-            ]
-            .map(String::from),
+            ],
         );
-        let mut table = Table::new(header);
         let mut points: BTreeMap<(String, String), PointRuns> = BTreeMap::new();
         let mut max_mse = 0.0f64;
         for run in runs {
@@ -199,17 +192,18 @@ impl Params {
                 unreachable!("what–where runs only")
             };
             max_mse = max_mse.max(m.prediction_mse);
-            let mut row: Vec<String> = sweep_names.iter().map(|k| run.sweep[k].clone()).collect();
-            row.extend([
-                run.label["group"].clone(),
-                run.label["parameter"].clone(),
-                run.seed.to_string(),
-                m.source_nmi.to_string(),
-                super::cell(m.linear_cinfom),
-                super::cell(m.linear_infom),
-                m.prediction_mse.to_string(),
-            ]);
-            table.push(row);
+            table.push(sweep_row(
+                run,
+                [
+                    run.label["group"].clone(),
+                    run.label["parameter"].clone(),
+                    run.seed.to_string(),
+                    m.source_nmi.to_string(),
+                    super::cell(m.linear_cinfom),
+                    super::cell(m.linear_infom),
+                    m.prediction_mse.to_string(),
+                ],
+            ));
             let entry = points
                 .entry((run.label["group"].clone(), run.label["parameter"].clone()))
                 .or_insert(PointRuns {
