@@ -264,4 +264,8 @@ fn unit_clustering_runs_end_to_end_on_idx_files_and_reports_missing_mnist() {
         manifest.contains("IDX files in mnist: 100 train / 20 validation / 30 test"),
         "{manifest}"
     );
+    // Same spec and seed, fresh cache, one thread: bit-identical numbers.
+    let again = p.modrepro(&["run", "t/lange", "--cache", "other", "--jobs", "1"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(csv, p.read("outputs/t/lange.csv"));
 }
