@@ -62,15 +62,6 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
     let device = options.backend.device()?;
     if let Some(shard) = options.shard {
         plan = plan.shard(shard);
-        obtain_outputs(
-            &plan.runs,
-            &options.cache,
-            &device,
-            options.max_batch,
-            options.jobs,
-            options.show_progress,
-        )?;
-        return Ok(ArtefactOutcome::Sharded);
     }
     let (outputs, stats) = obtain_outputs(
         &plan.runs,
@@ -80,6 +71,9 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         options.jobs,
         options.show_progress,
     )?;
+    if options.shard.is_some() {
+        return Ok(ArtefactOutcome::Sharded);
+    }
     let measurements = plan
         .runs
         .iter()

@@ -51,9 +51,8 @@ impl ClassifierWeights {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for w in widths.windows(2) {
-            let bound = 1.0 / (w[0] as f64).sqrt();
-            weights.push((0..w[0] * w[1]).map(|_| rng.uniform_in(-bound, bound) as f32).collect());
-            biases.push((0..w[1]).map(|_| rng.uniform_in(-bound, bound) as f32).collect());
+            weights.push(super::uniform_fan_in(&mut rng, w[0] * w[1], w[0]));
+            biases.push(super::uniform_fan_in(&mut rng, w[1], w[0]));
         }
         Self {
             widths: widths.to_vec(),

@@ -69,10 +69,7 @@ impl LinearAeWeights {
     /// backend and every Burn version.
     pub fn init(inputs: usize, latent: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let mut draw = |n: usize, fan_in: usize| -> Vec<f32> {
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            (0..n).map(|_| rng.uniform_in(-bound, bound) as f32).collect()
-        };
+        let mut draw = |n: usize, fan_in: usize| super::uniform_fan_in(&mut rng, n, fan_in);
         Self {
             inputs,
             latent,

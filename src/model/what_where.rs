@@ -44,10 +44,7 @@ impl TwoLayerWeights {
     /// PyTorch's default `nn.Linear` initialisation (uniform on ±1/√fan_in), from our generator.
     pub fn init(inputs: usize, hidden: usize, outputs: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let mut draw = |n: usize, fan_in: usize| -> Vec<f32> {
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            (0..n).map(|_| rng.uniform_in(-bound, bound) as f32).collect()
-        };
+        let mut draw = |n: usize, fan_in: usize| super::uniform_fan_in(&mut rng, n, fan_in);
         Self {
             inputs,
             hidden,
