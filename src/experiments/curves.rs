@@ -58,6 +58,37 @@ pub fn interpolate(curve: &[(f64, f64, f64)], x: f64) -> Option<f64> {
     })
 }
 
+/// The values a range-manipulation figure's claims read off its CInfoM curves: for the group
+/// that cuts the range, Spearman(CInfoM, NMI) and CInfoM and NMI at its largest NMI; for the
+/// groups that keep the range, their smallest CInfoM and largest NMI. Named `<group>_<what>`.
+pub fn curve_measures(curves: &Curves, cut_group: &str, range_keeping: &[&str]) -> BTreeMap<String, f64> {
+    let mut measured = BTreeMap::new();
+    if let Some(cut) = curves.get(cut_group) {
+        let (x, y): (Vec<f64>, Vec<f64>) = cut.iter().map(|p| (p.0, p.1)).unzip();
+        if let Some(rho) = crate::analysis::stats::spearman(&x, &y) {
+            measured.insert(format!("{cut_group}_spearman_cinfom_vs_nmi"), rho);
+        }
+        // Curves are sorted by NMI: the last point is the largest cut.
+        if let Some(last) = cut.last() {
+            measured.insert(format!("{cut_group}_cinfom_at_max_nmi"), last.1);
+            measured.insert(format!("{cut_group}_max_nmi"), last.0);
+        }
+    }
+    for group in range_keeping {
+        if let Some(curve) = curves.get(group) {
+            measured.insert(
+                format!("{group}_min_cinfom"),
+                curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+            );
+            measured.insert(
+                format!("{group}_max_nmi"),
+                curve.iter().map(|p| p.0).fold(0.0, f64::max),
+            );
+        }
+    }
+    measured
+}
+
 /// A panel with one line, band (± s.e.) and markers per group; colours follow `groups`.
 pub fn curves_panel(title: &str, y_label: &str, groups: &[&'static str], curves: &Curves) -> Panel {
     Panel {

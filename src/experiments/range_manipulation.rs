@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::curves::{PointRuns, curves, curves_panel, interpolate};
+use super::curves::{PointRuns, curve_measures, curves, curves_panel, interpolate};
 use super::mlp_ae_run::MlpAeRun;
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, sweep_row, sweep_table};
 use crate::analysis::info_metrics::InfoOptions;
-use crate::analysis::stats::spearman;
 use crate::data::grid3d::Manipulation;
 use crate::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining};
 use crate::render::figure::Figure;
@@ -162,33 +161,11 @@ impl Params {
         let cinfom = curves(&points, &GROUPS, |p| &p.cinfom);
         let infom = curves(&points, &GROUPS, |p| &p.infom);
 
-        let mut measured = BTreeMap::new();
-        if let Some(corner) = cinfom.get("corner") {
-            let (x, y): (Vec<f64>, Vec<f64>) = corner.iter().map(|p| (p.0, p.1)).unzip();
-            if let Some(rho) = spearman(&x, &y) {
-                measured.insert("corner_spearman_cinfom_vs_nmi".into(), rho);
-            }
-            if let Some(v) = interpolate(corner, 0.012) {
-                measured.insert("corner_cinfom_at_nmi_0.012".into(), v);
-            }
-            // The largest cut (1.0) gives NMI 0.0217, the paper's "≈ 0.022".
-            if let Some(last) = corner.last() {
-                measured.insert("corner_cinfom_at_max_nmi".into(), last.1);
-            }
+        let mut measured = curve_measures(&cinfom, "corner", &["diagonal_remove", "diagonal_strengthen"]);
+        // The largest cut (1.0) gives NMI 0.0217, the paper's "≈ 0.022"; 0.012 is its other point.
+        if let Some(v) = cinfom.get("corner").and_then(|corner| interpolate(corner, 0.012)) {
+            measured.insert("corner_cinfom_at_nmi_0.012".into(), v);
         }
-        for group in ["corner", "diagonal_remove", "diagonal_strengthen"] {
-            if let Some(curve) = cinfom.get(group) {
-                measured.insert(
-                    format!("{group}_max_nmi"),
-                    curve.iter().map(|p| p.0).fold(0.0, f64::max),
-                );
-                measured.insert(
-                    format!("{group}_min_cinfom"),
-                    curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-                );
-            }
-        }
-        measured.retain(|k, _| MEASURES.contains(&k.as_str()));
         if let Some(v) = cinfom.get("untouched").and_then(|c| c.first()) {
             measured.insert("untouched_cinfom".into(), v.1);
         }

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::curves::{PointRuns, curves, curves_panel};
+use super::curves::{PointRuns, curve_measures, curves, curves_panel};
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, sweep_row, sweep_table};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
-use crate::analysis::stats::spearman;
 use crate::data::what_where::{WhatWhereData, counts, samples};
 use crate::model::what_where::{SupervisedObjective, SupervisedTraining, TwoLayerWeights};
 use crate::render::figure::Figure;
@@ -215,29 +214,7 @@ impl Params {
             entry.infom.extend(m.linear_infom);
         }
         let cinfom = curves(&points, &GROUPS, |p| &p.cinfom);
-        let mut measured = BTreeMap::new();
-        if let Some(corner) = cinfom.get("corner") {
-            let (x, y): (Vec<f64>, Vec<f64>) = corner.iter().map(|p| (p.0, p.1)).unzip();
-            if let Some(rho) = spearman(&x, &y) {
-                measured.insert("corner_spearman_cinfom_vs_nmi".to_string(), rho);
-            }
-            if let Some(last) = corner.last() {
-                measured.insert("corner_cinfom_at_max_nmi".into(), last.1);
-                measured.insert("corner_max_nmi".into(), last.0);
-            }
-        }
-        for group in ["corr", "diag"] {
-            if let Some(curve) = cinfom.get(group) {
-                measured.insert(
-                    format!("{group}_min_cinfom"),
-                    curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-                );
-                measured.insert(
-                    format!("{group}_max_nmi"),
-                    curve.iter().map(|p| p.0).fold(0.0, f64::max),
-                );
-            }
-        }
+        let mut measured = curve_measures(&cinfom, "corner", &["corr", "diag"]);
         if let (Some(diag), Some(corner)) = (
             measured.get("diag_min_cinfom"),
             measured.get("corner_cinfom_at_max_nmi"),
