@@ -127,7 +127,31 @@ pub struct ClusteringMeasurement {
     pub sorted_matrices: Vec<(Method, usize, Vec<f64>)>,
 }
 
+/// Measurements already made in this process. The five Lange specs share their runs, so
+/// `verify` would otherwise redo the same associations and clusterings once per spec.
+static MEASURED: std::sync::OnceLock<std::sync::Mutex<BTreeMap<String, ClusteringMeasurement>>> =
+    std::sync::OnceLock::new();
+
 pub fn measure(
+    run: &ClassifierRun,
+    trained: &TrainedClassifier,
+    params: &Params,
+) -> anyhow::Result<ClusteringMeasurement> {
+    // Everything the measurement depends on: the run (its weights follow from it) and the
+    // analysis settings.
+    let key = serde_json::to_string(&(run, params.eval_samples, params.normed, &params.monte_carlo))?;
+    let memo = MEASURED.get_or_init(Default::default);
+    if let Some(found) = memo.lock().expect("no panic while measuring").get(&key) {
+        return Ok(found.clone());
+    }
+    let measured = measure_uncached(run, trained, params)?;
+    memo.lock()
+        .expect("no panic while measuring")
+        .insert(key, measured.clone());
+    Ok(measured)
+}
+
+fn measure_uncached(
     run: &ClassifierRun,
     trained: &TrainedClassifier,
     params: &Params,
