@@ -4,6 +4,7 @@ pub mod classifier;
 pub mod linear_ae;
 pub mod mlp_ae;
 pub mod rate_rnn;
+pub mod rnn_training;
 pub mod what_where;
 
 use crate::rng::SplitMix64;

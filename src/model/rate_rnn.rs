@@ -29,12 +29,20 @@ pub struct Trajectory {
 impl RateRnn {
     /// Runs `inputs` (one vector per step) from `x0` with recurrent weights `w`; with `noise`,
     /// adds σξ per unit and step from that generator.
-    pub fn simulate(
+    pub fn simulate(&self, w: &[f64], inputs: &[Vec<f64>], x0: &[f64], noise: Option<&mut SplitMix64>) -> Trajectory {
+        match noise {
+            Some(g) => self.simulate_with_noise(w, inputs, x0, &mut || g.normal()),
+            None => self.simulate_with_noise(w, inputs, x0, &mut || 0.0),
+        }
+    }
+
+    /// As [`simulate`](Self::simulate), with ξ drawn from `xi` (per step, unit by unit).
+    pub fn simulate_with_noise(
         &self,
         w: &[f64],
         inputs: &[Vec<f64>],
         x0: &[f64],
-        mut noise: Option<&mut SplitMix64>,
+        xi: &mut dyn FnMut() -> f64,
     ) -> Trajectory {
         let n = self.n;
         let mut x = x0.to_vec();
@@ -54,8 +62,7 @@ impl RateRnn {
                 drive[i] = recurrent + input + self.b_x[i];
             }
             for i in 0..n {
-                let xi = noise.as_deref_mut().map_or(0.0, |g| NOISE_SD * g.normal());
-                x[i] = (1.0 - ALPHA) * x[i] + ALPHA * (drive[i] + xi);
+                x[i] = (1.0 - ALPHA) * x[i] + ALPHA * (drive[i] + NOISE_SD * xi());
             }
             for (ri, xi) in r.iter_mut().zip(&x) {
                 *ri = xi.tanh();
