@@ -143,13 +143,14 @@ impl RnnModule {
         let mut x = Tensor::<2>::zeros([batch, n], device);
         let mut r = x.clone().tanh();
         let mut rates = Vec::with_capacity(steps);
-        let noise_scale = (ALPHA * NOISE_SD) as f32;
+        let noise_scale = ALPHA * NOISE_SD;
         for t in 0..steps {
             let u: Vec<f32> = trials
                 .iter()
                 .flat_map(|tr| tr.inputs[t].iter().map(|&v| v as f32))
                 .collect();
-            let noise: Vec<f32> = (0..batch * n).map(|_| noise_scale * rng.normal() as f32).collect();
+            let mut noise = vec![0f32; batch * n];
+            rng.fill_normal_f32(&mut noise, noise_scale);
             let u = Tensor::<2>::from_data(TensorData::new(u, [batch, inputs]), device);
             let noise = Tensor::<2>::from_data(TensorData::new(noise, [batch, n]), device);
             x = x.mul_scalar(1.0 - ALPHA) + r.matmul(w_t.clone()) + u.matmul(b_t.clone()) + noise;
@@ -260,9 +261,11 @@ mod tests {
         let burn_loss = f64::from(module.loss(&trials, &mut rng, &device).into_scalar::<f32>());
         let mut rng = SplitMix64::new(9);
         let mut noises: Vec<Vec<f64>> = vec![Vec::new(); 2];
+        let mut step = vec![0f32; 2 * net.n];
         for _ in 0..trials[0].inputs.len() {
-            for noise in noises.iter_mut() {
-                noise.extend((0..net.n).map(|_| rng.normal()));
+            rng.fill_normal_f32(&mut step, 1.0);
+            for (noise, draws) in noises.iter_mut().zip(step.chunks(net.n)) {
+                noise.extend(draws.iter().map(|&v| f64::from(v)));
             }
         }
         let x0 = vec![0.0; net.n];
