@@ -10,6 +10,7 @@ pub mod modularity;
 pub mod multiinfo;
 pub mod mutual_info;
 pub mod operative_dims;
+pub mod operative_rows;
 pub mod partition_similarity;
 pub mod stats;
 pub mod theory;

@@ -14,7 +14,7 @@
 //! depends only on its seed and backend.
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
