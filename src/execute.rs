@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{Cache, Lookup};
 use crate::experiments::linear_ae_run::{self, LinearAeRun};
 use crate::experiments::mlp_ae_run::{self, MlpAeRun};
+use crate::experiments::operative_dimensions::OperativeMeasurement;
 use crate::experiments::{Experiment, Measurement, RunRecipe};
 use crate::model::linear_ae::{self, LinearAeWeights};
 use crate::model::mlp_ae::{self, MlpWeights};
@@ -24,6 +25,7 @@ pub enum RunOutput {
     WhatWhere(crate::model::what_where::TwoLayerWeights),
     Classifier(crate::model::classifier::TrainedClassifier),
     Operative(crate::experiments::operative_dimensions::AnalysisOutput),
+    Rnn(crate::model::rnn_training::TrainedRnn),
 }
 
 /// How the runs of a plan were obtained.
@@ -137,6 +139,7 @@ fn steps_of(recipe: &RunRecipe) -> usize {
         // Progress counts epochs for classifiers (their step count depends on early stopping).
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
         RunRecipe::Operative(_) => 1,
+        RunRecipe::RnnTraining(run) => run.training.iterations,
     }
 }
 
@@ -212,6 +215,16 @@ fn train_chunk(
                 Ok(RunOutput::Operative(output))
             })
             .collect(),
+        RunRecipe::RnnTraining(_) => chunk
+            .iter()
+            .map(|&k| {
+                let RunRecipe::RnnTraining(run) = &runs[k].recipe else {
+                    unreachable!("a batch holds one kind of run")
+                };
+                let trained = run.train(device, |_, _| bar.inc(1));
+                Ok(RunOutput::Rnn(trained))
+            })
+            .collect(),
         RunRecipe::Classifier(_) => chunk
             .iter()
             .map(|&k| {
@@ -260,7 +273,19 @@ fn train_chunk(
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
     let metrics = &experiment.info_options();
     match (recipe, output) {
-        (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(output.clone())),
+        (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(OperativeMeasurement {
+            analysis: output.clone(),
+            training_losses: None,
+        })),
+        (RunRecipe::RnnTraining(_), RunOutput::Rnn(trained)) => {
+            let Experiment::OperativeDimensions(params) = experiment else {
+                anyhow::bail!("a trained RNN outside an operative-dimension experiment")
+            };
+            Ok(Measurement::Operative(OperativeMeasurement {
+                analysis: params.settings().analyse(&trained.network),
+                training_losses: Some(trained.losses.clone()),
+            }))
+        }
         (RunRecipe::Classifier(run), RunOutput::Classifier(trained)) => {
             let Experiment::UnitClustering(params) = experiment else {
                 anyhow::bail!("a classifier run outside a unit-clustering experiment")

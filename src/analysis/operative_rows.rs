@@ -45,7 +45,9 @@ pub fn local_ascent(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Ve
         let av: Vec<f64> = (0..m).map(|i| (0..m).map(|j| a[i * m + j] * v[j]).sum()).collect();
         let quad: f64 = v.iter().zip(&av).map(|(x, y)| x * y).sum();
         let dot: f64 = b.iter().zip(&v).map(|(x, y)| x * y).sum();
-        let grad: Vec<f64> = (0..m).map(|i| 2.0 * dot * dot * av[i] + 2.0 * quad * dot * b[i]).collect();
+        let grad: Vec<f64> = (0..m)
+            .map(|i| 2.0 * dot * dot * av[i] + 2.0 * quad * dot * b[i])
+            .collect();
         let radial: f64 = grad.iter().zip(&v).map(|(g, x)| g * x).sum();
         let tangent: Vec<f64> = grad.iter().zip(&v).map(|(g, x)| g - radial * x).collect();
         let size = tangent.iter().map(|t| t * t).sum::<f64>().sqrt();
@@ -188,10 +190,12 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
         }
     }
     // Columns of Q, stored as vectors of length n.
-    let mut q: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect()).collect();
+    let mut q: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
     let mut found = Vec::new();
     let mut first = None;
-    while found.len() < search.max_dims && q.len() > 0 {
+    while found.len() < search.max_dims && !q.is_empty() {
         let m = q.len();
         let gq: Vec<Vec<f64>> = q
             .iter()
@@ -203,21 +207,28 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
                 a[i * m + j] = q[i].iter().zip(&gq[j]).map(|(x, y)| x * y).sum();
             }
         }
-        let b: Vec<f64> = q.iter().map(|col| col.iter().zip(&r).map(|(x, y)| x * y).sum()).collect();
+        let b: Vec<f64> = q
+            .iter()
+            .map(|col| col.iter().zip(&r).map(|(x, y)| x * y).sum())
+            .collect();
         let (y, value) = best_direction(&a, &b);
         let delta_f = alpha * value.max(0.0).sqrt();
         let first_delta = *first.get_or_insert(delta_f);
         if delta_f <= search.relative_floor * first_delta || delta_f < 1e-12 {
             break;
         }
-        let v: Vec<f64> = (0..n).map(|k| q.iter().zip(&y).map(|(col, yi)| col[k] * yi).sum()).collect();
+        let v: Vec<f64> = (0..n)
+            .map(|k| q.iter().zip(&y).map(|(col, yi)| col[k] * yi).sum())
+            .collect();
         found.push(v.iter().map(|x| delta_f * x).collect());
         // Shrink Q to the complement of y: a Householder reflection H maps y to e₀, and the
         // other columns of QH span what is left.
         let mut u = y.clone();
         u[0] -= if y[0] >= 0.0 { -1.0 } else { 1.0 };
         let norm2: f64 = u.iter().map(|x| x * x).sum();
-        let qu: Vec<f64> = (0..n).map(|k| q.iter().zip(&u).map(|(col, ui)| col[k] * ui).sum()).collect();
+        let qu: Vec<f64> = (0..n)
+            .map(|k| q.iter().zip(&u).map(|(col, ui)| col[k] * ui).sum())
+            .collect();
         let reflected: Vec<Vec<f64>> = (0..m)
             .map(|j| {
                 (0..n)
@@ -289,7 +300,10 @@ mod tests {
         let mut scan = f64::NEG_INFINITY;
         for i in 0..400 {
             for j in 0..800 {
-                let (th, ph) = (std::f64::consts::PI * i as f64 / 400.0, std::f64::consts::PI * j as f64 / 400.0);
+                let (th, ph) = (
+                    std::f64::consts::PI * i as f64 / 400.0,
+                    std::f64::consts::PI * j as f64 / 400.0,
+                );
                 scan = scan.max(objective(&a, &b, &[th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()]));
             }
         }
@@ -334,7 +348,12 @@ mod tests {
             let residual: Vec<f64> = {
                 let basis = [normalised(c.to_vec()), {
                     let cr: f64 = normalised(c.to_vec()).iter().zip(&r).map(|(x, y)| x * y).sum();
-                    normalised(r.iter().zip(&normalised(c.to_vec())).map(|(ri, ci)| ri - cr * ci).collect())
+                    normalised(
+                        r.iter()
+                            .zip(&normalised(c.to_vec()))
+                            .map(|(ri, ci)| ri - cr * ci)
+                            .collect(),
+                    )
                 }];
                 let mut res = d.clone();
                 for e in &basis {
@@ -364,7 +383,9 @@ mod tests {
     fn full_rank_row_projection_is_the_identity() {
         let n = 3;
         let w: Vec<f64> = (0..9).map(|k| k as f64 - 4.0).collect();
-        let basis: Vec<Vec<f64>> = (0..3).map(|i| (0..3).map(|j| f64::from(u8::from(i == j))).collect()).collect();
+        let basis: Vec<Vec<f64>> = (0..3)
+            .map(|i| (0..3).map(|j| f64::from(u8::from(i == j))).collect())
+            .collect();
         assert_eq!(project_rows(&w, n, &basis, 3), w);
         assert!(project_rows(&w, n, &basis, 0).iter().all(|&v| v == 0.0));
     }

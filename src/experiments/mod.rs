@@ -74,6 +74,7 @@ pub enum RunRecipe {
     WhatWhere(what_where::WhatWhereRun),
     Classifier(unit_clustering::ClassifierRun),
     Operative(operative_dimensions::NetworkAnalysis),
+    RnnTraining(operative_dimensions::RnnTrainingRun),
 }
 
 impl RunRecipe {
@@ -86,6 +87,7 @@ impl RunRecipe {
             // Trained one at a time (threads run several): each run is its own batch.
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
+            RunRecipe::RnnTraining(run) => format!("rnn:{}", serde_json::to_string(run).expect("plain data")),
         }
     }
 }
@@ -113,7 +115,7 @@ pub enum Measurement {
     MlpAe(MlpAeMeasurement),
     WhatWhere(what_where::WhatWhereMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
-    Operative(operative_dimensions::AnalysisOutput),
+    Operative(operative_dimensions::OperativeMeasurement),
 }
 
 /// An artefact's content, before rendering.

@@ -2,11 +2,14 @@
 //! recurrent weights' part along the top-k global operative column dimensions preserves the
 //! network's function at a rank far below what W's own singular vectors need.
 //!
-//! Each run analyses one network of an `.npz` of trained networks (the authors' published
-//! ones, or a researcher's own in the same layout): sampling locations on condition-averaged
-//! trajectories, global operative column dimensions and their spectrum, and, for every rank in
-//! `ranks`, the output cost (with network and input noise, fixed seeds, over the task's cost
-//! window) and the noiseless state distance of W_k^OP and of W's best rank-k approximation.
+//! The networks come from an `.npz` of trained networks (the authors' published ones, or a
+//! researcher's own in the same layout; the analysis is then the cached run), or are trained
+//! here with BPTT (the trained network is the cached run, and the analysis its measurement).
+//! Per network: sampling locations on condition-averaged trajectories, global operative column
+//! and row dimensions and their spectra, and, for every rank in `ranks`, the output cost (with
+//! network and input noise, fixed seeds, over the task's cost window) and the noiseless state
+//! distance of W_k^OP (columns: U_k U_kᵀ W; rows: W U_k U_kᵀ) and of W's best rank-k
+//! approximation.
 
 use std::collections::BTreeMap;
 
@@ -14,22 +17,33 @@ use serde::{Deserialize, Serialize};
 
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
 use crate::analysis::operative_dims::{columns_of, left_singular, local_column_dimensions, project_columns};
+use crate::analysis::operative_rows::{RowSearch, best_direction, local_ascent, local_row_dimensions, project_rows};
 use crate::data::krause_tasks::{
     CONTEXT_STEPS, STIMULUS_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
 };
 use crate::data::npz::read_npz;
 use crate::model::rate_rnn::{ALPHA, RateRnn};
+use crate::model::rnn_training::{RnnTraining, TrainedRnn, initial_network, train};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
+
+/// Where the analysed networks come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NetworkSource {
+    /// An `.npz` with netNN_W, netNN_B, netNN_w_out, netNN_b_x, netNN_b_z per network (the
+    /// layout of ../shared/data/krause2022/README.md).
+    File(String),
+    /// Trained here with BPTT, network i from its own seed (derived from the spec's seed and i).
+    Trained(RnnTraining),
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub task: Task,
-    /// An `.npz` with netNN_W, netNN_B, netNN_w_out, netNN_b_x, netNN_b_z per network.
-    pub networks: String,
-    /// How many of its networks (in order) to analyse.
+    pub networks: NetworkSource,
+    /// How many networks (of the file, in order; or trained) to analyse.
     pub network_count: usize,
     pub ranks: Vec<usize>,
     /// Integration: evaluation trials per relevant coherence and context (the paper: 5).
@@ -37,39 +51,80 @@ pub struct Params {
     /// Integration: noisy trials averaged per sampling condition.
     pub sampling_trials: usize,
     pub noise_seed: u64,
+    /// How many local operative row dimensions to find per sampling location.
+    pub rows: RowSearch,
 }
 
-/// Version of the analysis code below. Its output is what the cache stores for these runs, so
-/// any change to what it computes must bump this (it is part of every run's key).
-pub const ANALYSIS_VERSION: u32 = 2;
+/// Version of the analysis code below. Its output is what the cache stores for file networks,
+/// so any change to what it computes must bump this (it is part of every run's key).
+pub const ANALYSIS_VERSION: u32 = 3;
 
-/// One network's analysis: hashed into its cache key (with the file's digest).
+/// How a network is analysed (everything but the network).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkAnalysis {
+pub struct AnalysisSettings {
     pub analysis_version: u32,
     pub task: Task,
-    pub networks: String,
-    pub networks_sha256: String,
-    pub network: usize,
     pub ranks: Vec<usize>,
     pub eval_repeats: usize,
     pub sampling_trials: usize,
     pub noise_seed: u64,
+    pub rows: RowSearch,
+}
+
+/// One file network's analysis: hashed into its cache key (with the file's digest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAnalysis {
+    pub settings: AnalysisSettings,
+    pub networks: String,
+    pub networks_sha256: String,
+    pub network: usize,
+}
+
+/// One network trained here: its cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RnnTrainingRun {
+    pub task: Task,
+    pub training: RnnTraining,
+    pub seed: u64,
+}
+
+impl RnnTrainingRun {
+    pub fn train(&self, device: &burn::tensor::Device, on_iteration: impl FnMut(usize, f64)) -> TrainedRnn {
+        let init = initial_network(self.task, self.training.init_density, self.seed);
+        train(self.task, &init, &self.training, self.seed, device, on_iteration)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisOutput {
     /// Variance share of each global operative column dimension.
     pub operative_spectrum: Vec<f64>,
+    /// Variance share of each global operative row dimension.
+    pub row_spectrum: Vec<f64>,
     /// Share of Σσ² of each singular value of W.
     pub svd_spectrum: Vec<f64>,
     /// Share of variance of each principal component of the sampled (condition-averaged) states.
     pub activity_spectrum: Vec<f64>,
     pub full_cost: f64,
     pub zero_cost: f64,
+    /// Mean state distance of the zero-W network (rank 0), the scale of the distance curves.
+    pub zero_distance: f64,
     /// (method, rank, output cost, state distance)
     pub curve: Vec<(String, usize, f64, f64)>,
+    /// Per sampling location: the first row dimension's Δf found by local ascent from one
+    /// random start, as a share of the exact search's.
+    pub naive_row_shares: Vec<f64>,
+}
+
+/// What was measured on one network: its analysis and, for networks trained here, the
+/// training loss of every iteration.
+#[derive(Debug, Clone)]
+pub struct OperativeMeasurement {
+    pub analysis: AnalysisOutput,
+    pub training_losses: Option<Vec<f64>>,
 }
 
 fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
@@ -95,6 +150,12 @@ fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
 }
 
 impl NetworkAnalysis {
+    pub fn analyse(&self) -> anyhow::Result<AnalysisOutput> {
+        Ok(self.settings.analyse(&load_network(&self.networks, self.network)?))
+    }
+}
+
+impl AnalysisSettings {
     fn evaluation_trials(&self) -> Vec<Trial> {
         match self.task {
             Task::ContextIntegration => integration_evaluation(self.eval_repeats, self.noise_seed),
@@ -146,12 +207,17 @@ impl NetworkAnalysis {
         states
     }
 
-    pub fn analyse(&self) -> anyhow::Result<AnalysisOutput> {
-        let net = load_network(&self.networks, self.network)?;
+    pub fn analyse(&self, net: &RateRnn) -> AnalysisOutput {
         let n = net.n;
         let x0 = vec![0.0; n];
-        let states = self.sampling_states(&net);
+        let states = self.sampling_states(net);
         let (operative, operative_spectrum) = left_singular(&local_column_dimensions(&net.w, n, &states, ALPHA), n);
+        let local_rows: Vec<Vec<f64>> = states
+            .iter()
+            .flat_map(|x| local_row_dimensions(&net.w, n, x, ALPHA, &self.rows))
+            .collect();
+        let (row_dims, row_spectrum) = left_singular(&local_rows, n);
+        let naive_row_shares = self.naive_row_shares(net, &states);
         let (svd, svd_spectrum) = left_singular(&columns_of(&net.w, n), n);
         // Activity dimensionality: PCA of the sampled states (centred).
         let centre: Vec<f64> = (0..n)
@@ -214,37 +280,81 @@ impl NetworkAnalysis {
             .sum::<f64>()
             / trials.len() as f64;
         let mut curve = Vec::new();
-        for (method, basis) in [
-            ("operative_columns", &operative),
-            ("svd", &svd),
-            ("random_locations", &random),
+        for (method, basis, by_rows) in [
+            ("operative_columns", &operative, false),
+            ("operative_rows", &row_dims, true),
+            ("svd", &svd, false),
+            ("random_locations", &random, false),
         ] {
             for &k in &self.ranks {
-                let reduced = project_columns(&net.w, n, basis, k);
+                let reduced = if by_rows {
+                    project_rows(&net.w, n, basis, k)
+                } else {
+                    project_columns(&net.w, n, basis, k)
+                };
                 curve.push((method.to_string(), k, cost_of(&reduced), distance_of(&reduced)));
             }
         }
-        Ok(AnalysisOutput {
+        AnalysisOutput {
             operative_spectrum,
+            row_spectrum,
             svd_spectrum,
             activity_spectrum,
             full_cost: cost_of(&net.w),
             zero_cost,
+            zero_distance: distance_of(&vec![0.0; n * n]),
             curve,
-        })
+            naive_row_shares,
+        }
+    }
+
+    /// The paper's warning about row dimensions, measured: at each location, the first row
+    /// dimension's Δf from local ascent started at one random unit vector, as a share of the
+    /// exact search's (1 = the naive search found the optimum).
+    fn naive_row_shares(&self, net: &RateRnn, states: &[Vec<f64>]) -> Vec<f64> {
+        let n = net.n;
+        let mut gram = vec![0.0; n * n];
+        for k in 0..n {
+            for i in 0..n {
+                for j in 0..n {
+                    gram[i * n + j] += net.w[k * n + i] * net.w[k * n + j];
+                }
+            }
+        }
+        let mut rng = SplitMix64::derive(self.noise_seed, 31);
+        states
+            .iter()
+            .map(|x| {
+                let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+                let (_, exact) = best_direction(&gram, &r);
+                let start: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let (_, naive) = local_ascent(&gram, &r, start, 1000);
+                if exact > 0.0 { (naive / exact).sqrt() } else { 1.0 }
+            })
+            .collect()
     }
 }
 
 pub const MEASURES: &[&str] = &[
     "operative_rank_within_5pct_median",
+    "operative_rows_rank_within_5pct_median",
     "svd_rank_within_5pct_median",
     "first_operative_pc_share_median",
+    "first_row_pc_share_median",
     "svd_rank_for_90pct_variance_median",
     "full_rank_cost_median",
     "activity_dims_for_90pct_median",
     "random_locations_cost_at_rank_30_median",
     "operative_cost_at_rank_30_median",
+    "columns_distance_rank_within_5pct_median",
+    "rows_distance_rank_within_5pct_median",
+    "svd_distance_rank_within_5pct_median",
+    "naive_row_search_share_median",
+    "final_training_loss_median",
 ];
+
+/// The methods of the reduced-rank curves, in plotting order.
+const METHODS: [&str; 4] = ["operative_columns", "operative_rows", "svd", "random_locations"];
 
 /// Per (method, rank): every network's output cost and state distance.
 type CostsAndDistances = (Vec<f64>, Vec<f64>);
@@ -262,6 +372,18 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// How many leading components hold `share` of the total (spectrum of shares, descending).
+fn components_for(spectrum: &[f64], share: f64) -> Option<f64> {
+    let mut acc = 0.0;
+    spectrum
+        .iter()
+        .position(|s| {
+            acc += s;
+            acc >= share
+        })
+        .map(|p| (p + 1) as f64)
+}
+
 /// Median absolute deviation.
 fn mad(v: &[f64]) -> f64 {
     let Some(m) = median(v.to_vec()) else { return 0.0 };
@@ -270,35 +392,59 @@ fn mad(v: &[f64]) -> f64 {
 
 impl Params {
     pub fn unavailable(&self) -> Option<Unavailable> {
-        (!std::path::Path::new(&self.networks).is_file()).then(|| {
+        let NetworkSource::File(path) = &self.networks else {
+            return None;
+        };
+        (!std::path::Path::new(path).is_file()).then(|| {
             Unavailable::DataMissing(format!(
-                "no trained networks at {} (fix: put the authors' published networks there — github.com/ManteLab/operative_dimensions, converted to .npz as described in ../shared/data/krause2022/README.md — or point `networks` at your own)",
-                self.networks
+                "no trained networks at {path} (fix: put the authors' published networks there — github.com/ManteLab/operative_dimensions, converted to .npz as described in ../shared/data/krause2022/README.md — point `networks: File(..)` at your own, or train them here with `networks: Trained(..)`)"
             ))
         })
     }
 
-    pub fn runs(&self, _seed: u64) -> Vec<RunSlot> {
-        let Ok(bytes) = std::fs::read(&self.networks) else {
-            return Vec::new();
-        };
-        let digest = crate::cache::sha256_hex(&bytes);
-        (0..self.network_count)
-            .map(|network| RunSlot {
-                label: BTreeMap::from([("network".to_string(), format!("{:02}", network + 1))]),
-                recipe: RunRecipe::Operative(NetworkAnalysis {
-                    analysis_version: ANALYSIS_VERSION,
-                    task: self.task,
-                    networks: self.networks.clone(),
-                    networks_sha256: digest.clone(),
-                    network,
-                    ranks: self.ranks.clone(),
-                    eval_repeats: self.eval_repeats,
-                    sampling_trials: self.sampling_trials,
-                    noise_seed: self.noise_seed,
-                }),
-            })
-            .collect()
+    pub fn settings(&self) -> AnalysisSettings {
+        AnalysisSettings {
+            analysis_version: ANALYSIS_VERSION,
+            task: self.task,
+            ranks: self.ranks.clone(),
+            eval_repeats: self.eval_repeats,
+            sampling_trials: self.sampling_trials,
+            noise_seed: self.noise_seed,
+            rows: self.rows,
+        }
+    }
+
+    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        let label = |network: usize| BTreeMap::from([("network".to_string(), format!("{:02}", network + 1))]);
+        match &self.networks {
+            NetworkSource::File(path) => {
+                let Ok(bytes) = std::fs::read(path) else {
+                    return Vec::new();
+                };
+                let digest = crate::cache::sha256_hex(&bytes);
+                (0..self.network_count)
+                    .map(|network| RunSlot {
+                        label: label(network),
+                        recipe: RunRecipe::Operative(NetworkAnalysis {
+                            settings: self.settings(),
+                            networks: path.clone(),
+                            networks_sha256: digest.clone(),
+                            network,
+                        }),
+                    })
+                    .collect()
+            }
+            NetworkSource::Trained(training) => (0..self.network_count)
+                .map(|network| RunSlot {
+                    label: label(network),
+                    recipe: RunRecipe::RnnTraining(RnnTrainingRun {
+                        task: self.task,
+                        training: *training,
+                        seed: SplitMix64::derive(seed, 1000 + network as u64).next_u64(),
+                    }),
+                })
+                .collect(),
+        }
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
@@ -311,17 +457,16 @@ impl Params {
                 .map(String::from)
                 .to_vec(),
         );
-        let (mut op_rank, mut svd_rank, mut first_pc, mut svd90, mut full) = (vec![], vec![], vec![], vec![], vec![]);
-        let (mut activity90, mut random30, mut operative30) = (vec![], vec![], vec![]);
-        let mut svd_spectra: Vec<Vec<f64>> = Vec::new();
+        let mut per_network: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let mut by_method: BTreeMap<(String, usize), CostsAndDistances> = BTreeMap::new();
-        let mut spectra: Vec<Vec<f64>> = Vec::new();
+        let (mut column_spectra, mut row_spectra, mut svd_spectra) = (Vec::new(), Vec::new(), Vec::new());
+        let mut losses: Vec<&Vec<f64>> = Vec::new();
         for run in runs {
-            let Measurement::Operative(out) = run.measurement else {
+            let Measurement::Operative(measured) = run.measurement else {
                 unreachable!("operative-dimension runs only")
             };
+            let out = &measured.analysis;
             let net = run.label["network"].clone();
-            let threshold = out.full_cost + 0.05 * (out.zero_cost - out.full_cost);
             for (method, rank, cost, distance) in &out.curve {
                 table.push(vec![
                     task.into(),
@@ -335,61 +480,85 @@ impl Params {
                 entry.0.push(*cost);
                 entry.1.push(*distance);
             }
-            let first_within = |method: &str| {
+            // The lowest rank whose cost (distance) is within 5% of the way from the full-rank
+            // network (0) to the zero-W one.
+            let cost_threshold = out.full_cost + 0.05 * (out.zero_cost - out.full_cost);
+            let first_within = |method: &str, distance: bool| {
                 out.curve
                     .iter()
-                    .filter(|c| c.0 == method && c.2 <= threshold)
+                    .filter(|c| {
+                        c.0 == method
+                            && if distance {
+                                c.3 <= 0.05 * out.zero_distance
+                            } else {
+                                c.2 <= cost_threshold
+                            }
+                    })
                     .map(|c| c.1 as f64)
                     .fold(f64::INFINITY, f64::min)
             };
-            op_rank.push(first_within("operative_columns"));
-            svd_rank.push(first_within("svd"));
-            first_pc.push(out.operative_spectrum[0]);
-            let mut acc = 0.0;
-            svd90.push(
-                out.svd_spectrum
-                    .iter()
-                    .position(|s| {
-                        acc += s;
-                        acc >= 0.9
-                    })
-                    .map_or(f64::NAN, |p| (p + 1) as f64),
-            );
-            full.push(out.full_cost);
-            let mut acc = 0.0;
-            activity90.push(
-                out.activity_spectrum
-                    .iter()
-                    .position(|s| {
-                        acc += s;
-                        acc >= 0.9
-                    })
-                    .map_or(f64::NAN, |p| (p + 1) as f64),
-            );
             let at = |method: &str, rank: usize| out.curve.iter().find(|c| c.0 == method && c.1 == rank).map(|c| c.2);
-            random30.extend(at("random_locations", 30));
-            operative30.extend(at("operative_columns", 30));
-            svd_spectra.push(out.svd_spectrum.clone());
-            spectra.push(out.operative_spectrum.iter().take(20).copied().collect());
-        }
-        let mut measured = BTreeMap::new();
-        for (name, values) in [
-            ("operative_rank_within_5pct_median", op_rank),
-            ("svd_rank_within_5pct_median", svd_rank),
-            ("first_operative_pc_share_median", first_pc),
-            ("svd_rank_for_90pct_variance_median", svd90),
-            ("full_rank_cost_median", full),
-            ("activity_dims_for_90pct_median", activity90),
-            ("random_locations_cost_at_rank_30_median", random30),
-            ("operative_cost_at_rank_30_median", operative30),
-        ] {
-            if let Some(m) = median(values).filter(|m| m.is_finite()) {
-                measured.insert(name.to_string(), m);
+            let mut record = |name: &'static str, value: Option<f64>| {
+                per_network.entry(name).or_default().extend(value);
+            };
+            record(
+                "operative_rank_within_5pct_median",
+                Some(first_within("operative_columns", false)),
+            );
+            record(
+                "operative_rows_rank_within_5pct_median",
+                Some(first_within("operative_rows", false)),
+            );
+            record("svd_rank_within_5pct_median", Some(first_within("svd", false)));
+            record(
+                "columns_distance_rank_within_5pct_median",
+                Some(first_within("operative_columns", true)),
+            );
+            record(
+                "rows_distance_rank_within_5pct_median",
+                Some(first_within("operative_rows", true)),
+            );
+            record("svd_distance_rank_within_5pct_median", Some(first_within("svd", true)));
+            record(
+                "first_operative_pc_share_median",
+                out.operative_spectrum.first().copied(),
+            );
+            record("first_row_pc_share_median", out.row_spectrum.first().copied());
+            record(
+                "svd_rank_for_90pct_variance_median",
+                components_for(&out.svd_spectrum, 0.9),
+            );
+            record(
+                "activity_dims_for_90pct_median",
+                components_for(&out.activity_spectrum, 0.9),
+            );
+            record("full_rank_cost_median", Some(out.full_cost));
+            record("random_locations_cost_at_rank_30_median", at("random_locations", 30));
+            record("operative_cost_at_rank_30_median", at("operative_columns", 30));
+            let shares = &out.naive_row_shares;
+            record(
+                "naive_row_search_share_median",
+                (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64),
+            );
+            if let Some(l) = &measured.training_losses {
+                let tail = &l[l.len().saturating_sub(50)..];
+                record(
+                    "final_training_loss_median",
+                    (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64),
+                );
+                losses.push(l);
             }
+            column_spectra.push(out.operative_spectrum.clone());
+            row_spectra.push(out.row_spectrum.clone());
+            svd_spectra.push(out.svd_spectrum.clone());
         }
+        let measured: BTreeMap<String, f64> = per_network
+            .into_iter()
+            .filter_map(|(name, values)| median(values).filter(|m| m.is_finite()).map(|m| (name.to_string(), m)))
+            .collect();
         let curve_panel = |title: &str, y: &str, pick: fn(&CostsAndDistances) -> &Vec<f64>| {
             let mut series = Vec::new();
-            for (colour, method) in ["operative_columns", "svd", "random_locations"].iter().enumerate() {
+            for (colour, method) in METHODS.iter().enumerate() {
                 let pts: Vec<(f64, f64, f64)> = by_method
                     .iter()
                     .filter(|((m, _), _)| m == method)
@@ -413,34 +582,35 @@ impl Params {
                 series,
             }
         };
-        let spectrum: Vec<(f64, f64)> = (0..20)
-            .filter_map(|i| {
-                median(spectra.iter().filter_map(|s| s.get(i).copied()).collect()).map(|m| ((i + 1) as f64, m))
-            })
-            .collect();
-        let svd_curve: Vec<(f64, f64)> = (0..100)
-            .filter_map(|i| {
-                median(svd_spectra.iter().filter_map(|s| s.get(i).copied()).collect()).map(|m| ((i + 1) as f64, m))
-            })
-            .collect();
-        let panels = vec![
+        let median_curve = |spectra: &[Vec<f64>], len: usize| -> Vec<(f64, f64)> {
+            (0..len)
+                .filter_map(|i| {
+                    median(spectra.iter().filter_map(|s| s.get(i).copied()).collect()).map(|m| ((i + 1) as f64, m))
+                })
+                .collect()
+        };
+        let columns = median_curve(&column_spectra, 20);
+        let rows = median_curve(&row_spectra, 20);
+        let mut panels = vec![
             Panel {
                 title: format!("{task}: singular values of W (Fig 1)"),
                 x_label: "singular value index".into(),
                 y_label: "share of Σσ² (median over networks)".into(),
                 equal_aspect: false,
                 legend: Legend::UpperRight,
-                series: vec![Series::line("W", 1, svd_curve)],
+                series: vec![Series::line("W", 1, median_curve(&svd_spectra, 100))],
             },
             Panel {
-                title: format!("{task}: global operative column dimensions"),
+                title: format!("{task}: global operative dimensions"),
                 x_label: "dimension".into(),
                 y_label: "share of variance (median over networks)".into(),
                 equal_aspect: false,
                 legend: Legend::UpperRight,
                 series: vec![
-                    Series::line("operative columns", 0, spectrum.clone()),
-                    Series::points("", 0, spectrum),
+                    Series::line("columns", 0, columns.clone()),
+                    Series::points("", 0, columns),
+                    Series::line("rows", 1, rows.clone()),
+                    Series::points("", 1, rows),
                 ],
             },
             curve_panel("output cost vs rank (median ± MAD)", "output cost (MSE)", |v| &v.0),
@@ -448,20 +618,52 @@ impl Params {
                 &v.1
             }),
         ];
+        if !losses.is_empty() {
+            // Median over networks of each 25-iteration block's mean loss.
+            let blocks = losses.iter().map(|l| l.len()).min().unwrap_or(0) / 25;
+            let curve: Vec<(f64, f64)> = (0..blocks)
+                .filter_map(|b| {
+                    let means = losses
+                        .iter()
+                        .map(|l| l[b * 25..(b + 1) * 25].iter().sum::<f64>() / 25.0)
+                        .collect();
+                    median(means).map(|m| (((b + 1) * 25) as f64, m))
+                })
+                .collect();
+            panels.push(Panel {
+                title: format!("{task}: training (networks trained here)"),
+                x_label: "iteration".into(),
+                y_label: "training MSE, 25-iteration mean (median)".into(),
+                equal_aspect: false,
+                legend: Legend::UpperRight,
+                series: vec![Series::line("loss", 0, curve)],
+            });
+        }
+        let source = match &self.networks {
+            NetworkSource::File(path) => format!("{} networks of {path}", runs.len()),
+            NetworkSource::Trained(t) => format!(
+                "{} networks trained here ({} iterations of BPTT, batch {}, Adam lr {}, global clip {})",
+                runs.len(),
+                t.iterations,
+                if self.task == Task::SineWave { 51 } else { t.batch_size },
+                t.learning_rate,
+                t.clip_norm
+            ),
+        };
         Summary {
             table,
             figure: Figure { columns: 2, panels },
             measured,
             notes: vec![format!(
-                "{} networks of {} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over the {}; the random-location control uses Gaussian states with the sampled states' mean and overall spread; operative row dimensions are not implemented yet.",
-                runs.len(),
-                self.networks,
+                "{source} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over the {}; state distance noiseless, its 5% threshold relative to the zero-W network's; row dimensions by exact search (up to {} per location, down to {} of the first's Δf); the random-location control uses Gaussian states with the sampled states' mean and overall spread.",
                 self.ranks,
                 self.noise_seed,
                 match self.task {
                     Task::ContextIntegration => "stimulus period (750 steps)",
                     Task::SineWave => "whole 500-step trial",
-                }
+                },
+                self.rows.max_dims,
+                self.rows.relative_floor,
             )],
         }
     }
