@@ -106,29 +106,38 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
     breaks.insert(0, 2.0 * lambda[0].min(0.0) - 1e-9 * (1.0 + top));
     breaks.sort_by(f64::total_cmp);
     breaks.dedup_by(|x, y| (*x - *y).abs() <= 1e-13 * (1.0 + top));
-    let (mut best_mu, mut best) = (f64::NAN, f64::NEG_INFINITY);
+    // Sample every interval, points crowding towards the poles where f changes fastest, then
+    // refine the few most promising by golden section (f is smooth inside an interval).
+    const SAMPLES: usize = 12;
+    const REFINED: usize = 4;
+    let mut brackets: Vec<(f64, f64, f64, f64)> = Vec::new(); // (value, μ, lo, hi)
     for pair in breaks.windows(2) {
         let (lo, hi) = (pair[0], pair[1]);
         let width = hi - lo;
         if width <= 0.0 {
             continue;
         }
-        // Points crowd towards the poles, where f changes fastest.
-        const SAMPLES: usize = 12;
-        let mut bracket = (f64::NEG_INFINITY, lo, hi);
+        let mut bracket = (f64::NEG_INFINITY, f64::NAN, lo, hi);
         for k in 1..SAMPLES {
             let s = k as f64 / SAMPLES as f64;
             let mu = lo + width * (0.5 - 0.5 * (std::f64::consts::PI * s).cos());
             let value = along(mu);
             if value > bracket.0 {
                 let d = width / SAMPLES as f64 * 1.6;
-                bracket = (value, (mu - d).max(lo), (mu + d).min(hi));
+                bracket = (value, mu, (mu - d).max(lo), (mu + d).min(hi));
             }
         }
-        // Golden-section refinement inside the best sample's neighbourhood.
-        let (mut x0, mut x1) = (bracket.1, bracket.2);
+        brackets.push(bracket);
+    }
+    brackets.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let (mut best_mu, mut best) = (f64::NAN, f64::NEG_INFINITY);
+    for &(value, mu, lo, hi) in brackets.iter().take(REFINED) {
+        if value > best {
+            (best, best_mu) = (value, mu);
+        }
+        let (mut x0, mut x1) = (lo, hi);
         let g = 0.5 * (5f64.sqrt() - 1.0);
-        for _ in 0..60 {
+        for _ in 0..50 {
             let (a1, a2) = (x1 - g * (x1 - x0), x0 + g * (x1 - x0));
             if along(a1) > along(a2) {
                 x1 = a2;
@@ -136,12 +145,10 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
                 x0 = a1;
             }
         }
-        let mu = 0.5 * (x0 + x1);
-        for (m_, value) in [(mu, along(mu)), (f64::NAN, bracket.0)] {
-            if value > best && m_.is_finite() {
-                best = value;
-                best_mu = m_;
-            }
+        let refined = 0.5 * (x0 + x1);
+        let value = along(refined);
+        if value > best {
+            (best, best_mu) = (value, refined);
         }
     }
     let from_curve: Vec<f64> = if best_mu.is_finite() {
@@ -156,11 +163,11 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
         .max_by(|&i, &j| (lambda[i] * beta[i] * beta[i]).total_cmp(&(lambda[j] * beta[j] * beta[j])))
         .expect("m ≥ 1");
     candidates.push((0..m).map(|k| p[(k, strongest)]).collect());
-    candidates
+    let start = candidates
         .into_iter()
-        .map(|v| local_ascent(a, b, v, 200))
-        .max_by(|x, y| x.1.total_cmp(&y.1))
-        .expect("candidates")
+        .max_by(|x, y| objective(a, b, x).total_cmp(&objective(a, b, y)))
+        .expect("candidates");
+    local_ascent(a, b, start, 50)
 }
 
 /// How many local row dimensions to find per sampling location.
@@ -189,28 +196,19 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
             }
         }
     }
-    // Columns of Q, stored as vectors of length n.
+    // The allowed subspace: orthonormal columns Q (n × m, stored as m vectors of length n), and
+    // WᵀW and r in its coordinates, A = QᵀWᵀWQ and b = Qᵀr. Each found direction y shrinks all
+    // three by a Householder reflection H (H y = ±e₀): Q ← (QH) without its first column, and
+    // likewise A ← HAH and b ← Hb, rank-two updates in O(m²) rather than rebuilding A in O(n²m).
     let mut q: Vec<Vec<f64>> = (0..n)
         .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
         .collect();
+    let mut a = gram;
+    let mut b = r;
     let mut found = Vec::new();
     let mut first = None;
     while found.len() < search.max_dims && !q.is_empty() {
         let m = q.len();
-        let gq: Vec<Vec<f64>> = q
-            .iter()
-            .map(|col| (0..n).map(|i| (0..n).map(|j| gram[i * n + j] * col[j]).sum()).collect())
-            .collect();
-        let mut a = vec![0.0; m * m];
-        for i in 0..m {
-            for j in 0..m {
-                a[i * m + j] = q[i].iter().zip(&gq[j]).map(|(x, y)| x * y).sum();
-            }
-        }
-        let b: Vec<f64> = q
-            .iter()
-            .map(|col| col.iter().zip(&r).map(|(x, y)| x * y).sum())
-            .collect();
         let (y, value) = best_direction(&a, &b);
         let delta_f = alpha * value.max(0.0).sqrt();
         let first_delta = *first.get_or_insert(delta_f);
@@ -221,22 +219,29 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
             .map(|k| q.iter().zip(&y).map(|(col, yi)| col[k] * yi).sum())
             .collect();
         found.push(v.iter().map(|x| delta_f * x).collect());
-        // Shrink Q to the complement of y: a Householder reflection H maps y to e₀, and the
-        // other columns of QH span what is left.
         let mut u = y.clone();
-        u[0] -= if y[0] >= 0.0 { -1.0 } else { 1.0 };
-        let norm2: f64 = u.iter().map(|x| x * x).sum();
+        u[0] += if y[0] >= 0.0 { 1.0 } else { -1.0 };
+        let beta = 2.0 / u.iter().map(|x| x * x).sum::<f64>();
         let qu: Vec<f64> = (0..n)
             .map(|k| q.iter().zip(&u).map(|(col, ui)| col[k] * ui).sum())
             .collect();
-        let reflected: Vec<Vec<f64>> = (0..m)
-            .map(|j| {
-                (0..n)
-                    .map(|k| q[j][k] - if norm2 > 0.0 { 2.0 * qu[k] * u[j] / norm2 } else { 0.0 })
-                    .collect()
-            })
+        q = (1..m)
+            .map(|j| (0..n).map(|k| q[j][k] - beta * qu[k] * u[j]).collect())
             .collect();
-        q = reflected.into_iter().skip(1).collect();
+        // HAH = A − β(u wᵀ + w uᵀ) + β²(uᵀw) u uᵀ with w = Au.
+        let w: Vec<f64> = (0..m)
+            .map(|i| a[i * m..(i + 1) * m].iter().zip(&u).map(|(x, y)| x * y).sum())
+            .collect();
+        let uw: f64 = u.iter().zip(&w).map(|(x, y)| x * y).sum();
+        let mut shrunk = Vec::with_capacity((m - 1) * (m - 1));
+        for i in 1..m {
+            for j in 1..m {
+                shrunk.push(a[i * m + j] - beta * (u[i] * w[j] + w[i] * u[j]) + beta * beta * uw * u[i] * u[j]);
+            }
+        }
+        a = shrunk;
+        let ub: f64 = u.iter().zip(&b).map(|(x, y)| x * y).sum();
+        b = (1..m).map(|i| b[i] - beta * ub * u[i]).collect();
     }
     found
 }
@@ -376,6 +381,56 @@ mod tests {
             let full: f64 = (0..n).map(|j| w[i * n + j] * r[j]).sum();
             let reduced: f64 = (0..n).map(|j| kept[i * n + j] * r[j]).sum();
             assert!((full - reduced).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn sequential_dimensions_are_orthonormal_and_their_weights_are_their_delta_f() {
+        // The shrinking subspace is updated in place; its A and b must stay WᵀW and r seen
+        // through Q, so each weight must equal α‖Wv‖|vᵀr| recomputed from W directly, and no
+        // random direction orthogonal to the earlier ones may beat the one found.
+        let n = 7;
+        let mut rng = SplitMix64::new(21);
+        let w: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+        let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+        let search = RowSearch {
+            max_dims: n,
+            relative_floor: 0.0,
+        };
+        let dims = local_row_dimensions(&w, n, &x, 0.1, &search);
+        assert!(dims.len() >= 5, "{}", dims.len());
+        let delta_f = |v: &[f64]| {
+            let wv: f64 = (0..n)
+                .map(|i| (0..n).map(|j| w[i * n + j] * v[j]).sum::<f64>().powi(2))
+                .sum::<f64>()
+                .sqrt();
+            0.1 * wv * v.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>().abs()
+        };
+        let units: Vec<Vec<f64>> = dims.iter().map(|d| normalised(d.clone())).collect();
+        for (k, (d, v)) in dims.iter().zip(&units).enumerate() {
+            let weight = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!(
+                (weight - delta_f(v)).abs() < 1e-9 * weight.max(1e-12),
+                "dim {k}: {weight} vs {}",
+                delta_f(v)
+            );
+            for earlier in &units[..k] {
+                assert!(earlier.iter().zip(v).map(|(a, b)| a * b).sum::<f64>().abs() < 1e-9);
+            }
+            for _ in 0..2000 {
+                let mut probe: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                for e in &units[..k] {
+                    let dot: f64 = probe.iter().zip(e).map(|(a, b)| a * b).sum();
+                    probe.iter_mut().zip(e).for_each(|(p, e)| *p -= dot * e);
+                }
+                let probe = normalised(probe);
+                assert!(
+                    delta_f(&probe) <= weight * (1.0 + 1e-6),
+                    "dim {k} is not the best: {} > {weight}",
+                    delta_f(&probe)
+                );
+            }
         }
     }
 
