@@ -269,3 +269,55 @@ fn unit_clustering_runs_end_to_end_on_idx_files_and_reports_missing_mnist() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(csv, p.read("outputs/t/lange.csv"));
 }
+
+/// A Krause spec whose networks are trained here, tiny: one sine network, a few iterations.
+fn trained_rnn_spec(iterations: usize) -> String {
+    format!(
+        r#"Spec(
+    paper: Krause2022,
+    figure: "Figure 3 e–g",
+    title: "trained here",
+    experiment: OperativeDimensions((
+        task: SineWave,
+        networks: Trained((iterations: {iterations}, batch_size: 32, learning_rate: 0.002, clip_norm: 1.0, init_density: 0.5)),
+        network_count: 1,
+        ranks: [3, 100],
+        eval_repeats: 1,
+        sampling_trials: 1,
+        noise_seed: 0,
+        rows: (max_dims: 3, relative_floor: 1e-3),
+    )),
+    seeds: [0],
+    claims: [Claim(id: "c", statement: "s", measure: "final_training_loss_median", expect: AtMost(10.0), published: "p", source: "s")],
+)"#
+    )
+}
+
+#[test]
+fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_project() {
+    let p = Project::new();
+    p.write("specs/t/rnn.ron", &trained_rnn_spec(3));
+    let first = p.modrepro(&["verify"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(trained_and_cached(&first.stderr), (0, 1));
+    let csv = p.read("outputs/t/rnn.csv");
+    for method in ["operative_columns", "operative_rows", "svd", "random_locations"] {
+        assert!(
+            csv.contains(&format!("sine_wave,01,{method},3,")),
+            "{method} missing: {csv}"
+        );
+    }
+    // At full rank every reduced network is W itself: zero state distance.
+    for line in csv.lines().filter(|l| l.contains(",100,")) {
+        let distance: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(distance < 1e-6, "full rank is not W: {line}");
+    }
+    assert_eq!(trained_and_cached(&p.modrepro(&["run", "t/rnn"]).stderr), (1, 0));
+    let other = Project::new();
+    other.write("specs/t/rnn.ron", &trained_rnn_spec(3));
+    assert_eq!(other.modrepro(&["run", "t/rnn"]).code, 0);
+    assert_eq!(csv, other.read("outputs/t/rnn.csv"), "same spec and seed → same bytes");
+    // A different training length is a different run.
+    p.write("specs/t/rnn.ron", &trained_rnn_spec(4));
+    assert_eq!(trained_and_cached(&p.modrepro(&["run", "t/rnn"]).stderr), (0, 1));
+}

@@ -349,6 +349,8 @@ pub const MEASURES: &[&str] = &[
     "columns_distance_rank_within_5pct_median",
     "rows_distance_rank_within_5pct_median",
     "svd_distance_rank_within_5pct_median",
+    "svd_minus_columns_distance_rank_median",
+    "rows_minus_columns_distance_rank_median",
     "naive_row_search_share_median",
     "final_training_loss_median",
 ];
@@ -619,21 +621,22 @@ impl Params {
             }),
         ];
         if !losses.is_empty() {
-            // Median over networks of each 25-iteration block's mean loss.
-            let blocks = losses.iter().map(|l| l.len()).min().unwrap_or(0) / 25;
-            let curve: Vec<(f64, f64)> = (0..blocks)
+            // Median over networks of each block's mean loss (about 60 blocks in all).
+            let shortest = losses.iter().map(|l| l.len()).min().unwrap_or(0);
+            let block = (shortest / 60).max(1);
+            let curve: Vec<(f64, f64)> = (0..shortest / block)
                 .filter_map(|b| {
                     let means = losses
                         .iter()
-                        .map(|l| l[b * 25..(b + 1) * 25].iter().sum::<f64>() / 25.0)
+                        .map(|l| l[b * block..(b + 1) * block].iter().sum::<f64>() / block as f64)
                         .collect();
-                    median(means).map(|m| (((b + 1) * 25) as f64, m))
+                    median(means).map(|m| (((b + 1) * block) as f64, m))
                 })
                 .collect();
             panels.push(Panel {
                 title: format!("{task}: training (networks trained here)"),
                 x_label: "iteration".into(),
-                y_label: "training MSE, 25-iteration mean (median)".into(),
+                y_label: "training MSE, block mean (median over networks)".into(),
                 equal_aspect: false,
                 legend: Legend::UpperRight,
                 series: vec![Series::line("loss", 0, curve)],
