@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{Cache, Lookup};
 use crate::experiments::linear_ae_run::{self, LinearAeRun};
 use crate::experiments::mlp_ae_run::{self, MlpAeRun};
-use crate::experiments::operative_dimensions::OperativeMeasurement;
+use crate::experiments::operative_dimensions::{OperativeMeasurement, TrainingCourse};
 use crate::experiments::{Experiment, Measurement, RunRecipe};
 use crate::model::linear_ae::{self, LinearAeWeights};
 use crate::model::mlp_ae::{self, MlpWeights};
@@ -275,7 +275,7 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
     match (recipe, output) {
         (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(OperativeMeasurement {
             analysis: output.clone(),
-            training_losses: None,
+            training: None,
         })),
         (RunRecipe::RnnTraining(_), RunOutput::Rnn(trained)) => {
             let Experiment::OperativeDimensions(params) = experiment else {
@@ -283,7 +283,10 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
             };
             Ok(Measurement::Operative(OperativeMeasurement {
                 analysis: params.settings().analyse(&trained.network),
-                training_losses: Some(trained.losses.clone()),
+                training: Some(TrainingCourse {
+                    losses: trained.losses.clone(),
+                    kept_iteration: trained.kept_iteration,
+                }),
             }))
         }
         (RunRecipe::Classifier(run), RunOutput::Classifier(trained)) => {

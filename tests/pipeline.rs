@@ -288,7 +288,7 @@ fn trained_rnn_spec(iterations: usize) -> String {
         rows: (max_dims: 3, relative_floor: 1e-3),
     )),
     seeds: [0],
-    claims: [Claim(id: "c", statement: "s", measure: "final_training_loss_median", expect: AtMost(10.0), published: "p", source: "s")],
+    claims: [Claim(id: "c", statement: "s", measure: "training_loss_at_kept_median", expect: AtMost(10.0), published: "p", source: "s")],
 )"#
     )
 }

@@ -23,7 +23,7 @@ use crate::data::krause_tasks::{
 };
 use crate::data::npz::read_npz;
 use crate::model::rate_rnn::{ALPHA, RateRnn};
-use crate::model::rnn_training::{RnnTraining, TrainedRnn, initial_network, train};
+use crate::model::rnn_training::{CHECKPOINT_EVERY, RnnTraining, TRAINING_VERSION, TrainedRnn, initial_network, train};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
@@ -86,6 +86,8 @@ pub struct NetworkAnalysis {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RnnTrainingRun {
+    /// [`TRAINING_VERSION`] when planned: a change to the training code retrains.
+    pub training_version: u32,
     pub task: Task,
     pub training: RnnTraining,
     pub seed: u64,
@@ -119,12 +121,19 @@ pub struct AnalysisOutput {
     pub naive_row_shares: Vec<f64>,
 }
 
-/// What was measured on one network: its analysis and, for networks trained here, the
-/// training loss of every iteration.
+/// What was measured on one network: its analysis and, for networks trained here, how
+/// training went.
 #[derive(Debug, Clone)]
 pub struct OperativeMeasurement {
     pub analysis: AnalysisOutput,
-    pub training_losses: Option<Vec<f64>>,
+    pub training: Option<TrainingCourse>,
+}
+
+/// The course of one network's training.
+#[derive(Debug, Clone)]
+pub struct TrainingCourse {
+    pub losses: Vec<f64>,
+    pub kept_iteration: usize,
 }
 
 fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
@@ -236,23 +245,7 @@ impl AnalysisSettings {
             .collect();
         let (random, _) = left_singular(&local_column_dimensions(&net.w, n, &random_states, ALPHA), n);
         let trials = self.evaluation_trials();
-        let cost_of = |w: &[f64]| -> f64 {
-            trials
-                .iter()
-                .enumerate()
-                .map(|(k, trial)| {
-                    let mut noise = SplitMix64::derive(self.noise_seed, 1000 + k as u64);
-                    let traj = net.simulate(w, &trial.inputs, &x0, Some(&mut noise));
-                    let window = trial.window.clone();
-                    window
-                        .clone()
-                        .map(|t| (traj.outputs[t] - trial.targets[t]).powi(2))
-                        .sum::<f64>()
-                        / window.len() as f64
-                })
-                .sum::<f64>()
-                / trials.len() as f64
-        };
+        let cost_of = |w: &[f64]| net.output_cost(w, &trials, self.noise_seed);
         // Noiseless reference trajectories for the state distance (one trial per condition).
         let reference_trials: Vec<&Trial> = trials.iter().step_by(self.eval_repeats.max(1)).collect();
         let reference: Vec<Vec<Vec<f64>>> = reference_trials
@@ -352,7 +345,8 @@ pub const MEASURES: &[&str] = &[
     "svd_minus_columns_distance_rank_median",
     "rows_minus_columns_distance_rank_median",
     "naive_row_search_share_median",
-    "final_training_loss_median",
+    "training_loss_at_kept_median",
+    "kept_iteration_median",
 ];
 
 /// The methods of the reduced-rank curves, in plotting order.
@@ -440,6 +434,7 @@ impl Params {
                 .map(|network| RunSlot {
                     label: label(network),
                     recipe: RunRecipe::RnnTraining(RnnTrainingRun {
+                        training_version: TRAINING_VERSION,
                         task: self.task,
                         training: *training,
                         seed: SplitMix64::derive(seed, 1000 + network as u64).next_u64(),
@@ -542,12 +537,16 @@ impl Params {
                 "naive_row_search_share_median",
                 (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64),
             );
-            if let Some(l) = &measured.training_losses {
-                let tail = &l[l.len().saturating_sub(50)..];
+            if let Some(course) = &measured.training {
+                // Mean training loss over the iterations just before the kept checkpoint.
+                let l = &course.losses;
+                let end = course.kept_iteration.min(l.len());
+                let before = &l[end.saturating_sub(CHECKPOINT_EVERY)..end];
                 record(
-                    "final_training_loss_median",
-                    (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64),
+                    "training_loss_at_kept_median",
+                    (!before.is_empty()).then(|| before.iter().sum::<f64>() / before.len() as f64),
                 );
+                record("kept_iteration_median", Some(course.kept_iteration as f64));
                 losses.push(l);
             }
             column_spectra.push(out.operative_spectrum.clone());

@@ -2,6 +2,7 @@
 //! x_{t+1} = (1 − α) x_t + α (B u_t + W tanh(x_t) + b_x + σ ξ_t), z_t = w_out · tanh(x_t) + b_z,
 //! simulated in plain f64 for analysis (any W may be swapped in: reduced-rank networks).
 
+use crate::data::krause_tasks::Trial;
 use crate::rng::SplitMix64;
 
 pub const ALPHA: f64 = 0.1;
@@ -71,5 +72,29 @@ impl RateRnn {
             states.push(x.clone());
         }
         Trajectory { states, outputs }
+    }
+}
+
+impl RateRnn {
+    /// The network output cost with recurrent weights `w`: the mean squared error over each
+    /// trial's cost window, averaged over trials, from x₀ = 0 with network noise (trial k's
+    /// noise from stream k of `noise_seed`, so every W sees the same noise).
+    pub fn output_cost(&self, w: &[f64], trials: &[Trial], noise_seed: u64) -> f64 {
+        let x0 = vec![0.0; self.n];
+        trials
+            .iter()
+            .enumerate()
+            .map(|(k, trial)| {
+                let mut noise = SplitMix64::derive(noise_seed, 1000 + k as u64);
+                let traj = self.simulate(w, &trial.inputs, &x0, Some(&mut noise));
+                let window = trial.window.clone();
+                window
+                    .clone()
+                    .map(|t| (traj.outputs[t] - trial.targets[t]).powi(2))
+                    .sum::<f64>()
+                    / window.len() as f64
+            })
+            .sum::<f64>()
+            / trials.len() as f64
     }
 }
