@@ -507,15 +507,20 @@ impl Params {
                 Some(first_within("operative_rows", false)),
             );
             record("svd_rank_within_5pct_median", Some(first_within("svd", false)));
+            let columns_distance = first_within("operative_columns", true);
+            let rows_distance = first_within("operative_rows", true);
+            let svd_distance = first_within("svd", true);
+            record("columns_distance_rank_within_5pct_median", Some(columns_distance));
+            record("rows_distance_rank_within_5pct_median", Some(rows_distance));
+            record("svd_distance_rank_within_5pct_median", Some(svd_distance));
             record(
-                "columns_distance_rank_within_5pct_median",
-                Some(first_within("operative_columns", true)),
+                "svd_minus_columns_distance_rank_median",
+                Some(svd_distance - columns_distance),
             );
             record(
-                "rows_distance_rank_within_5pct_median",
-                Some(first_within("operative_rows", true)),
+                "rows_minus_columns_distance_rank_median",
+                Some(rows_distance - columns_distance),
             );
-            record("svd_distance_rank_within_5pct_median", Some(first_within("svd", true)));
             record(
                 "first_operative_pc_share_median",
                 out.operative_spectrum.first().copied(),
