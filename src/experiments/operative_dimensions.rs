@@ -342,6 +342,7 @@ pub const MEASURES: &[&str] = &[
     "columns_distance_rank_within_5pct_median",
     "rows_distance_rank_within_5pct_median",
     "svd_distance_rank_within_5pct_median",
+    "svd_over_operative_rank_median",
     "svd_minus_columns_distance_rank_median",
     "rows_minus_columns_distance_rank_median",
     "naive_row_search_share_median",
@@ -506,7 +507,12 @@ impl Params {
                 "operative_rows_rank_within_5pct_median",
                 Some(first_within("operative_rows", false)),
             );
-            record("svd_rank_within_5pct_median", Some(first_within("svd", false)));
+            let svd_rank = first_within("svd", false);
+            record("svd_rank_within_5pct_median", Some(svd_rank));
+            record(
+                "svd_over_operative_rank_median",
+                Some(svd_rank / first_within("operative_columns", false)),
+            );
             let columns_distance = first_within("operative_columns", true);
             let rows_distance = first_within("operative_rows", true);
             let svd_distance = first_within("svd", true);
