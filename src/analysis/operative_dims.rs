@@ -50,9 +50,8 @@ pub fn columns_of(w: &[f64], n: usize) -> Vec<Vec<f64>> {
     (0..n).map(|c| (0..n).map(|r| w[r * n + c]).collect()).collect()
 }
 
-/// U_k U_kᵀ W for the first k of `basis` (rows).
-pub fn project_columns(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f64> {
-    // P = Σ_{i<k} uᵢuᵢᵀ, then P W.
+/// P = Σ_{i<k} uᵢuᵢᵀ over the first k of `basis` (rows), n × n row-major.
+pub fn projector(basis: &[Vec<f64>], n: usize, k: usize) -> Vec<f64> {
     let mut p = vec![0.0; n * n];
     for u in &basis[..k.min(basis.len())] {
         for i in 0..n {
@@ -61,6 +60,12 @@ pub fn project_columns(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec
             }
         }
     }
+    p
+}
+
+/// U_k U_kᵀ W for the first k of `basis` (rows).
+pub fn project_columns(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f64> {
+    let p = projector(basis, n, k);
     let mut out = vec![0.0; n * n];
     for i in 0..n {
         for l in 0..n {

@@ -170,6 +170,22 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
     local_ascent(a, b, start, 50)
 }
 
+/// WᵀW (n × n, row-major), whose quadratic form is ‖Wv‖².
+pub fn gram(w: &[f64], n: usize) -> Vec<f64> {
+    let mut gram = vec![0.0; n * n];
+    for k in 0..n {
+        let row = &w[k * n..(k + 1) * n];
+        for i in 0..n {
+            if row[i] != 0.0 {
+                for j in 0..n {
+                    gram[i * n + j] += row[i] * row[j];
+                }
+            }
+        }
+    }
+    gram
+}
+
 /// How many local row dimensions to find per sampling location.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,18 +200,7 @@ pub struct RowSearch {
 /// one after another, each orthogonal to the earlier ones.
 pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: &RowSearch) -> Vec<Vec<f64>> {
     let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
-    // WᵀW once; restricted to the allowed subspace Q (n × m, orthonormal columns) per dimension.
-    let mut gram = vec![0.0; n * n];
-    for k in 0..n {
-        let row = &w[k * n..(k + 1) * n];
-        for i in 0..n {
-            if row[i] != 0.0 {
-                for j in 0..n {
-                    gram[i * n + j] += row[i] * row[j];
-                }
-            }
-        }
-    }
+    let gram = gram(w, n);
     // The allowed subspace: orthonormal columns Q (n × m, stored as m vectors of length n), and
     // WᵀW and r in its coordinates, A = QᵀWᵀWQ and b = Qᵀr. Each found direction y shrinks all
     // three by a Householder reflection H (H y = ±e₀): Q ← (QH) without its first column, and
@@ -248,14 +253,7 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
 
 /// W U_k U_kᵀ for the first k of `basis` (rows): W keeps its action on the top k row dimensions.
 pub fn project_rows(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f64> {
-    let mut p = vec![0.0; n * n];
-    for u in &basis[..k.min(basis.len())] {
-        for i in 0..n {
-            for j in 0..n {
-                p[i * n + j] += u[i] * u[j];
-            }
-        }
-    }
+    let p = super::operative_dims::projector(basis, n, k);
     let mut out = vec![0.0; n * n];
     for i in 0..n {
         for l in 0..n {

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
 use crate::analysis::operative_dims::{columns_of, left_singular, local_column_dimensions, project_columns};
-use crate::analysis::operative_rows::{RowSearch, best_direction, local_ascent, local_row_dimensions, project_rows};
+use crate::analysis::operative_rows::{
+    RowSearch, best_direction, gram, local_ascent, local_row_dimensions, project_rows,
+};
 use crate::data::krause_tasks::{
     CONTEXT_STEPS, STIMULUS_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
 };
@@ -306,14 +308,7 @@ impl AnalysisSettings {
     /// exact search's (1 = the naive search found the optimum).
     fn naive_row_shares(&self, net: &RateRnn, states: &[Vec<f64>]) -> Vec<f64> {
         let n = net.n;
-        let mut gram = vec![0.0; n * n];
-        for k in 0..n {
-            for i in 0..n {
-                for j in 0..n {
-                    gram[i * n + j] += net.w[k * n + i] * net.w[k * n + j];
-                }
-            }
-        }
+        let gram = gram(&net.w, n);
         let mut rng = SplitMix64::derive(self.noise_seed, 31);
         states
             .iter()
