@@ -313,6 +313,11 @@ fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_projec
         assert!(distance < 1e-6, "full rank is not W: {line}");
     }
     assert_eq!(trained_and_cached(&p.modrepro(&["run", "t/rnn"]).stderr), (1, 0));
+    assert_eq!(
+        csv,
+        p.read("outputs/t/rnn.csv"),
+        "measured from the cache → the same bytes as fresh"
+    );
     let other = Project::new();
     other.write("specs/t/rnn.ron", &trained_rnn_spec(3));
     assert_eq!(other.modrepro(&["run", "t/rnn"]).code, 0);
