@@ -65,14 +65,19 @@ pub fn projector(basis: &[Vec<f64>], n: usize, k: usize) -> Vec<f64> {
 
 /// U_k U_kᵀ W for the first k of `basis` (rows).
 pub fn project_columns(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f64> {
-    let p = projector(basis, n, k);
+    square_matmul(&projector(basis, n, k), w, n)
+}
+
+/// A B for n × n row-major matrices, skipping A's zero entries (the sums keep their order, so
+/// results do not depend on which entries were skipped).
+pub fn square_matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     let mut out = vec![0.0; n * n];
     for i in 0..n {
         for l in 0..n {
-            let pil = p[i * n + l];
-            if pil != 0.0 {
+            let ail = a[i * n + l];
+            if ail != 0.0 {
                 for j in 0..n {
-                    out[i * n + j] += pil * w[l * n + j];
+                    out[i * n + j] += ail * b[l * n + j];
                 }
             }
         }

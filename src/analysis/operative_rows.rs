@@ -253,19 +253,8 @@ pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: 
 
 /// W U_k U_kᵀ for the first k of `basis` (rows): W keeps its action on the top k row dimensions.
 pub fn project_rows(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f64> {
-    let p = super::operative_dims::projector(basis, n, k);
-    let mut out = vec![0.0; n * n];
-    for i in 0..n {
-        for l in 0..n {
-            let wil = w[i * n + l];
-            if wil != 0.0 {
-                for j in 0..n {
-                    out[i * n + j] += wil * p[l * n + j];
-                }
-            }
-        }
-    }
-    out
+    use super::operative_dims::{projector, square_matmul};
+    square_matmul(w, &projector(basis, n, k), n)
 }
 
 #[cfg(test)]
