@@ -26,6 +26,8 @@ pub enum RunOutput {
     Classifier(crate::model::classifier::TrainedClassifier),
     Operative(crate::experiments::operative_dimensions::AnalysisOutput),
     Rnn(crate::model::rnn_training::TrainedRnn),
+    /// The output of a [`crate::experiments::kind::Kind`], as JSON.
+    Kind(serde_json::Value),
 }
 
 /// How the runs of a plan were obtained.
@@ -38,6 +40,7 @@ pub struct CacheStats {
 
 /// Returns each planned run's output, in plan order, training what the cache lacks.
 pub fn obtain_outputs(
+    experiment: &Experiment,
     runs: &[PlannedRun],
     cache: &Cache,
     device: &Device,
@@ -71,7 +74,7 @@ pub fn obtain_outputs(
     let total_work: u64 = misses
         .values()
         .flatten()
-        .map(|&k| steps_of(&runs[k].recipe) as u64)
+        .map(|&k| steps_of(experiment, &runs[k].recipe))
         .sum();
     let bar = if show_progress && total_runs > 0 {
         ProgressBar::new(total_work)
@@ -101,7 +104,7 @@ pub fn obtain_outputs(
                     loop {
                         let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                        let trained = train_chunk(runs, chunk, device, &bar)?;
+                        let trained = train_chunk(experiment, runs, chunk, device, &bar)?;
                         for (&k, output) in chunk.iter().zip(&trained) {
                             cache.store(&runs[k].key, &runs[k].recipe, output)?;
                         }
@@ -131,8 +134,8 @@ pub fn obtain_outputs(
     ))
 }
 
-fn steps_of(recipe: &RunRecipe) -> usize {
-    match recipe {
+fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
+    let steps = match recipe {
         RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,
         RunRecipe::WhatWhere(run) => run.training.steps,
@@ -140,7 +143,9 @@ fn steps_of(recipe: &RunRecipe) -> usize {
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
         RunRecipe::Operative(_) => 1,
         RunRecipe::RnnTraining(run) => run.training.iterations,
-    }
+        RunRecipe::Kind(run) => return experiment.as_kind().map_or(1, |kind| kind.work(run)),
+    };
+    steps as u64
 }
 
 /// Calls `bar.inc` with the work done, every 1,000 steps and at the end.
@@ -155,12 +160,27 @@ fn progress(bar: &ProgressBar, runs: usize, steps: usize) -> impl FnMut(usize) +
 }
 
 fn train_chunk(
+    experiment: &Experiment,
     runs: &[PlannedRun],
     chunk: &[usize],
     device: &Device,
     bar: &ProgressBar,
 ) -> anyhow::Result<Vec<RunOutput>> {
     match &runs[chunk[0]].recipe {
+        RunRecipe::Kind(_) => {
+            let kind = experiment
+                .as_kind()
+                .ok_or_else(|| anyhow::anyhow!("a {} experiment planned a Kind run", experiment.kind()))?;
+            let recipes: Vec<_> = chunk
+                .iter()
+                .map(|&k| match &runs[k].recipe {
+                    RunRecipe::Kind(run) => run,
+                    _ => unreachable!("a batch holds one kind of run"),
+                })
+                .collect();
+            let outputs = kind.train(&recipes, device, &|units| bar.inc(units))?;
+            Ok(outputs.into_iter().map(RunOutput::Kind).collect())
+        }
         RunRecipe::LinearAe(_) => {
             let linear: Vec<&LinearAeRun> = chunk
                 .iter()
@@ -273,6 +293,10 @@ fn train_chunk(
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
     let metrics = &experiment.info_options();
     match (recipe, output) {
+        (RunRecipe::Kind(run), RunOutput::Kind(output)) => experiment
+            .as_kind()
+            .ok_or_else(|| anyhow::anyhow!("a {} experiment planned a Kind run", experiment.kind()))?
+            .measure(run, output),
         (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(OperativeMeasurement {
             analysis: output.clone(),
             training: None,

@@ -64,6 +64,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         plan = plan.shard(shard);
     }
     let (outputs, stats) = obtain_outputs(
+        &plan.experiment,
         &plan.runs,
         &options.cache,
         &device,

@@ -12,6 +12,44 @@ pub struct ClaimOutcome {
     pub passed: bool,
 }
 
+/// What a claim came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimResult {
+    Pass,
+    Fail,
+    /// Failed, as the spec's `not_reproduced` note says it does.
+    NotReproduced,
+    /// Passed although the spec says it does not reproduce: the note is stale.
+    NowReproduces,
+}
+
+impl ClaimResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            ClaimResult::Pass => "pass",
+            ClaimResult::Fail => "FAIL",
+            ClaimResult::NotReproduced => "not reproduced",
+            ClaimResult::NowReproduces => "FAIL: passes, remove `not_reproduced`",
+        }
+    }
+
+    /// Whether `verify` must exit non-zero for it.
+    pub fn is_failure(self) -> bool {
+        matches!(self, ClaimResult::Fail | ClaimResult::NowReproduces)
+    }
+}
+
+impl ClaimOutcome {
+    pub fn result(&self) -> ClaimResult {
+        match (self.passed, self.claim.not_reproduced.is_some()) {
+            (true, false) => ClaimResult::Pass,
+            (false, false) => ClaimResult::Fail,
+            (false, true) => ClaimResult::NotReproduced,
+            (true, true) => ClaimResult::NowReproduces,
+        }
+    }
+}
+
 pub fn evaluate(claims: &[Claim], measured: &BTreeMap<String, f64>) -> Vec<ClaimOutcome> {
     claims
         .iter()
@@ -39,6 +77,7 @@ mod tests {
             expect,
             published: "p".into(),
             source: "src".into(),
+            not_reproduced: None,
         }
     }
 
@@ -58,6 +97,25 @@ mod tests {
             value: 0.6,
             tolerance: 0.1
         }));
+    }
+
+    #[test]
+    fn a_claim_marked_not_reproduced_fails_only_when_it_passes() {
+        let measured = BTreeMap::from([("m".to_string(), 0.4)]);
+        let mut known = claim(Expectation::AtLeast(0.5));
+        known.not_reproduced = Some("measured 0.4".into());
+        assert_eq!(
+            evaluate(&[known.clone()], &measured)[0].result(),
+            ClaimResult::NotReproduced
+        );
+        assert!(!ClaimResult::NotReproduced.is_failure());
+        known.expect = Expectation::AtLeast(0.3);
+        assert_eq!(evaluate(&[known], &measured)[0].result(), ClaimResult::NowReproduces);
+        assert!(ClaimResult::NowReproduces.is_failure());
+        assert_eq!(
+            evaluate(&[claim(Expectation::AtLeast(0.5))], &measured)[0].result(),
+            ClaimResult::Fail
+        );
     }
 
     #[test]

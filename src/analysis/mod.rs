@@ -12,5 +12,6 @@ pub mod mutual_info;
 pub mod operative_dims;
 pub mod operative_rows;
 pub mod partition_similarity;
+pub mod spectral;
 pub mod stats;
 pub mod theory;

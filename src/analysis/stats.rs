@@ -16,6 +16,35 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
+/// The median; `None` for no values.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    })
+}
+
+/// The share of pairs (a from `low`, b from `high`) in which a ≥ b: 0 when every value of
+/// `high` exceeds every value of `low` (the groups do not overlap), ½ for groups drawn from
+/// one distribution. One minus the Mann–Whitney AUC, ties counting as overlap. `None` if either
+/// group is empty.
+pub fn overlap_share(low: &[f64], high: &[f64]) -> Option<f64> {
+    if low.is_empty() || high.is_empty() {
+        return None;
+    }
+    let overlapping = low
+        .iter()
+        .map(|a| high.iter().filter(|b| a >= *b).count())
+        .sum::<usize>();
+    Some(overlapping as f64 / (low.len() * high.len()) as f64)
+}
+
 /// Ranks starting at 1, ties given their average rank (as scipy's `rankdata`).
 pub fn ranks(x: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..x.len()).collect();
@@ -56,6 +85,18 @@ mod tests {
     #[test]
     fn ties_get_average_ranks() {
         assert_eq!(ranks(&[10.0, 20.0, 10.0, 30.0]), vec![1.5, 3.0, 1.5, 4.0]);
+    }
+
+    #[test]
+    fn median_and_overlap_by_hand() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+        assert_eq!(overlap_share(&[0.1, 0.2], &[0.5, 0.9]), Some(0.0));
+        // 0.6 ≥ 0.5 is one of four pairs.
+        assert_eq!(overlap_share(&[0.1, 0.6], &[0.5, 0.9]), Some(0.25));
+        assert_eq!(overlap_share(&[0.5], &[0.5]), Some(1.0));
+        assert_eq!(overlap_share(&[], &[0.5]), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Data generators and loaders, each seeded explicitly.
 
+pub mod frequency_task;
 pub mod grid3d;
 pub mod isaac3d;
 pub mod krause_tasks;

@@ -3,12 +3,14 @@
 
 pub mod curves;
 pub mod isaac3d_qlae;
+pub mod kind;
 pub mod linear_ae_run;
 pub mod mlp_ae_run;
 pub mod one_point_apart;
 pub mod operative_dimensions;
 pub mod random_point_sets;
 pub mod range_manipulation;
+pub mod two_frequencies;
 pub mod unit_clustering;
 pub mod what_where;
 
@@ -42,6 +44,9 @@ pub enum Experiment {
     UnitClustering(unit_clustering::Params),
     /// Krause et al. 2022: operative dimensions of trained RNNs and reduced-rank networks.
     OperativeDimensions(operative_dimensions::Params),
+    /// Dorrell et al. 2025 Fig 3a–d: RNNs that output two frequencies, rational or irrational
+    /// ratio.
+    TwoFrequencies(two_frequencies::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -75,6 +80,8 @@ pub enum RunRecipe {
     Classifier(unit_clustering::ClassifierRun),
     Operative(operative_dimensions::NetworkAnalysis),
     RnnTraining(operative_dimensions::RnnTrainingRun),
+    /// A run of a kind written with the [`kind::Kind`] trait.
+    Kind(kind::KindRecipe),
 }
 
 impl RunRecipe {
@@ -88,6 +95,7 @@ impl RunRecipe {
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::RnnTraining(run) => format!("rnn:{}", serde_json::to_string(run).expect("plain data")),
+            RunRecipe::Kind(run) => format!("kind:{}", run.kind),
         }
     }
 }
@@ -116,6 +124,7 @@ pub enum Measurement {
     WhatWhere(what_where::WhatWhereMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
     Operative(operative_dimensions::OperativeMeasurement),
+    Kind(kind::KindMeasurement),
 }
 
 /// An artefact's content, before rendering.
@@ -132,6 +141,9 @@ pub struct Summary {
 impl Experiment {
     /// Human name of the experiment kind.
     pub fn kind(&self) -> &'static str {
+        if let Some(kind) = self.as_kind() {
+            return kind.name();
+        }
         match self {
             Experiment::OnePointApart(_) => "OnePointApart",
             Experiment::RandomPointSets(_) => "RandomPointSets",
@@ -140,12 +152,25 @@ impl Experiment {
             Experiment::WhatWhere(_) => "WhatWhere",
             Experiment::UnitClustering(_) => "UnitClustering",
             Experiment::OperativeDimensions(_) => "OperativeDimensions",
+            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
+        }
+    }
+
+    /// The experiment as a [`kind::Kind`], for kinds written with that trait: the one place a
+    /// new kind is wired in.
+    pub fn as_kind(&self) -> Option<&dyn kind::ErasedKind> {
+        match self {
+            Experiment::TwoFrequencies(p) => Some(p),
+            _ => None,
         }
     }
 
     /// The names of the values `summarise` measures, for validating claims at load time.
-    pub fn measures(&self) -> &'static [&'static str] {
-        match self {
+    pub fn measures(&self) -> Vec<String> {
+        if let Some(kind) = self.as_kind() {
+            return kind.measure_names();
+        }
+        let names: &[&str] = match self {
             Experiment::OnePointApart(_) => one_point_apart::MEASURES,
             Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
@@ -153,11 +178,16 @@ impl Experiment {
             Experiment::WhatWhere(_) => what_where::MEASURES,
             Experiment::UnitClustering(_) => unit_clustering::MEASURES,
             Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
-        }
+            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
+        };
+        names.iter().map(|n| n.to_string()).collect()
     }
 
     /// The runs of one seed at one sweep point.
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        if let Some(kind) = self.as_kind() {
+            return kind.runs(seed);
+        }
         match self {
             Experiment::OnePointApart(p) => p.runs(seed),
             Experiment::RandomPointSets(p) => p.runs(seed),
@@ -166,10 +196,14 @@ impl Experiment {
             Experiment::WhatWhere(p) => p.runs(seed),
             Experiment::UnitClustering(p) => p.runs(seed),
             Experiment::OperativeDimensions(p) => p.runs(seed),
+            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
         }
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        if let Some(kind) = self.as_kind() {
+            return kind.summarise(runs);
+        }
         match self {
             Experiment::OnePointApart(p) => p.summarise(runs),
             Experiment::RandomPointSets(p) => p.summarise(runs),
@@ -178,6 +212,7 @@ impl Experiment {
             Experiment::WhatWhere(p) => p.summarise(runs),
             Experiment::UnitClustering(p) => p.summarise(runs),
             Experiment::OperativeDimensions(p) => p.summarise(runs),
+            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
         }
     }
 

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::stats::median;
+
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
 use crate::analysis::operative_dims::{columns_of, left_singular, local_column_dimensions, project_columns};
 use crate::analysis::operative_rows::{
@@ -350,19 +352,6 @@ const METHODS: [&str; 4] = ["operative_columns", "operative_rows", "svd", "rando
 
 /// Per (method, rank): every network's output cost and state distance.
 type CostsAndDistances = (Vec<f64>, Vec<f64>);
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    })
-}
 
 /// How many leading components hold `share` of the total (spectrum of shares, descending).
 fn components_for(spectrum: &[f64], share: f64) -> Option<f64> {

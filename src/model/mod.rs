@@ -1,6 +1,7 @@
 //! Burn modules and their training loops. Knows nothing of specs or files.
 
 pub mod classifier;
+pub mod frequency_rnn;
 pub mod linear_ae;
 pub mod mlp_ae;
 pub mod rate_rnn;

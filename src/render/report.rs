@@ -6,6 +6,7 @@ use crate::experiments::Unavailable;
 use crate::pipeline::ArtefactResult;
 use crate::spec::LoadedSpec;
 use crate::spec::Profile;
+use crate::verify::ClaimResult;
 
 fn fmt_measured(v: Option<f64>) -> String {
     v.map_or_else(|| "not measured".into(), |v| format!("{v:.4}"))
@@ -36,7 +37,7 @@ pub fn claim_rows(results: &[ArtefactResult], unavailable: &[(LoadedSpec, Unavai
                     o.claim.published.clone(),
                     fmt_measured(o.measured),
                     o.claim.expect.to_string(),
-                    if o.passed { "pass".into() } else { "FAIL".into() },
+                    o.result().label().into(),
                 ]
             })
         })
@@ -83,14 +84,28 @@ pub fn report_markdown(
     backend: &str,
 ) -> String {
     let mut md = String::new();
-    let passed = results.iter().flat_map(|r| &r.outcomes).filter(|o| o.passed).count();
+    let passed = results
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .filter(|o| o.result() == ClaimResult::Pass)
+        .count();
+    let not_reproduced = results
+        .iter()
+        .flat_map(|r| &r.outcomes)
+        .filter(|o| o.result() == ClaimResult::NotReproduced)
+        .count();
     let total: usize = results.iter().map(|r| r.outcomes.len()).sum();
     let _ = writeln!(md, "# modrepro report\n");
     let _ = writeln!(
         md,
-        "Profile `{}`, backend `{backend}`, numerics version {}. Claims: **{passed} of {total} pass**{}.\n",
+        "Profile `{}`, backend `{backend}`, numerics version {}. Claims: **{passed} of {total} pass**{}{}.\n",
         profile.name(),
         crate::NUMERICS_VERSION,
+        if not_reproduced > 0 {
+            format!("; {not_reproduced} measured and not reproduced, as their specs document")
+        } else {
+            String::new()
+        },
         if unavailable.is_empty() {
             String::new()
         } else {
@@ -134,7 +149,7 @@ pub fn report_markdown(
                 md,
                 "- **{}** ({}): {} Published: {}. Measured `{}` = {} (expected {}). Source: {}",
                 o.claim.id,
-                if o.passed { "pass" } else { "FAIL" },
+                o.result().label(),
                 o.claim.statement,
                 o.claim.published,
                 o.claim.measure,
@@ -142,6 +157,9 @@ pub fn report_markdown(
                 o.claim.expect,
                 o.claim.source
             );
+            if let Some(why) = &o.claim.not_reproduced {
+                let _ = writeln!(md, "  - Not reproduced: {why}");
+            }
         }
     }
     for (loaded, reason) in unavailable {

@@ -64,6 +64,25 @@ fn position_of(source: &str, needle: &str) -> Option<(usize, usize)> {
     Some((line, col))
 }
 
+/// Where a (dotted) parameter's last field is written, as `name:` not preceded by part of a
+/// longer name.
+fn position_of_field(source: &str, param: &str) -> Option<(usize, usize)> {
+    let field = param.rsplit('.').next()?;
+    let needle = format!("{field}:");
+    let mut from = 0;
+    while let Some(found) = source[from..].find(&needle) {
+        let offset = from + found;
+        let before = source[..offset].chars().next_back();
+        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            let head = &source[..offset];
+            let line = head.matches('\n').count() + 1;
+            return Some((line, offset - head.rfind('\n').map_or(0, |i| i + 1) + 1));
+        }
+        from = offset + needle.len();
+    }
+    None
+}
+
 fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
     let name = path.file_stem().and_then(|s| s.to_str());
     let group = path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str());
@@ -117,7 +136,7 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
         if !seen.insert(&claim.id) {
             return Err(invalid(path, at, format!("two claims share the id `{}`", claim.id)));
         }
-        if !spec.experiment.measures().contains(&claim.measure.as_str()) {
+        if !spec.experiment.measures().contains(&claim.measure) {
             return Err(invalid(
                 path,
                 position_of(source, &format!("\"{}\"", claim.measure)).or(at),
@@ -144,8 +163,27 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
         seeds_for(spec, profile).map_err(|e| invalid(path, position_of(source, "\"seeds\""), e.message))?;
         for point in sweep_points(spec) {
-            resolve(spec, profile, &point)
+            let experiment = resolve(spec, profile, &point)
                 .map_err(|e| invalid(path, position_of(source, &format!("\"{}\"", e.path)), e.message))?;
+            if let Some(Err(e)) = experiment.as_kind().map(|kind| kind.validate()) {
+                let overridden = spec.profiles.get(&profile).is_some_and(|o| o.contains_key(&e.param))
+                    || point.iter().any(|(p, _)| *p == e.param);
+                let position = if overridden {
+                    position_of(source, &format!("\"{}\"", e.param))
+                } else {
+                    position_of_field(source, &e.param)
+                };
+                let origin = if overridden {
+                    format!(" (as profile `{}` or the sweep sets it)", profile.name())
+                } else {
+                    String::new()
+                };
+                return Err(invalid(
+                    path,
+                    position,
+                    format!("{}{origin} (fix: set it within the allowed range)", e.message),
+                ));
+            }
         }
     }
     Ok(())

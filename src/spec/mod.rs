@@ -1,5 +1,6 @@
 //! Specs: the RON files under `specs/` that describe each figure and table.
 
+pub mod domain;
 pub mod load;
 pub mod schema;
 

@@ -152,6 +152,12 @@ pub struct Claim {
     /// Where the published value comes from (figure, table, repository file), and why the
     /// threshold is what it is.
     pub source: String,
+    /// Set when this harness measured the claim and found it does not hold: what was measured
+    /// and why it is believed. The claim is still evaluated on every run; its failure is
+    /// reported as "not reproduced" (not counted as a failure), and if it ever passes, `verify`
+    /// fails until this note is removed — so a stale note cannot hide a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_reproduced: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

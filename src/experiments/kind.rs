@@ -1,0 +1,274 @@
+//! One experiment kind in one place: the [`Kind`] trait.
+//!
+//! A kind says, with typed data, what its runs are (`Recipe`, hashed for the cache), what
+//! training leaves (`Output`, cached), what is measured on a run (`Measurement`) and what the
+//! artefact measures (`Measures`, one struct whose fields are the names claims may use). The
+//! pipeline handles every kind through [`ErasedKind`], which erases those types to JSON (for the
+//! cache) and to `Any` (for measurements), so adding a kind touches no pipeline code: its own
+//! files, one variant of [`super::Experiment`] and one arm of `Experiment::as_kind`
+//! (docs/ADDING_AN_EXPERIMENT.md walks through it).
+//!
+//! Kinds written before this trait still go through the older enums (`RunRecipe`, `RunOutput`,
+//! `Measurement`); they move here one at a time.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary};
+use crate::render::figure::Figure;
+use crate::render::table::Table;
+use crate::spec::domain::Checked;
+
+/// The label of a run within its seed and sweep point (e.g. `group = rational, pair = 3`).
+pub type Label = BTreeMap<String, String>;
+
+/// A measured run of kind `K`, as its summary sees it.
+pub struct Measured<'a, K: Kind> {
+    pub sweep: &'a BTreeMap<String, String>,
+    pub seed: u64,
+    pub label: &'a Label,
+    pub measurement: &'a K::Measurement,
+}
+
+/// An experiment kind. `Self` is the spec's parameters for it.
+pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static {
+    /// The kind's name, as a spec writes it (`TwoFrequencies(( … ))`).
+    const NAME: &'static str;
+    /// One fully resolved unit of training work; its JSON is hashed into the cache key.
+    type Recipe: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
+    /// What training leaves, stored in the cache. Must hold only finite numbers (JSON has no NaN).
+    type Output: Serialize + DeserializeOwned + Clone + Send + Sync;
+    /// What is measured on one trained run (recomputed from the cached output).
+    type Measurement: Send + Sync + 'static;
+    /// The values claims may name: one field each, `Option<f64>` for a value that may be
+    /// missing. `Default` gives the list of names.
+    type Measures: Serialize + Default;
+
+    /// Checks the parameters against their domain (sizes ≥ 1, rates in range, finite numbers)
+    /// after profiles and sweeps are applied. The message names the parameter and what is allowed.
+    fn validate(&self) -> Checked;
+
+    /// The runs of one seed at one sweep point.
+    fn runs(&self, seed: u64) -> Vec<(Label, Self::Recipe)>;
+
+    /// Runs with equal keys may be trained together in one call of [`Kind::train`].
+    fn batch_key(recipe: &Self::Recipe) -> String {
+        serde_json::to_string(recipe).expect("recipes are plain data")
+    }
+
+    /// Units of work of a run, for the progress bar (e.g. its iterations).
+    fn work(recipe: &Self::Recipe) -> u64;
+
+    /// Trains runs with one batch key; calls `progress(units)` as work is done.
+    fn train(
+        recipes: &[&Self::Recipe],
+        device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<Self::Output>>;
+
+    /// Measures one trained run.
+    fn measure(&self, recipe: &Self::Recipe, output: &Self::Output) -> anyhow::Result<Self::Measurement>;
+
+    /// The artefact's values for its claims.
+    fn measures(&self, runs: &[Measured<'_, Self>]) -> Self::Measures;
+
+    /// One row per run (or per neuron): the CSV.
+    fn table(&self, runs: &[Measured<'_, Self>]) -> Table;
+
+    /// The figure.
+    fn figure(&self, runs: &[Measured<'_, Self>], measures: &Self::Measures) -> Figure;
+
+    /// Lines for the report: what was trained and what was dropped.
+    fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String>;
+}
+
+/// The names of a measures struct's fields, sorted.
+pub fn measure_names<M: Serialize + Default>() -> Vec<String> {
+    match serde_json::to_value(M::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A measures struct as the map claims read: numbers by field name; absent values left out.
+pub fn measure_map<M: Serialize>(measures: &M) -> BTreeMap<String, f64> {
+    match serde_json::to_value(measures) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .filter_map(|(name, value)| value.as_f64().map(|v| (name, v)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// A run of a [`Kind`] as the pipeline carries it: the kind's name and its recipe as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct KindRecipe {
+    pub kind: String,
+    pub recipe: serde_json::Value,
+}
+
+/// A measurement of a [`Kind`], type-erased; its summary downcasts it back.
+#[derive(Clone)]
+pub struct KindMeasurement(pub Arc<dyn Any + Send + Sync>);
+
+impl Debug for KindMeasurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KindMeasurement(..)")
+    }
+}
+
+/// [`Kind`] with its types erased, so that `Experiment` can hand out any kind as one trait object.
+pub trait ErasedKind: Sync {
+    fn name(&self) -> &'static str;
+    fn validate(&self) -> Checked;
+    fn measure_names(&self) -> Vec<String>;
+    fn runs(&self, seed: u64) -> Vec<RunSlot>;
+    fn batch_key(&self, recipe: &KindRecipe) -> String;
+    fn work(&self, recipe: &KindRecipe) -> u64;
+    fn train(
+        &self,
+        recipes: &[&KindRecipe],
+        device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<serde_json::Value>>;
+    fn measure(&self, recipe: &KindRecipe, output: &serde_json::Value) -> anyhow::Result<Measurement>;
+    fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary;
+}
+
+fn typed_recipe<K: Kind>(recipe: &KindRecipe) -> anyhow::Result<K::Recipe> {
+    anyhow::ensure!(
+        recipe.kind == K::NAME,
+        "a {} run was handed to {} (a bug: runs are grouped by kind)",
+        recipe.kind,
+        K::NAME
+    );
+    serde_json::from_value(recipe.recipe.clone())
+        .map_err(|e| anyhow::anyhow!("a {} run's recipe does not parse: {e}", K::NAME))
+}
+
+impl<K: Kind> ErasedKind for K {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn validate(&self) -> Checked {
+        Kind::validate(self)
+    }
+
+    fn measure_names(&self) -> Vec<String> {
+        measure_names::<K::Measures>()
+    }
+
+    fn runs(&self, seed: u64) -> Vec<RunSlot> {
+        Kind::runs(self, seed)
+            .into_iter()
+            .map(|(label, recipe)| RunSlot {
+                label,
+                recipe: RunRecipe::Kind(KindRecipe {
+                    kind: K::NAME.to_string(),
+                    recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
+                }),
+            })
+            .collect()
+    }
+
+    fn batch_key(&self, recipe: &KindRecipe) -> String {
+        match typed_recipe::<K>(recipe) {
+            Ok(typed) => format!("{}:{}", K::NAME, K::batch_key(&typed)),
+            // Unparseable recipes train alone, and fail there with the parse error.
+            Err(_) => format!("{}:{}", K::NAME, recipe.recipe),
+        }
+    }
+
+    fn work(&self, recipe: &KindRecipe) -> u64 {
+        typed_recipe::<K>(recipe).map_or(1, |r| K::work(&r))
+    }
+
+    fn train(
+        &self,
+        recipes: &[&KindRecipe],
+        device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        let typed = recipes
+            .iter()
+            .map(|r| typed_recipe::<K>(r))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let refs: Vec<&K::Recipe> = typed.iter().collect();
+        let outputs = K::train(&refs, device, progress)?;
+        anyhow::ensure!(
+            outputs.len() == recipes.len(),
+            "{} trained {} of {} runs",
+            K::NAME,
+            outputs.len(),
+            recipes.len()
+        );
+        outputs
+            .iter()
+            .map(|o| {
+                serde_json::to_value(o).map_err(|e| anyhow::anyhow!("a {} output does not serialise: {e}", K::NAME))
+            })
+            .collect()
+    }
+
+    fn measure(&self, recipe: &KindRecipe, output: &serde_json::Value) -> anyhow::Result<Measurement> {
+        let recipe = typed_recipe::<K>(recipe)?;
+        let output: K::Output = serde_json::from_value(output.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "a cached {} result does not parse: {e} (fix: `modrepro cache gc`)",
+                K::NAME
+            )
+        })?;
+        let measurement = Kind::measure(self, &recipe, &output)?;
+        Ok(Measurement::Kind(KindMeasurement(Arc::new(measurement))))
+    }
+
+    fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
+        let typed: Vec<Measured<'_, K>> = runs
+            .iter()
+            .map(|run| Measured {
+                sweep: run.sweep,
+                seed: run.seed,
+                label: run.label,
+                measurement: match run.measurement {
+                    Measurement::Kind(KindMeasurement(any)) => any
+                        .downcast_ref::<K::Measurement>()
+                        .expect("a kind's runs are measured by that kind"),
+                    _ => unreachable!("a kind's runs are measured by that kind"),
+                },
+            })
+            .collect();
+        let measures = Kind::measures(self, &typed);
+        Summary {
+            table: self.table(&typed),
+            figure: self.figure(&typed, &measures),
+            measured: measure_map(&measures),
+            notes: self.notes(&typed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct Example {
+        alpha: Option<f64>,
+        beta: f64,
+    }
+
+    #[test]
+    fn measure_names_and_values_come_from_one_struct() {
+        assert_eq!(measure_names::<Example>(), vec!["alpha", "beta"]);
+        let map = measure_map(&Example { alpha: None, beta: 2.5 });
+        assert_eq!(map, BTreeMap::from([("beta".to_string(), 2.5)]));
+    }
+}

@@ -1,0 +1,504 @@
+//! The small recurrent network of Dorrell et al. 2025, Fig 3a–d, and its training.
+//!
+//! h_t = φ(W h_{t−1} + b_rec + W_in x_t + b_in), h_{−1} = 0, y_t = W_out h_t + b_out, with φ the
+//! identity (linear RNN) or ReLU. Loss, as in the authors' code:
+//! target·mean (y − ŷ)² + activity·mean h² + weight·(‖W‖² + ‖W_in‖² + ‖W_out‖²)
+//! + positivity·mean ½(h − |h|)².
+//!
+//! Why not Burn here: one sequence of 200 steps through a 16-unit network is a few hundred
+//! kiloflops per iteration, so a framework's per-op overhead (≈ 150 µs per step for the Krause
+//! RNN's forward and backward) would be ~100× the arithmetic; 20k–40k iterations per run
+//! would take ~10 min each. BPTT written out is ~1 ms per iteration. The gradient is tested
+//! against central finite differences, and the optimiser is PyTorch's Adam and gradient-norm
+//! clip, which the authors ran.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::frequency_task::Sequence;
+use crate::rng::SplitMix64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    Linear,
+    Relu,
+}
+
+/// Loss weights (the authors' names: λ_target, λ_activity, λ_weight, λ_positivity).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    pub target: f64,
+    pub activity: f64,
+    pub weight: f64,
+    pub positivity: f64,
+}
+
+/// Adam with a global gradient-norm clip, PyTorch's definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    pub iterations: usize,
+    pub learning_rate: f64,
+    pub clip_norm: f64,
+    #[serde(default = "default_beta_1")]
+    pub beta_1: f64,
+    #[serde(default = "default_beta_2")]
+    pub beta_2: f64,
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+}
+
+fn default_beta_1() -> f64 {
+    0.9
+}
+fn default_beta_2() -> f64 {
+    0.999
+}
+fn default_epsilon() -> f64 {
+    1e-8
+}
+
+/// Sizes of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub hidden: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl Shape {
+    /// Offsets of W, b_rec, W_in, b_in, W_out, b_out in the flat parameter vector, and its length.
+    fn offsets(&self) -> [usize; 7] {
+        let (n, i, o) = (self.hidden, self.inputs, self.outputs);
+        let mut at = [0; 7];
+        for (k, len) in [n * n, n, n * i, n, o * n, o].into_iter().enumerate() {
+            at[k + 1] = at[k] + len;
+        }
+        at
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.offsets()[6]
+    }
+}
+
+/// All parameters in one flat vector (so Adam and the clip see one array).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    pub shape: Shape,
+    pub values: Vec<f64>,
+}
+
+/// The six parameter blocks of a flat vector.
+struct Blocks<'a> {
+    w: &'a [f64],
+    b_rec: &'a [f64],
+    w_in: &'a [f64],
+    b_in: &'a [f64],
+    w_out: &'a [f64],
+    b_out: &'a [f64],
+}
+
+fn blocks<'a>(shape: &Shape, values: &'a [f64]) -> Blocks<'a> {
+    let at = shape.offsets();
+    let block = |k: usize| &values[at[k]..at[k + 1]];
+    Blocks {
+        w: block(0),
+        b_rec: block(1),
+        w_in: block(2),
+        b_in: block(3),
+        w_out: block(4),
+        b_out: block(5),
+    }
+}
+
+/// A (rows × cols) matrix with orthonormal columns (rows ≥ cols) or rows (rows < cols), as
+/// PyTorch's `orthogonal_`: QR of a standard normal matrix, signs fixed by R's diagonal.
+pub fn orthogonal(rows: usize, cols: usize, rng: &mut SplitMix64) -> Vec<f64> {
+    let (tall, short) = (rows.max(cols), rows.min(cols));
+    let gaussian = faer::Mat::<f64>::from_fn(tall, short, |_, _| rng.normal());
+    let qr = gaussian.qr();
+    let (q, r) = (qr.compute_thin_Q(), qr.thin_R());
+    let sign = |j: usize| if r[(j, j)] < 0.0 { -1.0 } else { 1.0 };
+    (0..rows * cols)
+        .map(|k| {
+            let (i, j) = (k / cols, k % cols);
+            // Q is tall × short; a wide matrix is its transpose.
+            if rows >= cols {
+                q[(i, j)] * sign(j)
+            } else {
+                q[(j, i)] * sign(i)
+            }
+        })
+        .collect()
+}
+
+impl Weights {
+    /// Orthogonal matrices, zero biases (the authors' initialisation).
+    pub fn init(shape: Shape, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let (n, i, o) = (shape.hidden, shape.inputs, shape.outputs);
+        let mut values = Vec::with_capacity(shape.parameter_count());
+        values.extend(orthogonal(n, n, &mut rng));
+        values.extend(std::iter::repeat_n(0.0, n));
+        values.extend(orthogonal(n, i, &mut rng));
+        values.extend(std::iter::repeat_n(0.0, n));
+        values.extend(orthogonal(o, n, &mut rng));
+        values.extend(std::iter::repeat_n(0.0, o));
+        Self { shape, values }
+    }
+
+    /// Hidden states h_t (steps × hidden, row-major) and outputs y_t (steps × outputs).
+    pub fn run(&self, activation: Activation, inputs: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+        let trace = forward(&self.shape, &self.values, activation, inputs);
+        (trace.h, trace.y)
+    }
+}
+
+/// Loss terms, each already weighted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossTerms {
+    pub target: f64,
+    pub activity: f64,
+    pub weight: f64,
+    pub positivity: f64,
+}
+
+impl LossTerms {
+    pub fn total(&self) -> f64 {
+        self.target + self.activity + self.weight + self.positivity
+    }
+}
+
+struct Trace {
+    /// Pre-activations a_t.
+    a: Vec<f64>,
+    h: Vec<f64>,
+    y: Vec<f64>,
+}
+
+fn forward(shape: &Shape, values: &[f64], activation: Activation, inputs: &[Vec<f64>]) -> Trace {
+    let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
+    let p = blocks(shape, values);
+    let steps = inputs.len();
+    let (mut a, mut h, mut y) = (vec![0.0; steps * n], vec![0.0; steps * n], vec![0.0; steps * no]);
+    for t in 0..steps {
+        for r in 0..n {
+            let mut s = p.b_rec[r] + p.b_in[r];
+            if t > 0 {
+                let prev = &h[(t - 1) * n..t * n];
+                s += p.w[r * n..(r + 1) * n]
+                    .iter()
+                    .zip(prev)
+                    .map(|(w, v)| w * v)
+                    .sum::<f64>();
+            }
+            s += p.w_in[r * ni..(r + 1) * ni]
+                .iter()
+                .zip(&inputs[t])
+                .map(|(w, v)| w * v)
+                .sum::<f64>();
+            a[t * n + r] = s;
+            h[t * n + r] = match activation {
+                Activation::Linear => s,
+                Activation::Relu => s.max(0.0),
+            };
+        }
+        let ht = &h[t * n..(t + 1) * n];
+        for o in 0..no {
+            y[t * no + o] = p.b_out[o]
+                + p.w_out[o * n..(o + 1) * n]
+                    .iter()
+                    .zip(ht)
+                    .map(|(w, v)| w * v)
+                    .sum::<f64>();
+        }
+    }
+    Trace { a, h, y }
+}
+
+/// The loss terms and the gradient of their sum with respect to the flat parameters.
+pub fn loss_and_gradient(
+    weights: &Weights,
+    activation: Activation,
+    objective: &Objective,
+    sequence: &Sequence,
+) -> (LossTerms, Vec<f64>) {
+    let shape = &weights.shape;
+    let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
+    let values = &weights.values;
+    let steps = sequence.inputs.len();
+    let trace = forward(shape, values, activation, &sequence.inputs);
+    let p = blocks(shape, values);
+    let (per_output, per_unit) = ((steps * no) as f64, (steps * n) as f64);
+
+    let mut terms = LossTerms::default();
+    let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
+    terms.weight = objective.weight * (squares(p.w) + squares(p.w_in) + squares(p.w_out));
+    let mut dy = vec![0.0; steps * no];
+    for t in 0..steps {
+        for o in 0..no {
+            let e = trace.y[t * no + o] - sequence.targets[t][o];
+            terms.target += objective.target * e * e / per_output;
+            dy[t * no + o] = objective.target * 2.0 * e / per_output;
+        }
+    }
+    for &v in &trace.h {
+        terms.activity += objective.activity * v * v / per_unit;
+        let negative = v.min(0.0);
+        // ½(h − |h|)² = 2 min(h, 0)².
+        terms.positivity += objective.positivity * 2.0 * negative * negative / per_unit;
+    }
+
+    let at = shape.offsets();
+    let mut grad = vec![0.0; values.len()];
+    // Weight energy.
+    for k in [0usize, 2, 4] {
+        for idx in at[k]..at[k + 1] {
+            grad[idx] = 2.0 * objective.weight * values[idx];
+        }
+    }
+    // δ_{t+1} = ∂L/∂a_{t+1}, carried backwards.
+    let mut delta_next = vec![0.0; n];
+    let mut delta = vec![0.0; n];
+    for t in (0..steps).rev() {
+        let ht = &trace.h[t * n..(t + 1) * n];
+        let dyt = &dy[t * no..(t + 1) * no];
+        for o in 0..no {
+            grad[at[5] + o] += dyt[o];
+            for r in 0..n {
+                grad[at[4] + o * n + r] += dyt[o] * ht[r];
+            }
+        }
+        for r in 0..n {
+            let mut g =
+                2.0 * objective.activity * ht[r] / per_unit + 4.0 * objective.positivity * ht[r].min(0.0) / per_unit;
+            for (o, d) in dyt.iter().enumerate() {
+                g += p.w_out[o * n + r] * d;
+            }
+            if t + 1 < steps {
+                for (q, d) in delta_next.iter().enumerate() {
+                    g += p.w[q * n + r] * d;
+                }
+            }
+            let slope = match activation {
+                Activation::Linear => 1.0,
+                Activation::Relu => f64::from(trace.a[t * n + r] > 0.0),
+            };
+            delta[r] = g * slope;
+        }
+        for r in 0..n {
+            let d = delta[r];
+            grad[at[1] + r] += d;
+            grad[at[3] + r] += d;
+            if t > 0 {
+                let prev = &trace.h[(t - 1) * n..t * n];
+                for (c, v) in prev.iter().enumerate() {
+                    grad[at[0] + r * n + c] += d * v;
+                }
+            }
+            for (c, x) in sequence.inputs[t].iter().enumerate().take(ni) {
+                grad[at[2] + r * ni + c] += d * x;
+            }
+        }
+        std::mem::swap(&mut delta, &mut delta_next);
+    }
+    (terms, grad)
+}
+
+/// What training produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trained {
+    /// The final weights, or the last finite ones if training diverged.
+    pub weights: Weights,
+    /// The loss terms of the returned weights.
+    pub final_loss: LossTerms,
+    /// Total loss every `iterations / 100` iterations (for the training panel).
+    pub loss_curve: Vec<(usize, f64)>,
+    /// The iteration at which the loss or a weight became non-finite, if it did.
+    pub diverged_at: Option<usize>,
+}
+
+/// Adam on the full loss with PyTorch's gradient-norm clip; one sequence per iteration (the
+/// authors' batch of one fixed sequence). Calls `on_iteration(i)` after each iteration.
+pub fn train(
+    init: Weights,
+    activation: Activation,
+    objective: &Objective,
+    training: &Training,
+    sequence: &Sequence,
+    mut on_iteration: impl FnMut(usize),
+) -> Trained {
+    let mut weights = init;
+    let count = weights.values.len();
+    let (mut m, mut v) = (vec![0.0; count], vec![0.0; count]);
+    let log_every = (training.iterations / 100).max(1);
+    let mut loss_curve = Vec::new();
+    let mut diverged_at = None;
+    let (mut beta_1_power, mut beta_2_power) = (1.0, 1.0);
+    for iteration in 0..training.iterations {
+        let (terms, mut grad) = loss_and_gradient(&weights, activation, objective, sequence);
+        let total = terms.total();
+        if !total.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            diverged_at = Some(iteration);
+            break;
+        }
+        if iteration % log_every == 0 {
+            loss_curve.push((iteration, total));
+        }
+        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1.
+        let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        let scale = training.clip_norm / (norm + 1e-6);
+        if scale < 1.0 {
+            grad.iter_mut().for_each(|g| *g *= scale);
+        }
+        beta_1_power *= training.beta_1;
+        beta_2_power *= training.beta_2;
+        let step = training.learning_rate / (1.0 - beta_1_power);
+        let bias_2 = (1.0 - beta_2_power).sqrt();
+        for k in 0..count {
+            m[k] = training.beta_1 * m[k] + (1.0 - training.beta_1) * grad[k];
+            v[k] = training.beta_2 * v[k] + (1.0 - training.beta_2) * grad[k] * grad[k];
+            weights.values[k] -= step * m[k] / (v[k].sqrt() / bias_2 + training.epsilon);
+        }
+        on_iteration(iteration + 1);
+    }
+    let (final_loss, _) = loss_and_gradient(&weights, activation, objective, sequence);
+    Trained {
+        weights,
+        final_loss,
+        loss_curve,
+        diverged_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::frequency_task::{Drive, TimeBase, sequence};
+
+    const OBJECTIVE: Objective = Objective {
+        target: 1.0,
+        activity: 0.5,
+        weight: 0.02,
+        positivity: 5.0,
+    };
+
+    fn task() -> Sequence {
+        sequence(Drive::AtTargets, (2.3, 4.1), TimeBase { steps: 40, dt: 0.1 })
+    }
+
+    fn perturbed(shape: Shape, seed: u64) -> Weights {
+        // Non-zero biases and some negative states, so every term and branch has a gradient;
+        // shrunk so that 40 steps of the recurrence stay O(1) and differences stay accurate.
+        let mut w = Weights::init(shape, seed);
+        let mut rng = SplitMix64::new(seed + 1);
+        w.values.iter_mut().for_each(|v| *v = 0.7 * *v + 0.1 * rng.normal());
+        w
+    }
+
+    #[test]
+    fn the_gradient_matches_central_differences() {
+        let shape = Shape {
+            hidden: 5,
+            inputs: 2,
+            outputs: 2,
+        };
+        let seq = task();
+        for activation in [Activation::Linear, Activation::Relu] {
+            let w = perturbed(shape, 3);
+            let (_, grad) = loss_and_gradient(&w, activation, &OBJECTIVE, &seq);
+            for (k, analytic) in grad.iter().enumerate() {
+                let h = 1e-6;
+                let at = |delta: f64| {
+                    let mut moved = w.clone();
+                    moved.values[k] += delta;
+                    loss_and_gradient(&moved, activation, &OBJECTIVE, &seq).0.total()
+                };
+                let numeric = (at(h) - at(-h)) / (2.0 * h);
+                assert!(
+                    (numeric - analytic).abs() <= 1e-6 * (1.0 + numeric.abs()),
+                    "{activation:?} parameter {k}: analytic {analytic} vs numeric {numeric}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn orthogonal_init_has_orthonormal_columns_or_rows() {
+        let mut rng = SplitMix64::new(1);
+        for (rows, cols) in [(6, 6), (6, 2), (2, 6)] {
+            let m = orthogonal(rows, cols, &mut rng);
+            let (outer, inner) = if rows >= cols { (cols, rows) } else { (rows, cols) };
+            let entry = |vec: usize, k: usize| {
+                if rows >= cols {
+                    m[k * cols + vec]
+                } else {
+                    m[vec * cols + k]
+                }
+            };
+            for a in 0..outer {
+                for b in 0..outer {
+                    let dot: f64 = (0..inner).map(|k| entry(a, k) * entry(b, k)).sum();
+                    assert!(
+                        (dot - f64::from(a == b)).abs() < 1e-12,
+                        "{rows}×{cols}: {a},{b} → {dot}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_is_deterministic() {
+        let shape = Shape {
+            hidden: 8,
+            inputs: 2,
+            outputs: 2,
+        };
+        let seq = task();
+        let training = Training {
+            iterations: 300,
+            learning_rate: 1e-2,
+            clip_norm: 2.0,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        };
+        let init = Weights::init(shape, 5);
+        let (before, _) = loss_and_gradient(&init, Activation::Linear, &OBJECTIVE, &seq);
+        let a = train(init.clone(), Activation::Linear, &OBJECTIVE, &training, &seq, |_| {});
+        let b = train(init, Activation::Linear, &OBJECTIVE, &training, &seq, |_| {});
+        assert!(
+            a.final_loss.total() < 0.5 * before.total(),
+            "{:?} vs {before:?}",
+            a.final_loss
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.diverged_at, None);
+    }
+
+    #[test]
+    fn divergence_stops_training_and_keeps_finite_weights() {
+        let shape = Shape {
+            hidden: 4,
+            inputs: 2,
+            outputs: 2,
+        };
+        let mut init = Weights::init(shape, 2);
+        // An exploding recurrent matrix: 1e3 × orthogonal over 40 steps overflows.
+        let n = shape.hidden * shape.hidden;
+        init.values[..n].iter_mut().for_each(|v| *v *= 1e9);
+        let training = Training {
+            iterations: 10,
+            learning_rate: 1e-3,
+            clip_norm: 2.0,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        };
+        let out = train(init, Activation::Linear, &OBJECTIVE, &training, &task(), |_| {});
+        assert_eq!(out.diverged_at, Some(0));
+        assert!(out.weights.values.iter().all(|v| v.is_finite()));
+    }
+}
