@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::adam::{Adam, AdamSettings, default_beta_1, default_beta_2, default_epsilon};
 use crate::data::frequency_task::Sequence;
 use crate::rng::SplitMix64;
 
@@ -46,16 +47,6 @@ pub struct Training {
     pub beta_2: f64,
     #[serde(default = "default_epsilon")]
     pub epsilon: f64,
-}
-
-fn default_beta_1() -> f64 {
-    0.9
-}
-fn default_beta_2() -> f64 {
-    0.999
-}
-fn default_epsilon() -> f64 {
-    1e-8
 }
 
 /// Sizes of the network.
@@ -330,12 +321,18 @@ pub fn train(
     mut on_iteration: impl FnMut(usize),
 ) -> Trained {
     let mut weights = init;
-    let count = weights.values.len();
-    let (mut m, mut v) = (vec![0.0; count], vec![0.0; count]);
+    let mut adam = Adam::new(
+        AdamSettings {
+            learning_rate: training.learning_rate,
+            beta_1: training.beta_1,
+            beta_2: training.beta_2,
+            epsilon: training.epsilon,
+        },
+        weights.values.len(),
+    );
     let log_every = (training.iterations / 100).max(1);
     let mut loss_curve = Vec::new();
     let mut diverged_at = None;
-    let (mut beta_1_power, mut beta_2_power) = (1.0, 1.0);
     for iteration in 0..training.iterations {
         let (terms, mut grad) = loss_and_gradient(&weights, activation, objective, sequence);
         let total = terms.total();
@@ -346,21 +343,7 @@ pub fn train(
         if iteration % log_every == 0 {
             loss_curve.push((iteration, total));
         }
-        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1.
-        let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-        let scale = training.clip_norm / (norm + 1e-6);
-        if scale < 1.0 {
-            grad.iter_mut().for_each(|g| *g *= scale);
-        }
-        beta_1_power *= training.beta_1;
-        beta_2_power *= training.beta_2;
-        let step = training.learning_rate / (1.0 - beta_1_power);
-        let bias_2 = (1.0 - beta_2_power).sqrt();
-        for k in 0..count {
-            m[k] = training.beta_1 * m[k] + (1.0 - training.beta_1) * grad[k];
-            v[k] = training.beta_2 * v[k] + (1.0 - training.beta_2) * grad[k] * grad[k];
-            weights.values[k] -= step * m[k] / (v[k].sqrt() / bias_2 + training.epsilon);
-        }
+        adam.step(&mut weights.values, &mut grad, Some(training.clip_norm));
         on_iteration(iteration + 1);
     }
     let (final_loss, _) = loss_and_gradient(&weights, activation, objective, sequence);
