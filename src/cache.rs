@@ -2,7 +2,12 @@
 //!
 //! Key: SHA-256 of the run's canonical JSON (every default filled in), the numerics version and
 //! the backend. Entry: a directory `<root>/<key[..2]>/<key>/` holding `run.json` (what was
-//! run), `result.json` (what came out) and `result.sha256` (the digest of `result.json`).
+//! run), `result.json` (what came out) and `result.sha256`: `v2 ` and the digest of the key,
+//! `run.json` and `result.json` together, so an entry is bound to its run — a `result.json`
+//! and digest copied in from another entry, or a changed `run.json`, fail the check. A lookup
+//! also checks that `run.json` is the run being looked up. (Entries written before v2 hold the
+//! digest of `result.json` alone; they are checked that way and their `run.json` against the
+//! run, then upgraded to v2 in place.)
 //! Writes go to a private temporary directory first and are moved into place with one
 //! `rename`, so a reader never sees half an entry; an entry whose digest does not match is
 //! reported, removed and recomputed, never used. Two writers of the same key both produce the
@@ -81,12 +86,30 @@ impl Cache {
         self.root.join(&key.0[..2]).join(&key.0)
     }
 
-    pub fn lookup<T: DeserializeOwned>(&self, key: &RunKey) -> Lookup<T> {
+    /// The entry of `key`, checked against `run` (the recipe the key was computed from).
+    pub fn lookup<R: Serialize, T: DeserializeOwned>(&self, key: &RunKey, run: &R) -> Lookup<T> {
         let dir = self.entry_dir(key);
+        // A file where the prefix directory or the entry belongs (a copy gone wrong): remove it
+        // so that the entry can be written, and say so.
+        for path in [dir.parent().expect("entry dirs have a parent"), dir.as_path()] {
+            if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+                return match fs::remove_file(path) {
+                    Ok(()) => Lookup::Corrupt {
+                        reason: format!("{} was a file, not a directory; removed", path.display()),
+                    },
+                    Err(e) => Lookup::Corrupt {
+                        reason: format!(
+                            "{} is a file, not a directory, and removing it failed: {e} (fix: delete it)",
+                            path.display()
+                        ),
+                    },
+                };
+            }
+        }
         if !dir.exists() {
             return Lookup::Miss;
         }
-        match read_verified(&dir) {
+        match read_verified(key, &dir, run) {
             Ok(value) => Lookup::Hit(value),
             Err(reason) => {
                 // Never use it; remove it so that the recomputed entry can take its place.
@@ -105,12 +128,13 @@ impl Cache {
         fs::create_dir_all(&tmp_root)?;
         let tmp = tempfile::Builder::new().prefix(key.short()).tempdir_in(&tmp_root)?;
         let result_bytes = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
-        fs::write(
-            tmp.path().join("run.json"),
-            serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?,
-        )?;
+        let run_bytes = serde_json::to_vec_pretty(run).map_err(std::io::Error::other)?;
+        fs::write(tmp.path().join("run.json"), &run_bytes)?;
         fs::write(tmp.path().join("result.json"), &result_bytes)?;
-        fs::write(tmp.path().join("result.sha256"), sha256_hex(&result_bytes))?;
+        fs::write(
+            tmp.path().join("result.sha256"),
+            entry_digest(key, &run_bytes, &result_bytes),
+        )?;
         let tmp_path = tmp.keep();
         match fs::rename(&tmp_path, &dest) {
             Ok(()) => Ok(dest),
@@ -132,12 +156,19 @@ impl Cache {
         let Ok(shards) = fs::read_dir(&self.root) else {
             return keys;
         };
-        for shard in shards.flatten() {
+        // Symbolic links are never followed: an entry is a real directory inside the cache.
+        let is_dir = |e: &fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
+        for shard in shards.flatten().filter(is_dir) {
             let name = shard.file_name().to_string_lossy().into_owned();
             if name.len() != 2 {
                 continue;
             }
-            for entry in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+            for entry in fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(is_dir)
+            {
                 let key = entry.file_name().to_string_lossy().into_owned();
                 if key.len() == 64 && key.starts_with(&name) {
                     keys.push(RunKey(key));
@@ -148,18 +179,60 @@ impl Cache {
         keys
     }
 
+    /// Deletes an entry; refuses one that is, or sits under, a symbolic link.
     pub fn remove(&self, key: &RunKey) -> std::io::Result<()> {
-        fs::remove_dir_all(self.entry_dir(key))
+        let dir = self.entry_dir(key);
+        let parent = dir.parent().expect("entry dirs have a parent");
+        for path in [parent, dir.as_path()] {
+            if fs::symlink_metadata(path)?.file_type().is_symlink() {
+                return Err(std::io::Error::other(format!(
+                    "{} is a symbolic link; cache entries are never deleted through one",
+                    path.display()
+                )));
+            }
+        }
+        fs::remove_dir_all(dir)
     }
 }
 
-fn read_verified<T: DeserializeOwned>(dir: &Path) -> Result<T, String> {
-    let bytes = fs::read(dir.join("result.json")).map_err(|e| format!("result.json unreadable: {e}"))?;
-    let digest = fs::read_to_string(dir.join("result.sha256")).map_err(|e| format!("digest unreadable: {e}"))?;
-    if digest.trim() != sha256_hex(&bytes) {
-        return Err("result.json does not match its digest".into());
+/// The v2 digest: key, run and result together.
+fn entry_digest(key: &RunKey, run: &[u8], result: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for part in [key.as_str().as_bytes(), run, result] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
     }
-    serde_json::from_slice(&bytes).map_err(|e| format!("result.json does not parse: {e}"))
+    format!("v2 {}", hex(&hasher.finalize()))
+}
+
+fn read_verified<R: Serialize, T: DeserializeOwned>(key: &RunKey, dir: &Path, run: &R) -> Result<T, String> {
+    let read = |name: &str| fs::read(dir.join(name)).map_err(|e| format!("{name} unreadable: {e}"));
+    let result_bytes = read("result.json")?;
+    let run_bytes = read("run.json")?;
+    let digest = String::from_utf8_lossy(&read("result.sha256")?).trim().to_string();
+    let legacy = !digest.starts_with("v2 ");
+    if legacy {
+        if digest != sha256_hex(&result_bytes) {
+            return Err("result.json does not match its digest".into());
+        }
+    } else if digest != entry_digest(key, &run_bytes, &result_bytes) {
+        return Err("the entry's files do not match its digest (result.json, run.json or the digest was changed or copied from another entry)".into());
+    }
+    let stored: serde_json::Value =
+        serde_json::from_slice(&run_bytes).map_err(|e| format!("run.json does not parse: {e}"))?;
+    if stored != serde_json::to_value(run).map_err(|e| e.to_string())? {
+        return Err("run.json describes a different run than this entry's key".into());
+    }
+    let value = serde_json::from_slice(&result_bytes).map_err(|e| format!("result.json does not parse: {e}"))?;
+    if legacy {
+        // Bind the entry now that its run and result are checked; a failed upgrade only means
+        // it is checked the legacy way again next time.
+        let _ = crate::fsutil::write_atomic(
+            &dir.join("result.sha256"),
+            entry_digest(key, &run_bytes, &result_bytes).as_bytes(),
+        );
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -171,9 +244,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         let key = RunKey::of(&("run", 1), 1, "flex");
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Miss));
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&key, &("run", 1)), Lookup::Miss));
         cache.store(&key, &("run", 1), &vec![1.5, 2.5]).unwrap();
-        match cache.lookup::<Vec<f64>>(&key) {
+        match cache.lookup::<_, Vec<f64>>(&key, &("run", 1)) {
             Lookup::Hit(v) => assert_eq!(v, vec![1.5, 2.5]),
             other => panic!("{other:?}"),
         }
@@ -187,9 +260,12 @@ mod tests {
         let key = RunKey::of(&"x", 1, "flex");
         let entry = cache.store(&key, &"x", &vec![1.0]).unwrap();
         fs::write(entry.join("result.json"), b"[2.0]").unwrap();
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"x"),
+            Lookup::Corrupt { .. }
+        ));
         assert!(!entry.exists());
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Miss));
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&key, &"x"), Lookup::Miss));
     }
 
     #[test]
@@ -202,7 +278,109 @@ mod tests {
         let entry = cache.entry_dir(&key);
         fs::create_dir_all(&entry).unwrap();
         fs::write(entry.join("result.json"), b"[1.0]").unwrap();
-        assert!(matches!(cache.lookup::<Vec<f64>>(&key), Lookup::Corrupt { .. }));
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"y"),
+            Lookup::Corrupt { .. }
+        ));
+    }
+
+    #[test]
+    fn another_entrys_result_and_digest_copied_in_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let (a, b) = (RunKey::of(&"a", 1, "flex"), RunKey::of(&"b", 1, "flex"));
+        let entry_a = cache.store(&a, &"a", &vec![1.0]).unwrap();
+        let entry_b = cache.store(&b, &"b", &vec![2.0]).unwrap();
+        for file in ["result.json", "result.sha256"] {
+            fs::copy(entry_b.join(file), entry_a.join(file)).unwrap();
+        }
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&a, &"a"), Lookup::Corrupt { .. }));
+        // All three files copied: the digest names b's key.
+        cache.store(&a, &"a", &vec![1.0]).unwrap();
+        for file in ["run.json", "result.json", "result.sha256"] {
+            fs::copy(entry_b.join(file), entry_a.join(file)).unwrap();
+        }
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&a, &"a"), Lookup::Corrupt { .. }));
+    }
+
+    #[test]
+    fn a_deleted_or_garbage_run_json_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = RunKey::of(&"r", 1, "flex");
+        let entry = cache.store(&key, &"r", &vec![1.0]).unwrap();
+        fs::remove_file(entry.join("run.json")).unwrap();
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"r"),
+            Lookup::Corrupt { .. }
+        ));
+        let entry = cache.store(&key, &"r", &vec![1.0]).unwrap();
+        fs::write(entry.join("run.json"), b"\x00garbage").unwrap();
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"r"),
+            Lookup::Corrupt { .. }
+        ));
+    }
+
+    #[test]
+    fn a_legacy_entry_is_checked_against_its_run_and_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = RunKey::of(&"old", 1, "flex");
+        let entry = cache.store(&key, &"old", &vec![3.0]).unwrap();
+        // The pre-v2 format: the digest of result.json alone.
+        let result = fs::read(entry.join("result.json")).unwrap();
+        fs::write(entry.join("result.sha256"), sha256_hex(&result)).unwrap();
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&key, &"old"), Lookup::Hit(_)));
+        let digest = fs::read_to_string(entry.join("result.sha256")).unwrap();
+        assert!(digest.starts_with("v2 "), "{digest}");
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&key, &"old"), Lookup::Hit(_)));
+        // A legacy entry whose run.json names another run is not used.
+        fs::write(entry.join("result.sha256"), sha256_hex(&result)).unwrap();
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"other"),
+            Lookup::Corrupt { .. }
+        ));
+    }
+
+    #[test]
+    fn a_file_where_an_entry_or_its_prefix_belongs_is_removed_and_the_entry_then_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = RunKey::of(&"f", 1, "flex");
+        let entry = cache.entry_dir(&key);
+        let prefix = entry.parent().unwrap().to_path_buf();
+        fs::write(&prefix, b"not a directory").unwrap();
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"f"),
+            Lookup::Corrupt { .. }
+        ));
+        cache.store(&key, &"f", &vec![1.0]).unwrap();
+        fs::remove_dir_all(&entry).unwrap();
+        fs::write(&entry, b"not a directory").unwrap();
+        assert!(matches!(
+            cache.lookup::<_, Vec<f64>>(&key, &"f"),
+            Lookup::Corrupt { .. }
+        ));
+        cache.store(&key, &"f", &vec![1.0]).unwrap();
+        assert!(matches!(cache.lookup::<_, Vec<f64>>(&key, &"f"), Lookup::Hit(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_never_listed_or_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim_key = RunKey::of(&"v", 1, "flex");
+        let victim = outside.path().join(victim_key.as_str());
+        fs::create_dir_all(&victim).unwrap();
+        fs::write(victim.join("precious"), b"keep me").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        // A prefix directory that links outside, and an entry that does.
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(&victim_key.as_str()[..2])).unwrap();
+        assert!(cache.keys().is_empty());
+        assert!(cache.remove(&victim_key).is_err());
+        assert!(victim.join("precious").exists());
     }
 
     #[test]

@@ -38,12 +38,12 @@ pub struct Cli {
     /// The directory of specs (specs/<paper>/<artefact>.ron).
     #[arg(long, global = true, default_value = "specs")]
     pub specs: PathBuf,
-    /// Most runs trained together as one batched program.
-    #[arg(long, global = true, default_value_t = 128)]
-    pub max_batch: usize,
-    /// Threads training batched programs in parallel (default: the number of cores).
-    #[arg(long, short = 'j', global = true)]
-    pub jobs: Option<usize>,
+    /// Most runs trained together as one batched program (at least 1).
+    #[arg(long, global = true, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch: u32,
+    /// Threads training batched programs in parallel (default: the number of cores; at least 1).
+    #[arg(long, short = 'j', global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
     /// No progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -74,9 +74,9 @@ pub enum Command {
     /// column per source.
     Theory {
         points: PathBuf,
-        /// Directions checked on the circle (the authors use 500).
-        #[arg(long, default_value_t = 500)]
-        angles: usize,
+        /// Directions checked on the circle (the authors use 500; at least 8).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(8..))]
+        angles: u32,
     },
     /// Inspect or clean the run cache.
     Cache {
@@ -126,7 +126,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Verify { targets }) => run(cli, targets, None, true),
         Some(Command::List) => list(cli),
         Some(Command::Plan { targets }) => plan(cli, targets),
-        Some(Command::Theory { points, angles }) => theory(points, *angles),
+        Some(Command::Theory { points, angles }) => theory(points, *angles as usize),
         Some(Command::Cache { action }) => cache(cli, action),
     }
 }
@@ -139,10 +139,11 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         cache: cache_of(cli),
         outputs: cli.outputs.clone(),
         shard,
-        max_batch: cli.max_batch,
-        jobs: cli
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        max_batch: cli.max_batch as usize,
+        jobs: cli.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            |j| j as usize,
+        ),
         show_progress: !cli.quiet,
     };
     let mut results: Vec<ArtefactResult> = Vec::new();
@@ -167,8 +168,16 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
                 );
                 results.push(*result);
             }
-            ArtefactOutcome::Sharded => {
-                eprintln!("  shard {shard:?} trained and cached; run without --shard to render")
+            ArtefactOutcome::Sharded { runs, stats } => {
+                let shard = shard.expect("only a sharded run returns Sharded");
+                eprintln!(
+                    "  shard {}/{}: {runs} {} ({} cached, {} trained); run without --shard to render",
+                    shard.index + 1,
+                    shard.count,
+                    if runs == 1 { "run" } else { "runs" },
+                    stats.hits,
+                    stats.trained
+                )
             }
             ArtefactOutcome::Unavailable(loaded, reason) => {
                 eprintln!("  skipped ({}): {}", reason.status(), reason.message());
@@ -330,6 +339,12 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
 
 fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
     let cache = cache_of(cli);
+    if cache.root().exists() && !cache.root().is_dir() {
+        anyhow::bail!(
+            "the cache {} is a file, not a directory (fix: point --cache or MODREPRO_CACHE at a directory)",
+            cache.root().display()
+        );
+    }
     match action {
         CacheAction::Ls => {
             let keys = cache.keys();
@@ -340,7 +355,22 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
         }
         CacheAction::Gc => {
             let mut referenced = BTreeSet::new();
-            for s in load_targets(cli, &[])? {
+            let specs = load_targets(cli, &[])?;
+            // A spec that cannot be planned here (its data is missing) references entries we
+            // cannot name: deleting "unreferenced" entries would delete its runs.
+            let mut unplannable = Vec::new();
+            for s in &specs {
+                if let Some(reason) = s.spec.experiment.unavailable()? {
+                    unplannable.push(format!("{} ({}: {})", s.id, reason.status(), reason.message()));
+                }
+            }
+            if !unplannable.is_empty() {
+                anyhow::bail!(
+                    "cache gc deletes nothing while a spec cannot be planned, because its cached runs would look unreferenced: {} (fix: make its data available, or move the spec out of --specs if its runs may go)",
+                    unplannable.join("; ")
+                );
+            }
+            for s in specs {
                 for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                     for backend in [Backend::Flex, Backend::Wgpu] {
                         referenced.extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));

@@ -52,7 +52,7 @@ pub fn obtain_outputs(
     let mut outputs: Vec<Option<RunOutput>> = vec![None; runs.len()];
     let mut misses: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (k, run) in runs.iter().enumerate() {
-        match cache.lookup::<RunOutput>(&run.key) {
+        match cache.lookup::<_, RunOutput>(&run.key, &run.recipe) {
             Lookup::Hit(output) => {
                 stats.hits += 1;
                 outputs[k] = Some(output);

@@ -46,7 +46,10 @@ pub struct ArtefactResult {
 pub enum ArtefactOutcome {
     Done(Box<ArtefactResult>),
     /// A shard's runs were trained and cached; nothing rendered.
-    Sharded,
+    Sharded {
+        runs: usize,
+        stats: CacheStats,
+    },
     /// The artefact cannot be produced here (reported, not failed, not passed).
     Unavailable(Box<LoadedSpec>, Unavailable),
 }
@@ -73,7 +76,10 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         options.show_progress,
     )?;
     if options.shard.is_some() {
-        return Ok(ArtefactOutcome::Sharded);
+        return Ok(ArtefactOutcome::Sharded {
+            runs: plan.runs.len(),
+            stats,
+        });
     }
     let measurements = plan
         .runs

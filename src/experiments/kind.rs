@@ -40,6 +40,8 @@ pub struct Measured<'a, K: Kind> {
 pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static {
     /// The kind's name, as a spec writes it (`TwoFrequencies(( … ))`).
     const NAME: &'static str;
+    /// The paper it reproduces (a spec naming another paper is refused).
+    const PAPER: crate::spec::Paper;
     /// One fully resolved unit of training work; its JSON is hashed into the cache key.
     type Recipe: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
     /// What training leaves, stored in the cache. Must hold only finite numbers (JSON has no NaN).
@@ -127,6 +129,7 @@ impl Debug for KindMeasurement {
 /// [`Kind`] with its types erased, so that `Experiment` can hand out any kind as one trait object.
 pub trait ErasedKind: Sync {
     fn name(&self) -> &'static str;
+    fn paper(&self) -> crate::spec::Paper;
     fn validate(&self) -> Checked;
     fn measure_names(&self) -> Vec<String>;
     fn runs(&self, seed: u64) -> Vec<RunSlot>;
@@ -156,6 +159,10 @@ fn typed_recipe<K: Kind>(recipe: &KindRecipe) -> anyhow::Result<K::Recipe> {
 impl<K: Kind> ErasedKind for K {
     fn name(&self) -> &'static str {
         K::NAME
+    }
+
+    fn paper(&self) -> crate::spec::Paper {
+        K::PAPER
     }
 
     fn validate(&self) -> Checked {

@@ -2,6 +2,8 @@
 //! into a table, a figure and the named values its claims refer to.
 
 pub mod curves;
+pub mod domains;
+pub mod entorhinal;
 pub mod isaac3d_qlae;
 pub mod kind;
 pub mod linear_ae_run;
@@ -47,6 +49,8 @@ pub enum Experiment {
     /// Dorrell et al. 2025 Fig 3a–d: RNNs that output two frequencies, rational or irrational
     /// ratio.
     TwoFrequencies(two_frequencies::Params),
+    /// Dorrell et al. 2025 Fig 4: the entorhinal simulation (position and reward).
+    Entorhinal(entorhinal::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -156,11 +160,35 @@ impl Experiment {
         }
     }
 
+    /// Checks the parameters against their domain (after profiles and sweeps are applied).
+    pub fn validate(&self) -> crate::spec::domain::Checked {
+        match self.as_kind() {
+            Some(kind) => kind.validate(),
+            None => domains::check(self),
+        }
+    }
+
+    /// The paper whose figure this experiment reproduces (`None`: any paper may use it).
+    pub fn paper(&self) -> Option<crate::spec::Paper> {
+        use crate::spec::Paper;
+        Some(match self {
+            Experiment::OnePointApart(_)
+            | Experiment::RandomPointSets(_)
+            | Experiment::RangeManipulation(_)
+            | Experiment::Isaac3dQlae(_)
+            | Experiment::WhatWhere(_) => Paper::Dorrell2025,
+            Experiment::UnitClustering(_) => Paper::Lange2022,
+            Experiment::OperativeDimensions(_) => Paper::Krause2022,
+            _ => return self.as_kind().map(|kind| kind.paper()),
+        })
+    }
+
     /// The experiment as a [`kind::Kind`], for kinds written with that trait: the one place a
     /// new kind is wired in.
     pub fn as_kind(&self) -> Option<&dyn kind::ErasedKind> {
         match self {
             Experiment::TwoFrequencies(p) => Some(p),
+            Experiment::Entorhinal(p) => Some(p),
             _ => None,
         }
     }

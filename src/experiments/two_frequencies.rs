@@ -167,6 +167,7 @@ impl Params {
 }
 
 impl Kind for Params {
+    const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     const NAME: &'static str = "TwoFrequencies";
     type Recipe = FrequencyRun;
     type Output = Trained;

@@ -1,5 +1,6 @@
 //! Burn modules and their training loops. Knows nothing of specs or files.
 
+pub mod action_rnn;
 pub mod adam;
 pub mod classifier;
 pub mod frequency_rnn;

@@ -39,6 +39,21 @@ pub fn open_interval(param: &str, value: f64, low: f64, high: f64) -> Checked {
     }
 }
 
+/// A finite number in an interval; `closed` says which ends belong to it (low, high).
+pub fn interval(param: &str, value: f64, low: f64, high: f64, closed: (bool, bool)) -> Checked {
+    let above = if closed.0 { value >= low } else { value > low };
+    let below = if closed.1 { value <= high } else { value < high };
+    if value.is_finite() && above && below {
+        Ok(())
+    } else {
+        let (open, close) = (if closed.0 { '[' } else { '(' }, if closed.1 { ']' } else { ')' });
+        fail(
+            param,
+            format!("`{param}` is {value}; allowed: a number in {open}{low}, {high}{close}"),
+        )
+    }
+}
+
 /// A finite number ≥ 0.
 pub fn non_negative(param: &str, value: f64) -> Checked {
     if value.is_finite() && value >= 0.0 {
@@ -74,6 +89,9 @@ mod tests {
         assert!(non_negative("objective.weight", 0.0).is_ok());
         assert!(non_negative("objective.weight", -1.0).is_err());
         assert!(positive("time.dt", 0.0).is_err());
+        assert!(interval("dropout", 0.0, 0.0, 1.0, (true, false)).is_ok());
+        let e = interval("dropout", 1.0, 0.0, 1.0, (true, false)).unwrap_err();
+        assert!(e.message.ends_with("allowed: a number in [0, 1)"), "{}", e.message);
         assert!(positive("time.dt", f64::NAN).is_err());
     }
 }

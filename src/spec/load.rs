@@ -64,23 +64,64 @@ fn position_of(source: &str, needle: &str) -> Option<(usize, usize)> {
     Some((line, col))
 }
 
-/// Where a (dotted) parameter's last field is written, as `name:` not preceded by part of a
-/// longer name.
+/// A RON parse error in a user's words: the field it is in (the last `name:` before it on its
+/// line), what went wrong, and where the schema is.
+fn describe_syntax_error(code: &ron::Error, source: &str, line: usize, col: usize) -> String {
+    let what = match code {
+        ron::Error::ExceededRecursionLimit => "the file nests brackets too deeply to be a spec".to_string(),
+        other => other.to_string(),
+    };
+    let text = source.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let head: String = text.chars().take(col.saturating_sub(1)).collect();
+    let field = head.rfind(':').and_then(|colon| {
+        let name: String = head[..colon]
+            .chars()
+            .rev()
+            .skip_while(|c| c.is_whitespace())
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        (!name.is_empty()).then_some(name)
+    });
+    let field = field.map_or_else(String::new, |f| format!("`{f}`: "));
+    format!("{field}{what} (fix: compare with the schema in README.md, section 'Specs')")
+}
+
+/// Where a (dotted) parameter is written: each part as `name:` (not inside a longer name or a
+/// `//` comment), each searched after the one before it, so `training.steps` finds the `steps:`
+/// inside `training: (…)`. The position of the last part found.
 fn position_of_field(source: &str, param: &str) -> Option<(usize, usize)> {
-    let field = param.rsplit('.').next()?;
-    let needle = format!("{field}:");
     let mut from = 0;
-    while let Some(found) = source[from..].find(&needle) {
-        let offset = from + found;
-        let before = source[..offset].chars().next_back();
-        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            let head = &source[..offset];
-            let line = head.matches('\n').count() + 1;
-            return Some((line, offset - head.rfind('\n').map_or(0, |i| i + 1) + 1));
+    let mut found_at = None;
+    for part in param.split('.') {
+        let needle = format!("{part}:");
+        let mut search = from;
+        let offset = loop {
+            let Some(hit) = source[search..].find(&needle) else {
+                break None;
+            };
+            let offset = search + hit;
+            let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let before = source[..offset].chars().next_back();
+            let in_comment = source[line_start..offset].contains("//");
+            if !in_comment && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                break Some(offset);
+            }
+            search = offset + needle.len();
+        };
+        // A part not written as `name:` (an enum variant like `Trained(…)`, or a default) is
+        // skipped: the next part is looked for from here.
+        if let Some(offset) = offset {
+            found_at = Some(offset);
+            from = offset + needle.len();
         }
-        from = offset + needle.len();
     }
-    None
+    let offset = found_at?;
+    let head = &source[..offset];
+    let line = head.matches('\n').count() + 1;
+    Some((line, offset - head.rfind('\n').map_or(0, |i| i + 1) + 1))
 }
 
 fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
@@ -106,10 +147,7 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
         invalid(
             path,
             Some((e.position.line, e.position.col)),
-            format!(
-                "{} (fix: compare with the schema in README.md, section 'Spec format')",
-                e.code
-            ),
+            describe_syntax_error(&e.code, &source, e.position.line, e.position.col),
         )
     })?;
     let id = artefact_id(path)?;
@@ -130,8 +168,95 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
             "`seeds` is empty (fix: give at least one seed)",
         ));
     }
+    if let Some(expected) = spec.experiment.paper()
+        && expected != spec.paper
+    {
+        return Err(invalid(
+            path,
+            position_of_field(source, "paper"),
+            format!(
+                "`paper: {:?}` but {} is an experiment of {:?} (fix: `paper: {expected:?}`)",
+                spec.paper,
+                spec.experiment.kind(),
+                expected
+            ),
+        ));
+    }
+    let mut distinct_seeds = std::collections::BTreeSet::new();
+    if let Some(seed) = spec.seeds.iter().find(|s| !distinct_seeds.insert(**s)) {
+        return Err(invalid(
+            path,
+            position_of_field(source, "seeds"),
+            format!("seed {seed} is listed twice (fix: list each seed once; a repeated seed repeats the same runs)"),
+        ));
+    }
+    let mut axes = std::collections::BTreeSet::new();
+    for axis in &spec.sweep {
+        let at = position_of(source, &format!("\"{}\"", axis.param));
+        if !axes.insert(&axis.param) {
+            return Err(invalid(
+                path,
+                at,
+                format!(
+                    "the sweep has two axes for `{}` (fix: one axis per parameter, with all its values)",
+                    axis.param
+                ),
+            ));
+        }
+        let mut values: Vec<String> = Vec::new();
+        for value in &axis.values {
+            if !value.is_finite() {
+                return Err(invalid(
+                    path,
+                    at,
+                    format!(
+                        "sweep axis `{}` has the value {value}; allowed: finite numbers",
+                        axis.param
+                    ),
+                ));
+            }
+            let text = value.to_string();
+            if values.contains(&text) {
+                return Err(invalid(
+                    path,
+                    at,
+                    format!(
+                        "sweep axis `{}` lists {text} twice (fix: list each value once)",
+                        axis.param
+                    ),
+                ));
+            }
+            values.push(text);
+        }
+    }
+    for (profile, overrides) in &spec.profiles {
+        for (param, value) in overrides {
+            if !value.is_finite() {
+                return Err(invalid(
+                    path,
+                    position_of(source, &format!("\"{param}\"")),
+                    format!(
+                        "profile `{}` sets `{param}` to {value}; allowed: finite numbers",
+                        profile.name()
+                    ),
+                ));
+            }
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for claim in &spec.claims {
+        if let Err(message) = claim.expect.check() {
+            let id_quoted = format!("\"{}\"", claim.id);
+            let expect_at = source.find(&id_quoted).and_then(|at| {
+                position_of_field(&source[at..], "expect")
+                    .map(|(line, col)| (line + source[..at].matches('\n').count(), col))
+            });
+            return Err(invalid(
+                path,
+                expect_at.or_else(|| position_of(source, &id_quoted)),
+                format!("claim `{}`: {message}", claim.id),
+            ));
+        }
         let at = position_of(source, &format!("\"{}\"", claim.id));
         if !seen.insert(&claim.id) {
             return Err(invalid(path, at, format!("two claims share the id `{}`", claim.id)));
@@ -161,11 +286,22 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
     }
     // Every profile, at every sweep point, must resolve to valid parameters.
     for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
-        seeds_for(spec, profile).map_err(|e| invalid(path, position_of(source, "\"seeds\""), e.message))?;
+        let seeds = seeds_for(spec, profile).map_err(|e| invalid(path, position_of(source, "\"seeds\""), e.message))?;
+        if seeds.len() > MAX_SEEDS {
+            return Err(invalid(
+                path,
+                position_of(source, "\"seeds\"").or_else(|| position_of_field(source, "seeds")),
+                format!(
+                    "profile `{}` has {} seeds; allowed: at most {MAX_SEEDS} (every seed repeats every run)",
+                    profile.name(),
+                    seeds.len()
+                ),
+            ));
+        }
         for point in sweep_points(spec) {
             let experiment = resolve(spec, profile, &point)
                 .map_err(|e| invalid(path, position_of(source, &format!("\"{}\"", e.path)), e.message))?;
-            if let Some(Err(e)) = experiment.as_kind().map(|kind| kind.validate()) {
+            if let Err(e) = experiment.validate() {
                 let overridden = spec.profiles.get(&profile).is_some_and(|o| o.contains_key(&e.param))
                     || point.iter().any(|(p, _)| *p == e.param);
                 let position = if overridden {
@@ -191,6 +327,9 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
 
 /// One point of the sweep's cartesian product: (parameter path, value) per axis.
 pub type SweepPoint = Vec<(String, Scalar)>;
+
+/// Most seeds a spec may list: each repeats every run.
+const MAX_SEEDS: usize = 10_000;
 
 pub fn sweep_points(spec: &Spec) -> Vec<SweepPoint> {
     let mut points: Vec<SweepPoint> = vec![Vec::new()];
@@ -246,32 +385,51 @@ pub struct ResolveError {
 /// The experiment with the profile's overrides and then the sweep point's values applied.
 pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Experiment, ResolveError> {
     let mut value = serde_json::to_value(&spec.experiment).expect("experiments serialise");
+    let pristine = value.clone();
     let params = value
         .as_object_mut()
         .and_then(|o| o.values_mut().next())
         .expect("an experiment is externally tagged: {Kind: params}");
-    let overrides = spec
+    let overrides: Vec<(String, Scalar, String)> = spec
         .profiles
         .get(&profile)
         .into_iter()
         .flatten()
         .filter(|(k, _)| k.as_str() != SEEDS)
-        .map(|(k, v)| (k.clone(), v.clone(), format!("profile `{}`", profile.name())));
-    let sweep = point.iter().map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string()));
-    for (path, scalar, origin) in overrides.chain(sweep) {
-        set_path(params, &path, scalar.to_json()).map_err(|message| ResolveError {
+        .map(|(k, v)| (k.clone(), v.clone(), format!("profile `{}`", profile.name())))
+        .chain(point.iter().map(|(k, v)| (k.clone(), v.clone(), "sweep".to_string())))
+        .collect();
+    for (path, scalar, origin) in &overrides {
+        set_path(params, path, scalar.to_json()).map_err(|message| ResolveError {
             message: format!("{origin} sets `{path}`: {message}"),
             path: path.clone(),
         })?;
     }
     serde_json::from_value(value.clone()).map_err(|e| {
-        let path = point.first().map(|(p, _)| p.clone()).unwrap_or_default();
-        ResolveError {
-            path,
-            message: format!(
-                "with profile `{}` applied: {e} (fix: give the parameter a value of the right type)",
-                profile.name()
-            ),
+        // Blame the first override that breaks the parameters on its own, so the error points
+        // at it rather than at whichever override happens to come first.
+        let culprit = overrides.iter().find(|(path, scalar, _)| {
+            let mut alone = pristine.clone();
+            let params = alone
+                .as_object_mut()
+                .and_then(|o| o.values_mut().next())
+                .expect("tagged");
+            set_path(params, path, scalar.to_json()).is_ok() && serde_json::from_value::<Experiment>(alone).is_err()
+        });
+        match culprit {
+            Some((path, scalar, origin)) => ResolveError {
+                path: path.clone(),
+                message: format!(
+                    "{origin} sets `{path}` to {scalar}: {e} (fix: give it a value of the parameter's type)"
+                ),
+            },
+            None => ResolveError {
+                path: point.first().map(|(p, _)| p.clone()).unwrap_or_default(),
+                message: format!(
+                    "with profile `{}` applied: {e} (fix: give the parameter a value of the right type)",
+                    profile.name()
+                ),
+            },
         }
     })
 }

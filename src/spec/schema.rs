@@ -66,6 +66,15 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// Whether every number in it is finite (JSON, and so a run's recipe, has no NaN or ∞).
+    pub fn is_finite(&self) -> bool {
+        match self {
+            Scalar::Float(f) => f.is_finite(),
+            Scalar::List(items) => items.iter().all(Scalar::is_finite),
+            _ => true,
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Scalar::Bool(b) => serde_json::Value::Bool(*b),
@@ -115,6 +124,25 @@ pub enum Expectation {
 }
 
 impl Expectation {
+    /// Whether the expectation can be evaluated: finite bounds, a tolerance ≥ 0.
+    pub fn check(self) -> Result<(), String> {
+        let finite = |x: f64| x.is_finite();
+        match self {
+            Expectation::AtLeast(b) | Expectation::AtMost(b) if !finite(b) => {
+                Err(format!("the bound {b} is not a finite number"))
+            }
+            Expectation::AbsAtMost(b) if !finite(b) || b < 0.0 => {
+                Err(format!("`AbsAtMost({b})` needs a finite bound ≥ 0"))
+            }
+            Expectation::Near { value, tolerance } if !finite(value) || !finite(tolerance) || tolerance < 0.0 => {
+                Err(format!(
+                    "`Near(value: {value}, tolerance: {tolerance})` needs a finite value and a finite tolerance ≥ 0"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn holds(self, measured: f64) -> bool {
         match self {
             Expectation::AtLeast(b) => measured >= b,

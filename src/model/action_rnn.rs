@@ -1,0 +1,384 @@
+//! The action-conditioned linear RNN of Dorrell et al. 2025, Fig 4 (the authors'
+//! `Grid_Warp_Train.ipynb`): one recurrent matrix per action.
+//!
+//! g_0 = I·onehot(reward) + b, g_t = W_{a_{t−1}} g_{t−1} + b_{a_{t−1}}, y_t = R g_t. Loss:
+//! fit·relu(MSE − tolerance) + activity·mean_t Σ_n g² + weight·(Σ_a ‖W_a‖² + ‖R‖² + ‖I‖²)
+//! + negativity·mean_t Σ_n relu(−g).
+//!
+//! BPTT is written out for the reason given in `frequency_rnn.rs` (tiny per-step work, where a
+//! framework's per-op overhead dominates); the gradient is tested against central differences.
+
+use serde::{Deserialize, Serialize};
+
+use super::adam::{Adam, AdamSettings};
+use super::frequency_rnn::orthogonal;
+use crate::data::grid_room::{ACTIONS, Walk, index, targets};
+use crate::rng::SplitMix64;
+
+/// Loss weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// Weight of the hinge on the fit (the authors: 100).
+    pub fit: f64,
+    /// The fit's MSE below which it is not penalised (the authors: 0.001).
+    pub fit_tolerance: f64,
+    pub activity: f64,
+    pub weight: f64,
+    pub negativity: f64,
+}
+
+/// Sizes: `hidden` units, rooms of `side` × `side` cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub hidden: usize,
+    pub side: usize,
+}
+
+impl Shape {
+    fn cells(&self) -> usize {
+        self.side * self.side
+    }
+
+    fn outputs(&self) -> usize {
+        2 * self.cells()
+    }
+
+    /// Offsets of W_a (all actions), b_a, I, b, R in the flat vector, and its length.
+    fn offsets(&self) -> [usize; 6] {
+        let n = self.hidden;
+        let mut at = [0; 6];
+        for (k, len) in [ACTIONS * n * n, ACTIONS * n, n * self.cells(), n, self.outputs() * n]
+            .into_iter()
+            .enumerate()
+        {
+            at[k + 1] = at[k] + len;
+        }
+        at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    pub shape: Shape,
+    pub values: Vec<f64>,
+}
+
+impl Weights {
+    /// W_a orthogonal; biases, I and R ~ N(0, `scale`²) (the authors: 0.1).
+    pub fn init(shape: Shape, scale: f64, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let n = shape.hidden;
+        let at = shape.offsets();
+        let mut values = Vec::with_capacity(at[5]);
+        for _ in 0..ACTIONS {
+            values.extend(orthogonal(n, n, &mut rng));
+        }
+        values.extend((at[1]..at[5]).map(|_| scale * rng.normal()));
+        Self { shape, values }
+    }
+
+    /// The states g_0 … g_T along a walk (states × hidden, row-major).
+    pub fn states(&self, walk: &Walk) -> Vec<f64> {
+        states(&self.shape, &self.values, walk)
+    }
+
+    /// The outputs R g for states from [`Weights::states`] (states × outputs).
+    pub fn outputs(&self, states: &[f64]) -> Vec<f64> {
+        let (n, o) = (self.shape.hidden, self.shape.outputs());
+        let at = self.shape.offsets();
+        let r = &self.values[at[4]..at[5]];
+        states
+            .chunks(n)
+            .flat_map(|g| (0..o).map(move |k| dot(&r[k * n..(k + 1) * n], g)))
+            .collect()
+    }
+}
+
+/// a · b with eight independent partial sums, so the compiler can keep them in vector
+/// registers (a single running sum is a serial dependency chain it may not reorder).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut partial = [0.0f64; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for k in 0..8 {
+            partial[k] += x[k] * y[k];
+        }
+    }
+    partial.iter().sum::<f64>() + tail
+}
+
+fn states(shape: &Shape, values: &[f64], walk: &Walk) -> Vec<f64> {
+    let n = shape.hidden;
+    let at = shape.offsets();
+    let (w, b_a, i_in, b0) = (
+        &values[at[0]..at[1]],
+        &values[at[1]..at[2]],
+        &values[at[2]..at[3]],
+        &values[at[3]..at[4]],
+    );
+    let cells = shape.cells();
+    let reward = index(walk.reward, shape.side);
+    let mut g = Vec::with_capacity((walk.actions.len() + 1) * n);
+    g.extend((0..n).map(|r| i_in[r * cells + reward] + b0[r]));
+    for (t, &a) in walk.actions.iter().enumerate() {
+        let wa = &w[a * n * n..(a + 1) * n * n];
+        for r in 0..n {
+            let value = dot(&wa[r * n..(r + 1) * n], &g[t * n..(t + 1) * n]) + b_a[a * n + r];
+            g.push(value);
+        }
+    }
+    g
+}
+
+/// Loss terms, each weighted; `mse` is the fit's unweighted MSE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossTerms {
+    pub mse: f64,
+    pub fit: f64,
+    pub activity: f64,
+    pub weight: f64,
+    pub negativity: f64,
+}
+
+impl LossTerms {
+    pub fn total(&self) -> f64 {
+        self.fit + self.activity + self.weight + self.negativity
+    }
+}
+
+/// The loss over a batch of walks and its gradient.
+pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Walk]) -> (LossTerms, Vec<f64>) {
+    let shape = &weights.shape;
+    let (n, o, side) = (shape.hidden, shape.outputs(), shape.side);
+    let cells = shape.cells();
+    let values = &weights.values;
+    let at = shape.offsets();
+    let w = &values[at[0]..at[1]];
+    let r_out = &values[at[4]..at[5]];
+
+    let all_states: Vec<Vec<f64>> = walks.iter().map(|walk| states(shape, values, walk)).collect();
+    let state_count: usize = walks.iter().map(|walk| walk.actions.len() + 1).sum();
+    let per_state = state_count as f64;
+    let per_output = (state_count * o) as f64;
+
+    // Forward: outputs, errors, the fit's MSE.
+    let mut errors: Vec<Vec<f64>> = Vec::with_capacity(walks.len());
+    let mut squared = 0.0;
+    for (walk, g) in walks.iter().zip(&all_states) {
+        let cells_visited = walk.cells(side);
+        let y = weights.outputs(g);
+        let mut e = vec![0.0; y.len()];
+        for (t, cell) in cells_visited.iter().enumerate() {
+            let target = targets(*cell, walk.reward, side);
+            for k in 0..o {
+                let d = y[t * o + k] - target[k];
+                e[t * o + k] = d;
+                squared += d * d;
+            }
+        }
+        errors.push(e);
+    }
+    let mut terms = LossTerms {
+        mse: squared / per_output,
+        ..Default::default()
+    };
+    let hinge_active = terms.mse > objective.fit_tolerance;
+    terms.fit = objective.fit * (terms.mse - objective.fit_tolerance).max(0.0);
+    let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
+    terms.weight = objective.weight * (squares(w) + squares(r_out) + squares(&values[at[2]..at[3]]));
+    for g in &all_states {
+        for &v in g {
+            terms.activity += objective.activity * v * v / per_state;
+            terms.negativity += objective.negativity * (-v).max(0.0) / per_state;
+        }
+    }
+
+    // Backward.
+    let mut grad = vec![0.0; values.len()];
+    for k in (at[0]..at[1]).chain(at[2]..at[3]).chain(at[4]..at[5]) {
+        grad[k] = 2.0 * objective.weight * values[k];
+    }
+    let dy_scale = if hinge_active {
+        objective.fit * 2.0 / per_output
+    } else {
+        0.0
+    };
+    let mut delta = vec![0.0; n];
+    let mut delta_next = vec![0.0; n];
+    for ((walk, g), e) in walks.iter().zip(&all_states).zip(&errors) {
+        let steps = walk.actions.len() + 1;
+        delta_next.iter_mut().for_each(|d| *d = 0.0);
+        for t in (0..steps).rev() {
+            let gt = &g[t * n..(t + 1) * n];
+            // Direct terms: readout, activity, negativity.
+            for (r, d) in delta.iter_mut().enumerate() {
+                let v = gt[r];
+                *d = objective.activity * 2.0 * v / per_state
+                    - if v < 0.0 { objective.negativity / per_state } else { 0.0 };
+            }
+            for k in 0..o {
+                let dy = dy_scale * e[t * o + k];
+                if dy != 0.0 {
+                    let row = &r_out[k * n..(k + 1) * n];
+                    for r in 0..n {
+                        delta[r] += row[r] * dy;
+                        grad[at[4] + k * n + r] += dy * gt[r];
+                    }
+                }
+            }
+            // From the next state: g_{t+1} = W_{a_t} g_t + b_{a_t}.
+            if t + 1 < steps {
+                let a = walk.actions[t];
+                let wa = &w[a * n * n..(a + 1) * n * n];
+                for (q, dq) in delta_next.iter().enumerate() {
+                    let row = &wa[q * n..(q + 1) * n];
+                    for r in 0..n {
+                        delta[r] += row[r] * dq;
+                    }
+                }
+            }
+            // Parameters that produced g_t.
+            if t == 0 {
+                let reward = index(walk.reward, side);
+                for r in 0..n {
+                    grad[at[2] + r * cells + reward] += delta[r];
+                    grad[at[3] + r] += delta[r];
+                }
+            } else {
+                let a = walk.actions[t - 1];
+                let prev = &g[(t - 1) * n..t * n];
+                for r in 0..n {
+                    let d = delta[r];
+                    grad[at[1] + a * n + r] += d;
+                    let row = &mut grad[at[0] + a * n * n + r * n..at[0] + a * n * n + (r + 1) * n];
+                    for (cell, p) in row.iter_mut().zip(prev) {
+                        *cell += d * p;
+                    }
+                }
+            }
+            std::mem::swap(&mut delta, &mut delta_next);
+        }
+    }
+    (terms, grad)
+}
+
+/// What training produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trained {
+    /// The final weights, or the last finite ones if training diverged.
+    pub weights: Weights,
+    /// Total loss and MSE on the batch, every `iterations / 100` iterations.
+    pub loss_curve: Vec<(usize, f64, f64)>,
+    pub diverged_at: Option<usize>,
+}
+
+/// Adam on fresh batches from `batch(iteration)`; `on_iteration(i)` after each iteration.
+pub fn train(
+    init: Weights,
+    objective: &Objective,
+    adam: AdamSettings,
+    iterations: usize,
+    mut batch: impl FnMut(usize) -> Vec<Walk>,
+    mut on_iteration: impl FnMut(usize),
+) -> Trained {
+    let mut weights = init;
+    let mut optimiser = Adam::new(adam, weights.values.len());
+    let log_every = (iterations / 100).max(1);
+    let mut loss_curve = Vec::new();
+    let mut diverged_at = None;
+    for iteration in 0..iterations {
+        let walks = batch(iteration);
+        let (terms, mut grad) = loss_and_gradient(&weights, objective, &walks);
+        if !terms.total().is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            diverged_at = Some(iteration);
+            break;
+        }
+        if iteration % log_every == 0 {
+            loss_curve.push((iteration, terms.total(), terms.mse));
+        }
+        optimiser.step(&mut weights.values, &mut grad, None);
+        on_iteration(iteration + 1);
+    }
+    Trained {
+        weights,
+        loss_curve,
+        diverged_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::grid_room::{RewardPlacement, random_walks};
+
+    #[test]
+    fn the_gradient_matches_central_differences() {
+        let shape = Shape { hidden: 4, side: 3 };
+        let mut rng = SplitMix64::new(9);
+        let placement = RewardPlacement {
+            share_fixed: 0.5,
+            fixed_cells: vec![(1, 1)],
+        };
+        let walks = random_walks(2, 5, 3, &placement, &mut rng);
+        let mut w = Weights::init(shape, 0.3, 1);
+        // Shrink W so states stay O(1); some states negative, so every branch has a gradient.
+        w.values.iter_mut().for_each(|v| *v *= 0.8);
+        // fit_tolerance 0: the hinge is active.
+        let objective = Objective {
+            fit: 100.0,
+            fit_tolerance: 0.0,
+            activity: 0.1,
+            weight: 0.01,
+            negativity: 100.0,
+        };
+        let (_, grad) = loss_and_gradient(&w, &objective, &walks);
+        for (k, analytic) in grad.iter().enumerate() {
+            let h = 1e-6;
+            let at = |delta: f64| {
+                let mut moved = w.clone();
+                moved.values[k] += delta;
+                loss_and_gradient(&moved, &objective, &walks).0.total()
+            };
+            let numeric = (at(h) - at(-h)) / (2.0 * h);
+            assert!(
+                (numeric - analytic).abs() <= 1e-5 * (1.0 + numeric.abs()),
+                "parameter {k}: analytic {analytic} vs numeric {numeric}"
+            );
+        }
+    }
+
+    #[test]
+    fn training_learns_position_and_displacement() {
+        let shape = Shape { hidden: 16, side: 3 };
+        let placement = RewardPlacement {
+            share_fixed: 0.0,
+            fixed_cells: vec![(1, 1)],
+        };
+        let objective = Objective {
+            fit: 100.0,
+            fit_tolerance: 0.001,
+            activity: 0.1,
+            weight: 0.01,
+            negativity: 100.0,
+        };
+        let adam = AdamSettings {
+            learning_rate: 3e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        };
+        let mut rng = SplitMix64::new(2);
+        let mut batch = |_| random_walks(10, 8, 3, &placement, &mut rng);
+        let first = loss_and_gradient(&Weights::init(shape, 0.1, 3), &objective, &batch(0)).0;
+        let trained = train(Weights::init(shape, 0.1, 3), &objective, adam, 1500, &mut batch, |_| {});
+        let last = loss_and_gradient(&trained.weights, &objective, &batch(0)).0;
+        assert!(last.mse < 0.6 * first.mse, "{first:?} → {last:?}");
+    }
+}
