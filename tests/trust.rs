@@ -1,0 +1,103 @@
+//! Faults a user trips over, through the real binary: bad flags, a cache that is a file, `gc`
+//! while a spec's data is missing, a poisoned cache entry, the shard report.
+
+mod util;
+
+use util::{Project, random_sets_spec};
+
+const ISAAC_SPEC: &str = r#"Spec(
+    paper: Dorrell2025,
+    figure: "Figure 2 (right)",
+    title: "needs data",
+    experiment: Isaac3dQlae((data_dir: "nowhere/isaac3d", sources: ["robot_x"], latents: 2,
+        values_per_latent: 3, steps: 1, batch_size: 1, learning_rate: 1e-3)),
+    seeds: [0],
+    claims: [],
+)"#;
+
+#[test]
+fn zero_jobs_batches_or_angles_are_refused_by_the_parser() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
+    for args in [&["--jobs", "0", "list"][..], &["--max-batch", "0", "list"], &["theory", "x.csv", "--angles", "0"]] {
+        let run = p.modrepro(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("invalid value"), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_cache_that_is_a_file_is_an_error_naming_it() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
+    p.write("not_a_dir", "x");
+    for action in ["ls", "gc"] {
+        let run = p.modrepro(&["--cache", "not_a_dir", "cache", action]);
+        assert_eq!(run.code, 2, "{action}: {}", run.stderr);
+        assert!(run.stderr.contains("not_a_dir is a file, not a directory"), "{action}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn gc_deletes_nothing_while_a_spec_cannot_be_planned() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
+    assert_eq!(p.modrepro(&["run"]).code, 0);
+    // An orphan entry and a spec whose data is missing: gc must not guess.
+    p.write("specs/t/isaac.ron", ISAAC_SPEC);
+    let orphan = p.path().join("outputs/cache/ab").join("ab".repeat(32));
+    std::fs::create_dir_all(&orphan).unwrap();
+    let run = p.modrepro(&["cache", "gc"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("t/isaac (data missing"), "{}", run.stderr);
+    assert!(orphan.exists(), "gc deleted an entry while a spec could not be planned");
+    // With the spec gone, the orphan goes and the referenced runs stay.
+    std::fs::remove_file(p.path().join("specs/t/isaac.ron")).unwrap();
+    let run = p.modrepro(&["cache", "gc"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!orphan.exists());
+    assert!(run.stderr.contains("removed 1 unreferenced"), "{}", run.stderr);
+    let rerun = p.modrepro(&["run"]);
+    assert!(rerun.stderr.contains("(2 cached, 0 trained)"), "{}", rerun.stderr);
+}
+
+#[test]
+fn a_result_copied_from_another_entry_is_detected_and_retrained_once() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
+    assert_eq!(p.modrepro(&["run"]).code, 0);
+    let csv = p.read("outputs/t/s.csv");
+    let entries: Vec<_> = walk_entries(&p.path().join("outputs/cache"));
+    assert_eq!(entries.len(), 2);
+    for file in ["result.json", "result.sha256"] {
+        std::fs::copy(entries[1].join(file), entries[0].join(file)).unwrap();
+    }
+    let run = p.modrepro(&["run"]);
+    assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
+    assert!(run.stderr.contains("(1 cached, 1 trained)"), "{}", run.stderr);
+    assert_eq!(p.read("outputs/t/s.csv"), csv, "the poisoned entry changed the CSV");
+    let again = p.modrepro(&["run"]);
+    assert!(again.stderr.contains("(2 cached, 0 trained)"), "{}", again.stderr);
+}
+
+#[test]
+fn a_shard_reports_its_share_one_based_in_words() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(4, 10, ""));
+    let run = p.modrepro(&["run", "--shard", "1/2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("shard 1/2: 2 runs (0 cached, 2 trained)"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Some(Shard"), "{}", run.stderr);
+}
+
+fn walk_entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut entries = Vec::new();
+    for prefix in std::fs::read_dir(cache).unwrap().flatten() {
+        if prefix.file_name().len() == 2 {
+            entries.extend(std::fs::read_dir(prefix.path()).unwrap().flatten().map(|e| e.path()));
+        }
+    }
+    entries.sort();
+    entries
+}
