@@ -229,23 +229,26 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
 
 fn list(cli: &Cli) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, &[])?;
-    println!(
-        "{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  title",
-        "artefact", "paper", "figure", "smoke", "quick", "paper"
-    );
+    let header = ["artefact", "paper", "figure", "smoke", "quick", "paper", "title"].map(String::from);
+    let mut rows = Vec::new();
     for s in &specs {
-        let count = |p| expand(s, p, cli.backend).runs.len();
-        println!(
-            "{:<24} {:<12} {:<12} {:>6} {:>6} {:>6}  {}",
+        let count = |p| expand(s, p, cli.backend).runs.len().to_string();
+        // Say why a spec plans no runs (`plan` prints the whole message).
+        let note = match s.spec.experiment.unavailable()? {
+            Some(reason) => format!("[{}] ", reason.status()),
+            None => String::new(),
+        };
+        rows.push([
             s.id.to_string(),
             format!("{:?}", s.spec.paper),
-            s.spec.figure,
+            s.spec.figure.clone(),
             count(Profile::Smoke),
             count(Profile::Quick),
             count(Profile::Paper),
-            s.spec.title
-        );
+            format!("{note}{}", s.spec.title),
+        ]);
     }
+    print!("{}", crate::render::report::text_table(&header, &rows, 100));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -262,6 +265,9 @@ fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
             cached,
             plan.runs.len() - cached
         );
+        if let Some(reason) = s.spec.experiment.unavailable()? {
+            println!("  no runs: {} — {}", reason.status(), reason.message());
+        }
         for r in &plan.runs {
             let state = if cache.entry_dir(&r.key).exists() {
                 "cached"

@@ -49,28 +49,35 @@ pub fn claim_rows(results: &[ArtefactResult], unavailable: &[(LoadedSpec, Unavai
 pub fn claims_table(results: &[ArtefactResult], unavailable: &[(LoadedSpec, Unavailable)]) -> String {
     let header = ["artefact", "claim", "published", "measured", "expected", "result"].map(String::from);
     let rows = claim_rows(results, unavailable);
-    let widths: Vec<usize> = (0..6)
+    text_table(&header, &rows, 48)
+}
+
+/// A plain-text table with columns as wide as their widest cell (at most `max_width` characters;
+/// longer cells are cut) and a rule under the header.
+pub fn text_table<const N: usize>(header: &[String; N], rows: &[[String; N]], max_width: usize) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| {
             rows.iter()
                 .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
+                .chain([header[c].chars().count()])
                 .max()
                 .unwrap_or(0)
-                .min(48)
+                .min(max_width)
         })
         .collect();
-    let line = |cells: &[String; 6]| {
+    let line = |cells: &[String; N]| {
         let mut s = String::new();
         for (c, cell) in cells.iter().enumerate() {
             let shown: String = cell.chars().take(widths[c]).collect();
-            let _ = write!(s, "{shown:<w$}  ", w = widths[c]);
+            let pad = widths[c] - shown.chars().count();
+            let _ = write!(s, "{shown}{}  ", " ".repeat(pad));
         }
         s.trim_end().to_string()
     };
-    let mut out = line(&header) + "\n";
+    let mut out = line(header) + "\n";
     out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
     out += "\n";
-    for row in &rows {
+    for row in rows {
         out += &line(row);
         out += "\n";
     }
