@@ -159,10 +159,15 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
             ArtefactOutcome::Done(result) => {
                 eprintln!(
-                    "  {} runs ({} cached, {} trained) in {:.1} s → {}",
+                    "  {} runs ({} cached, {} trained{}) in {:.1} s → {}",
                     result.runs,
                     result.stats.hits,
                     result.stats.trained,
+                    if result.summary_cached {
+                        "; measurements cached"
+                    } else {
+                        ""
+                    },
                     result.seconds,
                     cli.outputs.join(&result.files[0]).display()
                 );
@@ -376,10 +381,13 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
                     unplannable.join("; ")
                 );
             }
+            let mut referenced_summaries = BTreeSet::new();
             for s in specs {
                 for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                     for backend in [Backend::Flex, Backend::Wgpu] {
-                        referenced.extend(expand(&s, profile, backend).runs.into_iter().map(|r| r.key));
+                        let plan = expand(&s, profile, backend);
+                        referenced_summaries.insert(crate::pipeline::summary_key(&plan, backend));
+                        referenced.extend(plan.runs.into_iter().map(|r| r.key));
                     }
                 }
             }
@@ -387,6 +395,13 @@ fn cache(cli: &Cli, action: &CacheAction) -> anyhow::Result<ExitCode> {
             for key in cache.keys() {
                 if !referenced.contains(&key) {
                     cache.remove(&key)?;
+                    removed += 1;
+                }
+            }
+            let summaries = crate::pipeline::summary_cache(&cache);
+            for key in summaries.keys() {
+                if !referenced_summaries.contains(&key) {
+                    summaries.remove(&key)?;
                     removed += 1;
                 }
             }

@@ -22,6 +22,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A temporary path beside `path` with the same extension (for writers that insist on a
+/// path, like plotters' bitmap backend), to be renamed over `path` when complete.
+pub fn sibling_temp_path(path: &Path) -> std::path::PathBuf {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("out");
+    path.with_file_name(format!(".{stem}.{}.partial.{ext}", std::process::id()))
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(unix)]
@@ -34,12 +42,4 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
     }
-}
-
-/// A temporary path beside `path` with the same extension (for writers that insist on a
-/// path, like plotters' bitmap backend), to be renamed over `path` when complete.
-pub fn sibling_temp_path(path: &Path) -> std::path::PathBuf {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("out");
-    path.with_file_name(format!(".{stem}.{}.partial.{ext}", std::process::id()))
 }

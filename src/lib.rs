@@ -24,3 +24,9 @@ pub mod verify;
 /// Bumped whenever a change alters any number the harness produces (a generator, an
 /// initialisation, the training loop). Part of every cache key.
 pub const NUMERICS_VERSION: u32 = 1;
+
+/// Bumped whenever a change alters what is computed from trained runs: a measurement, a
+/// summary (table, figure, measured values) or an analysis. Part of every artefact summary's
+/// cache key, so the next run recomputes summaries (never retrains). Claims are not part of it:
+/// they are evaluated afresh on every run.
+pub const ANALYSIS_VERSION: u32 = 1;

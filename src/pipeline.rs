@@ -7,10 +7,10 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::backend::Backend;
-use crate::cache::Cache;
+use crate::cache::{Cache, Lookup, RunKey};
 use crate::execute::{CacheStats, measure_run, obtain_outputs};
-use crate::experiments::{MeasuredRun, Unavailable};
-use crate::plan::{Shard, expand};
+use crate::experiments::{MeasuredRun, Summary, Unavailable};
+use crate::plan::{Plan, Shard, expand};
 use crate::spec::{LoadedSpec, Profile};
 use crate::verify::{ClaimOutcome, evaluate};
 
@@ -37,6 +37,8 @@ pub struct ArtefactResult {
     pub files: Vec<PathBuf>,
     pub runs: usize,
     pub stats: CacheStats,
+    /// The measurements and summary were read from the cache (nothing measured).
+    pub summary_cached: bool,
     pub seconds: f64,
     pub notes: Vec<String>,
 }
@@ -54,37 +56,43 @@ pub enum ArtefactOutcome {
     Unavailable(Box<LoadedSpec>, Unavailable),
 }
 
-/// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
-/// rendered from all of its runs).
-pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<ArtefactOutcome> {
-    let started = Instant::now();
-    let mut plan = expand(loaded, options.profile, options.backend);
-    if let Some(reason) = plan.experiment.unavailable()? {
-        return Ok(ArtefactOutcome::Unavailable(Box::new(loaded.clone()), reason));
-    }
-    let device = options.backend.device()?;
-    if let Some(shard) = options.shard {
-        plan = plan.shard(shard);
-    }
-    let (outputs, stats) = obtain_outputs(
-        &plan.experiment,
-        &plan.runs,
-        &options.cache,
-        &device,
-        options.max_batch,
-        options.jobs,
-        options.show_progress,
-    )?;
-    if options.shard.is_some() {
-        return Ok(ArtefactOutcome::Sharded {
-            runs: plan.runs.len(),
-            stats,
-        });
-    }
+/// What an artefact's summary is computed from: the experiment at its profile and every run,
+/// by key, with the labels the summary reads. Hashed (with the analysis version) into the
+/// summary's cache key.
+fn summary_inputs(plan: &Plan) -> serde_json::Value {
+    json!({
+        "analysis_version": crate::ANALYSIS_VERSION,
+        "experiment": plan.experiment,
+        "runs": plan.runs.iter().map(|r| json!({
+            "key": r.key.as_str(), "seed": r.seed, "sweep": r.sweep, "label": r.label,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Artefact summaries live beside the runs, in `<cache>/summaries/`: derived data, kept apart
+/// so that run entries and summaries are never mistaken for each other.
+pub fn summary_cache(runs: &Cache) -> Cache {
+    Cache::new(runs.root().join("summaries"))
+}
+
+/// The cache key of a plan's summary.
+pub fn summary_key(plan: &Plan, backend: Backend) -> RunKey {
+    RunKey::of(&summary_inputs(plan), crate::NUMERICS_VERSION, backend.name())
+}
+
+fn round_trips(summary: &Summary) -> bool {
+    let Ok(bytes) = serde_json::to_vec(summary) else {
+        return false;
+    };
+    serde_json::from_slice::<Summary>(&bytes).is_ok_and(|back| serde_json::to_vec(&back).is_ok_and(|b| b == bytes))
+}
+
+/// Measures every run and summarises the artefact.
+fn summarise(plan: &Plan, outputs: &[crate::execute::RunOutput]) -> anyhow::Result<Summary> {
     let measurements = plan
         .runs
         .iter()
-        .zip(&outputs)
+        .zip(outputs)
         .map(|(run, output)| measure_run(&run.recipe, output, &plan.experiment))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let measured_runs: Vec<MeasuredRun<'_>> = plan
@@ -98,7 +106,70 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
             measurement: m,
         })
         .collect();
-    let summary = plan.experiment.summarise(&measured_runs);
+    Ok(plan.experiment.summarise(&measured_runs))
+}
+
+/// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
+/// rendered from all of its runs).
+pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<ArtefactOutcome> {
+    let started = Instant::now();
+    let mut plan = expand(loaded, options.profile, options.backend);
+    if let Some(reason) = plan.experiment.unavailable()? {
+        return Ok(ArtefactOutcome::Unavailable(Box::new(loaded.clone()), reason));
+    }
+    let device = options.backend.device()?;
+    if let Some(shard) = options.shard {
+        plan = plan.shard(shard);
+    }
+    let key = summary_key(&plan, options.backend);
+    let summary_inputs = summary_inputs(&plan);
+    let cached_summary = match options.shard {
+        Some(_) => None,
+        None => match summary_cache(&options.cache).lookup::<_, Summary>(&key, &summary_inputs) {
+            Lookup::Hit(summary) => Some(summary),
+            Lookup::Miss => None,
+            Lookup::Corrupt { reason } => {
+                eprintln!(
+                    "warning: the cached summary of {} failed its check ({reason}); recomputing it",
+                    loaded.id
+                );
+                None
+            }
+        },
+    };
+    let (summary, stats, summary_cached) = match cached_summary {
+        Some(summary) => {
+            let stats = CacheStats {
+                hits: plan.runs.len(),
+                ..CacheStats::default()
+            };
+            (summary, stats, true)
+        }
+        None => {
+            let (outputs, stats) = obtain_outputs(
+                &plan.experiment,
+                &plan.runs,
+                &options.cache,
+                &device,
+                options.max_batch,
+                options.jobs,
+                options.show_progress,
+            )?;
+            if options.shard.is_some() {
+                return Ok(ArtefactOutcome::Sharded {
+                    runs: plan.runs.len(),
+                    stats,
+                });
+            }
+            let summary = summarise(&plan, &outputs)?;
+            // Only a summary that survives JSON exactly is cached (JSON has no NaN or ∞): one
+            // that does not is recomputed on every run, never read back changed.
+            if round_trips(&summary) {
+                summary_cache(&options.cache).store(&key, &summary_inputs, &summary)?;
+            }
+            (summary, stats, false)
+        }
+    };
     let outcomes = evaluate(&loaded.spec.claims, &summary.measured);
 
     let id = &loaded.id;
@@ -110,11 +181,21 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         relative("manifest.json"),
     ];
     let absolute = |p: &Path| options.outputs.join(p);
-    summary.table.write_csv(&absolute(&files[2]))?;
-    summary
-        .figure
-        .write(&absolute(&files[0]), &absolute(&files[1]))
-        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", id))?;
+    // A summary read from the cache whose files are already on disk (the manifest names the
+    // same summary) is not drawn again: that is what makes an unchanged rerun instant.
+    let rendered = summary_cached
+        && files.iter().all(|f| absolute(f).is_file())
+        && std::fs::read(absolute(&files[3]))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|m| m["summary_key"] == key.as_str());
+    if !rendered {
+        summary.table.write_csv(&absolute(&files[2]))?;
+        summary
+            .figure
+            .write(&absolute(&files[0]), &absolute(&files[1]))
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", id))?;
+    }
     let manifest = json!({
         "artefact": id.to_string(),
         "paper": format!("{:?}", loaded.spec.paper),
@@ -125,6 +206,10 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         "profile": options.profile.name(),
         "backend": options.backend.name(),
         "numerics_version": crate::NUMERICS_VERSION,
+        "analysis_version": crate::ANALYSIS_VERSION,
+        "summary_key": key.as_str(),
+        "summary_cached": summary_cached,
+        "cache": {"hits": stats.hits, "trained": stats.trained, "corrupt": stats.corrupt},
         "modrepro_version": env!("CARGO_PKG_VERSION"),
         "experiment": plan.experiment,
         "data": summary.notes,
@@ -144,6 +229,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         files,
         runs: plan.runs.len(),
         stats,
+        summary_cached,
         seconds: started.elapsed().as_secs_f64(),
         notes: summary.notes,
     })))

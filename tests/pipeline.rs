@@ -47,8 +47,9 @@ fn a_corrupted_cache_entry_is_reported_and_recomputed() {
     p.write("specs/t/c.ron", &random_sets_spec(2, 20, ""));
     assert_eq!(p.modrepro(&["run", "t/c"]).code, 0);
     let before = p.read("outputs/t/c.csv");
-    // Damage one entry's result.
+    // Damage one run entry's result; drop the cached summary so the runs are read again.
     let cache = p.path().join("outputs/cache");
+    std::fs::remove_dir_all(cache.join("summaries")).unwrap();
     let entry = walk(&cache).into_iter().find(|f| f.ends_with("result.json")).unwrap();
     std::fs::write(&entry, b"{\"LinearAe\": 1}").unwrap();
     let run = p.modrepro(&["run", "t/c"]);
@@ -56,6 +57,58 @@ fn a_corrupted_cache_entry_is_reported_and_recomputed() {
     assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
     assert_eq!(trained_and_cached(&run.stderr), (1, 1));
     assert_eq!(before, p.read("outputs/t/c.csv"), "the recomputed result is the same");
+}
+
+#[test]
+fn an_unchanged_rerun_reads_the_cached_summary_and_a_claim_edit_recomputes_nothing() {
+    let p = Project::new();
+    let claim = |bound: &str| {
+        format!(
+            r#"claims: [Claim(id: "c", statement: "s", measure: "verdict_accuracy", expect: AtLeast({bound}), published: "p", source: "s")],"#
+        )
+    };
+    p.write("specs/t/m.ron", &random_sets_spec(2, 20, &claim("0.0")));
+    let first = p.modrepro(&["verify", "t/m"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("measurements cached"), "{}", first.stderr);
+    let csv = p.read("outputs/t/m.csv");
+    let png = std::fs::read(p.path().join("outputs/t/m.png")).unwrap();
+
+    // A stricter claim: evaluated afresh, nothing measured again.
+    p.write("specs/t/m.ron", &random_sets_spec(2, 20, &claim("2.0")));
+    let second = p.modrepro(&["verify", "t/m"]);
+    assert_eq!(second.code, 1, "{}", second.stdout);
+    assert!(
+        second.stderr.contains("(2 cached, 0 trained; measurements cached)"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(p.read("outputs/t/m.csv"), csv);
+    assert_eq!(std::fs::read(p.path().join("outputs/t/m.png")).unwrap(), png);
+    let manifest = p.read("outputs/t/m.manifest.json");
+    assert!(manifest.contains("\"summary_cached\": true"), "{manifest}");
+
+    // A damaged summary is reported and recomputed, to the same bytes.
+    let summaries = p.path().join("outputs/cache/summaries");
+    let entry = walk(&summaries)
+        .into_iter()
+        .find(|f| f.ends_with("result.json"))
+        .unwrap();
+    std::fs::write(&entry, b"{}").unwrap();
+    let third = p.modrepro(&["run", "t/m"]);
+    assert!(
+        third.stderr.contains("cached summary of t/m failed its check"),
+        "{}",
+        third.stderr
+    );
+    assert!(!third.stderr.contains("measurements cached"), "{}", third.stderr);
+    assert_eq!(p.read("outputs/t/m.csv"), csv);
+
+    // A deleted figure is drawn again from the cached summary.
+    std::fs::remove_file(p.path().join("outputs/t/m.png")).unwrap();
+    let fourth = p.modrepro(&["run", "t/m"]);
+    assert!(fourth.stderr.contains("measurements cached"), "{}", fourth.stderr);
+    assert_eq!(std::fs::read(p.path().join("outputs/t/m.png")).unwrap(), png);
 }
 
 #[test]

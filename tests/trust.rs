@@ -19,7 +19,11 @@ const ISAAC_SPEC: &str = r#"Spec(
 fn zero_jobs_batches_or_angles_are_refused_by_the_parser() {
     let p = Project::new();
     p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
-    for args in [&["--jobs", "0", "list"][..], &["--max-batch", "0", "list"], &["theory", "x.csv", "--angles", "0"]] {
+    for args in [
+        &["--jobs", "0", "list"][..],
+        &["--max-batch", "0", "list"],
+        &["theory", "x.csv", "--angles", "0"],
+    ] {
         let run = p.modrepro(args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains("invalid value"), "{args:?}: {}", run.stderr);
@@ -35,7 +39,11 @@ fn a_cache_that_is_a_file_is_an_error_naming_it() {
     for action in ["ls", "gc"] {
         let run = p.modrepro(&["--cache", "not_a_dir", "cache", action]);
         assert_eq!(run.code, 2, "{action}: {}", run.stderr);
-        assert!(run.stderr.contains("not_a_dir is a file, not a directory"), "{action}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("not_a_dir is a file, not a directory"),
+            "{action}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -59,7 +67,11 @@ fn gc_deletes_nothing_while_a_spec_cannot_be_planned() {
     assert!(!orphan.exists());
     assert!(run.stderr.contains("removed 1 unreferenced"), "{}", run.stderr);
     let rerun = p.modrepro(&["run"]);
-    assert!(rerun.stderr.contains("(2 cached, 0 trained)"), "{}", rerun.stderr);
+    assert!(
+        rerun.stderr.contains("(2 cached, 0 trained; measurements cached)"),
+        "{}",
+        rerun.stderr
+    );
 }
 
 #[test]
@@ -73,10 +85,13 @@ fn a_result_copied_from_another_entry_is_detected_and_retrained_once() {
     for file in ["result.json", "result.sha256"] {
         std::fs::copy(entries[1].join(file), entries[0].join(file)).unwrap();
     }
+    // Without the cached summary, the runs are read again.
+    std::fs::remove_dir_all(p.path().join("outputs/cache/summaries")).unwrap();
     let run = p.modrepro(&["run"]);
     assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
     assert!(run.stderr.contains("(1 cached, 1 trained)"), "{}", run.stderr);
     assert_eq!(p.read("outputs/t/s.csv"), csv, "the poisoned entry changed the CSV");
+    std::fs::remove_dir_all(p.path().join("outputs/cache/summaries")).unwrap();
     let again = p.modrepro(&["run"]);
     assert!(again.stderr.contains("(2 cached, 0 trained)"), "{}", again.stderr);
 }
@@ -87,7 +102,11 @@ fn a_shard_reports_its_share_one_based_in_words() {
     p.write("specs/t/s.ron", &random_sets_spec(4, 10, ""));
     let run = p.modrepro(&["run", "--shard", "1/2"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("shard 1/2: 2 runs (0 cached, 2 trained)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("shard 1/2: 2 runs (0 cached, 2 trained)"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("Some(Shard"), "{}", run.stderr);
 }
 

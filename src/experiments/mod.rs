@@ -131,7 +131,8 @@ pub enum Measurement {
     Kind(kind::KindMeasurement),
 }
 
-/// An artefact's content, before rendering.
+/// An artefact's content, before rendering. Cached per artefact (see `pipeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub table: Table,
     pub figure: Figure,

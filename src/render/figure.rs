@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use super::font::{FAMILY, ensure_registered};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Style {
     Points,
     Line,
@@ -20,7 +20,7 @@ pub enum Style {
     Heatmap,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Series {
     pub label: String,
     pub style: Style,
@@ -82,7 +82,7 @@ impl Series {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Panel {
     pub title: String,
     pub x_label: String,
@@ -94,14 +94,14 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Legend {
     #[default]
     UpperRight,
     LowerLeft,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Figure {
     pub columns: usize,
     pub panels: Vec<Panel>,
