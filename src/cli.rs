@@ -53,7 +53,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run specs (all if none given) and write their artefacts and outputs/REPORT.md.
+    /// Run specs (all if none given) and write their artefacts; a run of every spec also writes
+    /// outputs/REPORT.md and outputs/index.html (a run of some specs leaves them as they were).
     Run {
         /// Spec files or artefact ids (e.g. dorrell2025/fig1c).
         targets: Vec<String>,
@@ -197,7 +198,14 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
     if targets.is_empty() {
         let report = report_markdown(&results, &unavailable, cli.profile, cli.backend.name());
         crate::fsutil::write_atomic(&cli.outputs.join("REPORT.md"), report.as_bytes())?;
-        eprintln!("report: {}", cli.outputs.join("REPORT.md").display());
+        let page =
+            crate::render::html::report_html(&results, &unavailable, cli.profile, cli.backend.name(), &cli.outputs);
+        crate::fsutil::write_atomic(&cli.outputs.join("index.html"), page.as_bytes())?;
+        eprintln!(
+            "report: {} and {}",
+            cli.outputs.join("REPORT.md").display(),
+            cli.outputs.join("index.html").display()
+        );
     }
     let failed = results
         .iter()

@@ -2,5 +2,6 @@
 
 pub mod figure;
 pub mod font;
+pub mod html;
 pub mod report;
 pub mod table;
