@@ -79,6 +79,26 @@ pub enum Command {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(8..))]
         angles: u32,
     },
+    /// Write (and with --submit, submit) a Slurm job array that trains the runs in N shards
+    /// against one shared cache, and a render-and-verify job that waits for the array.
+    Slurm {
+        /// Spec files or artefact ids (all if none given).
+        targets: Vec<String>,
+        /// Array tasks, one shard each.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        tasks: u32,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Wall-time limit per task, as Slurm writes it (e.g. 04:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per task (each task trains with that many threads).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        cpus: u32,
+        /// Submit both jobs with sbatch and print their ids (otherwise print the commands).
+        #[arg(long)]
+        submit: bool,
+    },
     /// Inspect or clean the run cache.
     Cache {
         #[command(subcommand)]
@@ -129,6 +149,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan { targets }) => plan(cli, targets),
         Some(Command::Theory { points, angles }) => theory(points, *angles as usize),
         Some(Command::Cache { action }) => cache(cli, action),
+        Some(Command::Slurm {
+            targets,
+            tasks,
+            partition,
+            time,
+            cpus,
+            submit,
+        }) => slurm(cli, targets, *tasks, partition.clone(), time.clone(), *cpus, *submit),
     }
 }
 
@@ -352,6 +380,59 @@ fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn slurm(
+    cli: &Cli,
+    targets: &[String],
+    tasks: u32,
+    partition: Option<String>,
+    time: Option<String>,
+    cpus: u32,
+    submit: bool,
+) -> anyhow::Result<ExitCode> {
+    // Refuse bad specs now, not in every array task.
+    let specs = load_targets(cli, targets)?;
+    let absolute = |p: &Path| -> anyhow::Result<PathBuf> {
+        std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
+    };
+    let job = crate::slurm::ArrayJob {
+        tasks,
+        profile: cli.profile,
+        partition,
+        time,
+        cpus,
+        binary: std::env::current_exe().context("locating the modrepro binary")?,
+        project: absolute(Path::new("."))?,
+        specs: absolute(&cli.specs)?,
+        outputs: absolute(&cli.outputs)?,
+        cache: absolute(cache_of(cli).root())?,
+        targets: targets.to_vec(),
+    };
+    let (array, render) = job.write()?;
+    let runs: usize = specs
+        .iter()
+        .map(|s| expand(s, cli.profile, cli.backend).runs.len())
+        .sum();
+    eprintln!(
+        "{} artefacts, {runs} runs at profile {} over {tasks} tasks; scripts: {} and {}",
+        specs.len(),
+        cli.profile.name(),
+        array.display(),
+        render.display()
+    );
+    if submit {
+        let (array_id, render_id) = crate::slurm::submit(&array, &render)?;
+        println!("submitted array {array_id} ({tasks} tasks) and render job {render_id} (after the array succeeds)");
+    } else {
+        print!("{}", std::fs::read_to_string(&array)?);
+        println!(
+            "\n# submit with:\nARRAY=$(sbatch --parsable {}) && sbatch --dependency=afterok:$ARRAY {}",
+            array.display(),
+            render.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,7 +134,9 @@ pub fn obtain_outputs(
     ))
 }
 
-fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
+/// Units of training work of a run (steps, iterations or epochs): the progress bar's unit and
+/// the cost by which shards are dealt.
+pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
     let steps = match recipe {
         RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,

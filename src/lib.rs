@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod render;
 pub mod rng;
+pub mod slurm;
 pub mod spec;
 pub mod verify;
 

@@ -119,7 +119,8 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
     }
     let device = options.backend.device()?;
     if let Some(shard) = options.shard {
-        plan = plan.shard(shard);
+        let experiment = plan.experiment.clone();
+        plan = plan.shard(shard, |run| crate::execute::steps_of(&experiment, &run.recipe));
     }
     let key = summary_key(&plan, options.backend);
     let summary_inputs = summary_inputs(&plan);

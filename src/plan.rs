@@ -74,16 +74,37 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
 }
 
 impl Plan {
-    pub fn shard(mut self, shard: Shard) -> Self {
+    /// The runs of shard `shard`: runs are dealt to shards by estimated cost, the costliest
+    /// first, each to the shard with the least cost so far (ties: the lower shard, then plan
+    /// order). Every task of a job array computes the same deal from the same plan, so shards
+    /// are disjoint and cover the plan.
+    pub fn shard(mut self, shard: Shard, cost: impl Fn(&PlannedRun) -> u64) -> Self {
+        let owners = deal(&self.runs.iter().map(cost).collect::<Vec<_>>(), shard.count);
         self.runs = self
             .runs
             .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % shard.count == shard.index)
-            .map(|(_, r)| r)
+            .zip(owners)
+            .filter(|(_, owner)| *owner == shard.index)
+            .map(|(r, _)| r)
             .collect();
         self
     }
+}
+
+/// Which of `count` shards each job goes to (longest processing time first).
+pub fn deal(costs: &[u64], count: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by(|&a, &b| costs[b].cmp(&costs[a]).then(a.cmp(&b)));
+    let mut load = vec![0u64; count.max(1)];
+    let mut owners = vec![0; costs.len()];
+    for job in order {
+        let lightest = (0..load.len())
+            .min_by_key(|&s| (load[s], s))
+            .expect("at least one shard");
+        load[lightest] += costs[job].max(1);
+        owners[job] = lightest;
+    }
+    owners
 }
 
 #[cfg(test)]
@@ -96,5 +117,26 @@ mod tests {
         assert!("0/8".parse::<Shard>().is_err());
         assert!("9/8".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn shards_balance_cost_not_count() {
+        // One long run and four short ones over two shards: the long one alone, the rest together.
+        let owners = deal(&[100, 10, 10, 10, 10], 2);
+        assert_eq!(owners, vec![0, 1, 1, 1, 1]);
+        // Every job is dealt once, deterministically.
+        let costs: Vec<u64> = (0..50).map(|k| (k * 37 % 11) as u64).collect();
+        assert_eq!(deal(&costs, 3), deal(&costs, 3));
+        let loads = (0..3).map(|s| {
+            deal(&costs, 3)
+                .iter()
+                .zip(&costs)
+                .filter(|(o, _)| **o == s)
+                .map(|(_, c)| c.max(&1))
+                .sum::<u64>()
+        });
+        let loads: Vec<u64> = loads.collect();
+        let (lo, hi) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+        assert!(hi - lo <= 10, "{loads:?}");
     }
 }
