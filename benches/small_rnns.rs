@@ -1,0 +1,101 @@
+//! Training throughput of the hand-written small RNNs (Dorrell et al. 2025): the Fig 3a–b
+//! linear RNN (16 units, one sequence of 200 steps, Adam + clip) and the Fig 4
+//! action-conditioned RNN (64 units, 10 rooms × 26 states). Prints a markdown table and, last,
+//! `frequency_iterations_per_second=…` and `entorhinal_iterations_per_second=…` for
+//! scripts/bench_small_rnns_vs_jax.py. `cargo bench --bench small_rnns [-- SECONDS]`.
+
+use std::time::Instant;
+
+use modrepro::data::frequency_task::{Drive, TimeBase, sequence};
+use modrepro::data::grid_room::{RewardPlacement, random_walks};
+use modrepro::model::action_rnn;
+use modrepro::model::adam::AdamSettings;
+use modrepro::model::frequency_rnn::{self, Activation, Objective, Shape, Training, Weights};
+use modrepro::rng::SplitMix64;
+
+fn main() {
+    let seconds: f64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3.0);
+    println!("| model | work per iteration | iterations / s | ms / iteration |");
+    println!("| --- | --- | --- | --- |");
+
+    let seq = sequence(Drive::AtTargets, (3.7, 6.1), TimeBase { steps: 200, dt: 0.1 });
+    let objective = Objective {
+        target: 1.0,
+        activity: 0.5,
+        weight: 0.02,
+        positivity: 5.0,
+    };
+    let shape = Shape {
+        hidden: 16,
+        inputs: 2,
+        outputs: 2,
+    };
+    let per_call = 2000;
+    let training = Training {
+        iterations: per_call,
+        learning_rate: 1e-3,
+        clip_norm: 2.0,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+    };
+    let started = Instant::now();
+    let mut done = 0;
+    while started.elapsed().as_secs_f64() < seconds {
+        frequency_rnn::train(
+            Weights::init(shape, 1),
+            Activation::Linear,
+            &objective,
+            &training,
+            &seq,
+            |_| {},
+        );
+        done += per_call;
+    }
+    let frequency = done as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| Fig 3a–b linear RNN, 16 units | 1 × 200 steps | {frequency:.0} | {:.3} |",
+        1e3 / frequency
+    );
+
+    let room = action_rnn::Shape { hidden: 64, side: 3 };
+    let placement = RewardPlacement {
+        share_fixed: 0.5,
+        fixed_cells: vec![(1, 1)],
+    };
+    let objective = action_rnn::Objective {
+        fit: 100.0,
+        fit_tolerance: 0.001,
+        activity: 0.1,
+        weight: 0.01,
+        negativity: 100.0,
+    };
+    let adam = AdamSettings {
+        learning_rate: 1e-3,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+    };
+    let per_call = 200;
+    let started = Instant::now();
+    let mut done = 0;
+    while started.elapsed().as_secs_f64() < seconds {
+        let mut rng = SplitMix64::new(done as u64);
+        action_rnn::train(
+            action_rnn::Weights::init(room, 0.1, 1),
+            &objective,
+            adam,
+            per_call,
+            |_| random_walks(10, 25, 3, &placement, &mut rng),
+            |_| {},
+        );
+        done += per_call;
+    }
+    let entorhinal = done as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| Fig 4 action-conditioned RNN, 64 units | 10 rooms × 26 states | {entorhinal:.0} | {:.3} |",
+        1e3 / entorhinal
+    );
+    println!("frequency_iterations_per_second={frequency:.1}");
+    println!("entorhinal_iterations_per_second={entorhinal:.1}");
+}
