@@ -330,6 +330,15 @@ fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
 fn theory(path: &Path, angles: usize) -> anyhow::Result<ExitCode> {
     let samples = read_source_samples(path)?;
     let d = samples.names.len();
+    for (i, name) in samples.names.iter().enumerate() {
+        let first = samples.samples[0][i];
+        if samples.samples.iter().all(|s| s[i] == first) {
+            anyhow::bail!(
+                "{}: source `{name}` is constant ({first}): the condition compares how sources vary (fix: drop the column, or give samples where it varies)",
+                path.display()
+            );
+        }
+    }
     println!(
         "{}: {} samples of {d} sources ({})",
         path.display(),

@@ -66,3 +66,27 @@ fn the_papers_fig1c_points_straddle_the_condition() {
     });
     assert!(flipped, "some single point decides the verdict (full set: {full})");
 }
+
+#[test]
+fn header_less_constant_and_huge_inputs_are_refused_with_the_fix() {
+    let p = util::Project::new();
+    for (name, csv, needle) in [
+        (
+            "noheader.csv",
+            "0.1,0.2\n0.3,0.4\n0.5,0.1\n",
+            "holds numbers, not source names",
+        ),
+        ("constant.csv", "a,b\n1,0.2\n1,0.4\n1,0.1\n", "source `a` is constant"),
+        (
+            "huge.csv",
+            "a,b\n1e308,0.2\n-1e308,0.4\n0,0.1\n",
+            "magnitude at most 1e100",
+        ),
+    ] {
+        p.write(name, csv);
+        let run = p.modrepro(&["theory", name]);
+        assert_eq!(run.code, 2, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(needle), "{name}: {}", run.stderr);
+        assert!(!run.stdout.contains("verdict"), "{name}: no verdict: {}", run.stdout);
+    }
+}

@@ -46,6 +46,15 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
             message: "no header row (fix: the first line names the sources, e.g. `s1,s2`)".into(),
         });
     }
+    if names.iter().all(|n| n.parse::<f64>().is_ok()) {
+        return Err(PointsFileError::Shape {
+            path: path.to_owned(),
+            message: format!(
+                "the first row ({}) holds numbers, not source names (fix: add a header row naming the sources, e.g. `s1,s2`)",
+                names.join(",")
+            ),
+        });
+    }
     let mut samples = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -60,11 +69,12 @@ pub fn read_source_samples(path: &Path) -> Result<SourceSamples, PointsFileError
             .iter()
             .enumerate()
             .map(|(col, field)| {
-                field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                // Squares of the values enter the condition: beyond 1e100 they overflow.
+                field.parse::<f64>().ok().filter(|v| v.is_finite() && v.abs() <= 1e100).ok_or_else(|| {
                     malformed(
                         line,
                         format!(
-                            "column {} (`{}`): `{field}` is not a finite number",
+                            "column {} (`{}`): `{field}` is not a finite number of magnitude at most 1e100 (fix: rescale the column; the condition does not depend on scale)",
                             col + 1,
                             names[col]
                         ),
