@@ -24,35 +24,22 @@ fn each<T: Copy>(param: &str, values: &[T], check: impl Fn(&str, T) -> Checked) 
     values.iter().try_for_each(|&v| check(param, v))
 }
 
+/// The parameters Fig 1c and Fig 1d share: point sets, a linear autoencoder, Adam.
+fn linear_autoencoder(n_points: usize, latent: usize, t: &crate::model::linear_ae::Training, angle: f64) -> Checked {
+    domain::count_in("n_points", n_points, 2, 100_000)?;
+    domain::count_in("latent", latent, 1, MAX_UNITS)?;
+    domain::count_in("training.steps", t.steps, 1, MAX_STEPS)?;
+    adam("training", t.learning_rate, Some((t.beta_1, t.beta_2, t.epsilon)))?;
+    domain::open_interval("mixed_angle_threshold", angle, 0.0, std::f64::consts::FRAC_PI_2)
+}
+
 /// Checks a pre-`Kind` experiment's parameters; `Ok` for kinds that check themselves.
 pub fn check(experiment: &Experiment) -> Checked {
     match experiment {
-        Experiment::OnePointApart(p) => {
-            domain::count_in("n_points", p.n_points, 2, 100_000)?;
-            domain::count_in("latent", p.latent, 1, MAX_UNITS)?;
-            domain::count_in("training.steps", p.training.steps, 1, MAX_STEPS)?;
-            let t = &p.training;
-            adam("training", t.learning_rate, Some((t.beta_1, t.beta_2, t.epsilon)))?;
-            domain::open_interval(
-                "mixed_angle_threshold",
-                p.mixed_angle_threshold,
-                0.0,
-                std::f64::consts::FRAC_PI_2,
-            )
-        }
+        Experiment::OnePointApart(p) => linear_autoencoder(p.n_points, p.latent, &p.training, p.mixed_angle_threshold),
         Experiment::RandomPointSets(p) => {
             domain::count_in("n_sets", p.n_sets, 1, 100_000)?;
-            domain::count_in("n_points", p.n_points, 2, 100_000)?;
-            domain::count_in("latent", p.latent, 1, MAX_UNITS)?;
-            domain::count_in("training.steps", p.training.steps, 1, MAX_STEPS)?;
-            let t = &p.training;
-            adam("training", t.learning_rate, Some((t.beta_1, t.beta_2, t.epsilon)))?;
-            domain::open_interval(
-                "mixed_angle_threshold",
-                p.mixed_angle_threshold,
-                0.0,
-                std::f64::consts::FRAC_PI_2,
-            )
+            linear_autoencoder(p.n_points, p.latent, &p.training, p.mixed_angle_threshold)
         }
         Experiment::RangeManipulation(p) => {
             domain::count_in("values_per_source", p.values_per_source, 2, 200)?;

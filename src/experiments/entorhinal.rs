@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured};
+use super::kind::{Kind, Label, Measured, throttled};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::stats::spearman;
@@ -222,21 +222,14 @@ impl Kind for Params {
             .iter()
             .map(|run| {
                 let init = Weights::init(run.shape, run.training.init_scale, run.init_seed);
-                let mut reported = 0;
                 let t = run.training;
                 let batch = |iteration: usize| {
                     // Each iteration's rooms from their own stream: resumable and order-free.
                     let mut rng = SplitMix64::derive(run.data_seed, iteration as u64);
                     random_walks(t.rooms, t.steps, run.shape.side, &run.placement, &mut rng)
                 };
-                let trained = action_rnn::train(init, &run.objective, t.adam, t.iterations, batch, |i| {
-                    if i - reported >= 100 {
-                        progress((i - reported) as u64);
-                        reported = i;
-                    }
-                });
-                progress((t.iterations - reported) as u64);
-                trained
+                let on_iteration = throttled(progress, 100, t.iterations);
+                action_rnn::train(init, &run.objective, t.adam, t.iterations, batch, on_iteration)
             })
             .collect())
     }

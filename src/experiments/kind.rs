@@ -90,6 +90,18 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String>;
 }
 
+/// An `on_iteration(i)` callback for a training loop of `total` iterations that reports work
+/// to the progress bar in chunks of `every`, and the last chunk at iteration `total`.
+pub fn throttled<'a>(progress: &'a (dyn Fn(u64) + Sync), every: usize, total: usize) -> impl FnMut(usize) + 'a {
+    let mut reported = 0;
+    move |i: usize| {
+        if i - reported >= every || i == total {
+            progress((i - reported) as u64);
+            reported = i;
+        }
+    }
+}
+
 /// The names of a measures struct's fields, sorted.
 pub fn measure_names<M: Serialize + Default>() -> Vec<String> {
     match serde_json::to_value(M::default()) {

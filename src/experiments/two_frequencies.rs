@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured};
+use super::kind::{Kind, Label, Measured, throttled};
 use crate::analysis::spectral::{frequency_modularity, magnitude_spectrum, spectral_shares};
 use crate::analysis::stats::{median, overlap_share};
 use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
@@ -253,15 +253,8 @@ impl Kind for Params {
             .map(|run| {
                 let seq = sequence(run.drive, run.frequencies, run.time);
                 let init = Weights::init(run.shape(), run.init_seed);
-                let mut reported = 0;
-                let trained = frequency_rnn::train(init, run.activation, &run.objective, &run.training, &seq, |i| {
-                    if i - reported >= 1000 {
-                        progress((i - reported) as u64);
-                        reported = i;
-                    }
-                });
-                progress((run.training.iterations - reported) as u64);
-                trained
+                let on_iteration = throttled(progress, 1000, run.training.iterations);
+                frequency_rnn::train(init, run.activation, &run.objective, &run.training, &seq, on_iteration)
             })
             .collect())
     }
