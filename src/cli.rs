@@ -79,6 +79,20 @@ pub enum Command {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(8..))]
         angles: u32,
     },
+    /// Dorrell et al.'s modularity metrics (InfoM, CInfoM; NMI and NCMI per latent) of your own
+    /// representation against your sources. Both files: CSV with a header row, one row per
+    /// sample, in the same order. Without --linear, sources are treated as discrete labels
+    /// (kNN mutual information, as the authors' `compute_metrics`).
+    Modularity {
+        latents: PathBuf,
+        sources: PathBuf,
+        /// The variance-explained variants (for continuous sources; the RNN figures use these).
+        #[arg(long)]
+        linear: bool,
+        /// Where the per-latent table goes.
+        #[arg(long, default_value = "modularity.csv")]
+        out: PathBuf,
+    },
     /// Write (and with --submit, submit) a Slurm job array that trains the runs in N shards
     /// against one shared cache, and a render-and-verify job that waits for the array.
     Slurm {
@@ -149,6 +163,21 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan { targets }) => plan(cli, targets),
         Some(Command::Theory { points, angles }) => theory(points, *angles as usize),
         Some(Command::Cache { action }) => cache(cli, action),
+        Some(Command::Modularity {
+            latents,
+            sources,
+            linear,
+            out,
+        }) => {
+            let report = crate::own_data::modularity(latents, sources, *linear)?;
+            print!("{}", report.describe());
+            report
+                .table()
+                .write_csv(out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("per-latent NMI and NCMI: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Slurm {
             targets,
             tasks,

@@ -14,6 +14,7 @@ pub mod execute;
 pub mod experiments;
 pub mod fsutil;
 pub mod model;
+pub mod own_data;
 pub mod pipeline;
 pub mod plan;
 pub mod render;
