@@ -64,9 +64,9 @@ pub fn obtain_outputs(
                     run.key.short(),
                     cache.entry_dir(&run.key).display()
                 );
-                misses.entry(run.recipe.batch_key()).or_default().push(k);
+                misses.entry(batch_key(experiment, &run.recipe)).or_default().push(k);
             }
-            Lookup::Miss => misses.entry(run.recipe.batch_key()).or_default().push(k),
+            Lookup::Miss => misses.entry(batch_key(experiment, &run.recipe)).or_default().push(k),
         }
     }
 
@@ -132,6 +132,14 @@ pub fn obtain_outputs(
         outputs.into_iter().map(|o| o.expect("every run obtained")).collect(),
         stats,
     ))
+}
+
+/// Runs with equal keys train in one call; a `Kind` says itself which of its runs may share one.
+fn batch_key(experiment: &Experiment, recipe: &RunRecipe) -> String {
+    match (recipe, experiment.as_kind()) {
+        (RunRecipe::Kind(run), Some(kind)) => kind.batch_key(run),
+        _ => recipe.batch_key(),
+    }
 }
 
 /// Units of training work of a run (steps, iterations or epochs): the progress bar's unit and

@@ -99,7 +99,8 @@ impl RunRecipe {
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::RnnTraining(run) => format!("rnn:{}", serde_json::to_string(run).expect("plain data")),
-            RunRecipe::Kind(run) => format!("kind:{}", run.kind),
+            // The pipeline asks the kind (`ErasedKind::batch_key`); this is the fallback.
+            RunRecipe::Kind(run) => format!("kind:{}:{}", run.kind, run.recipe),
         }
     }
 }
