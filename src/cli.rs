@@ -322,18 +322,51 @@ fn list(cli: &Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// "; ≈ N CPU-hours" for `work` units still to train, from the throughput the artefact's last
+/// training here achieved (its manifest); empty when it has never trained here.
+fn estimate(outputs: &Path, spec: &LoadedSpec, work: u64) -> String {
+    if work == 0 {
+        return String::new();
+    }
+    let manifest = outputs
+        .join(&spec.id.group)
+        .join(format!("{}.manifest.json", spec.id.name));
+    let measured = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|m| {
+            let t = &m["training"];
+            let (units, seconds, jobs) = (t["work"].as_f64()?, t["seconds"].as_f64()?, t["jobs"].as_f64()?);
+            (units > 0.0 && seconds > 0.0).then(|| seconds * jobs.max(1.0) / units)
+        });
+    match measured {
+        Some(cpu_seconds_per_unit) => {
+            let hours = cpu_seconds_per_unit * work as f64 / 3600.0;
+            format!("; ≈ {hours:.2} CPU-hours at the throughput of its last training here")
+        }
+        None => "; no CPU-time estimate yet (train any profile of it here once)".to_string(),
+    }
+}
+
 fn plan(cli: &Cli, targets: &[String]) -> anyhow::Result<ExitCode> {
     let cache = cache_of(cli);
     for s in load_targets(cli, targets)? {
         let plan = expand(&s, cli.profile, cli.backend);
         let cached = plan.runs.iter().filter(|r| cache.entry_dir(&r.key).exists()).count();
+        let to_train: u64 = plan
+            .runs
+            .iter()
+            .filter(|r| !cache.entry_dir(&r.key).exists())
+            .map(|r| crate::execute::steps_of(&plan.experiment, &r.recipe))
+            .sum();
         println!(
-            "{} ({}): {} runs, {} cached, {} to train",
+            "{} ({}): {} runs, {} cached, {} to train{}",
             s.id,
             cli.profile.name(),
             plan.runs.len(),
             cached,
-            plan.runs.len() - cached
+            plan.runs.len() - cached,
+            estimate(&cli.outputs, &s, to_train)
         );
         if let Some(reason) = s.spec.experiment.unavailable()? {
             println!("  no runs: {} — {}", reason.status(), reason.message());

@@ -36,6 +36,10 @@ pub struct CacheStats {
     pub hits: usize,
     pub trained: usize,
     pub corrupt: usize,
+    /// Units of work (steps, iterations, epochs) trained, and the wall time training took: the
+    /// throughput `plan` estimates other profiles from.
+    pub trained_work: u64,
+    pub training_seconds: f64,
 }
 
 /// Returns each planned run's output, in plan order, training what the cache lacks.
@@ -76,6 +80,7 @@ pub fn obtain_outputs(
         .flatten()
         .map(|&k| steps_of(experiment, &runs[k].recipe))
         .sum();
+    let training_started = std::time::Instant::now();
     let bar = if show_progress && total_runs > 0 {
         ProgressBar::new(total_work)
     } else {
@@ -128,6 +133,10 @@ pub fn obtain_outputs(
         Ok(())
     })?;
     bar.finish_and_clear();
+    if total_runs > 0 {
+        stats.trained_work = total_work;
+        stats.training_seconds = training_started.elapsed().as_secs_f64();
+    }
     Ok((
         outputs.into_iter().map(|o| o.expect("every run obtained")).collect(),
         stats,

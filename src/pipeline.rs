@@ -184,12 +184,18 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
     let absolute = |p: &Path| options.outputs.join(p);
     // A summary read from the cache whose files are already on disk (the manifest names the
     // same summary) is not drawn again: that is what makes an unchanged rerun instant.
+    let previous = std::fs::read(absolute(&files[3]))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
     let rendered = summary_cached
         && files.iter().all(|f| absolute(f).is_file())
-        && std::fs::read(absolute(&files[3]))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .is_some_and(|m| m["summary_key"] == key.as_str());
+        && previous.as_ref().is_some_and(|m| m["summary_key"] == key.as_str());
+    // The throughput of the last training here, kept while reruns train nothing (`plan`
+    // estimates CPU time from it).
+    let training = match (stats.trained_work, previous.as_ref().map(|m| &m["training"])) {
+        (0, Some(earlier)) if earlier["work"].as_u64().is_some_and(|w| w > 0) => earlier.clone(),
+        _ => json!({"work": stats.trained_work, "seconds": stats.training_seconds, "jobs": options.jobs}),
+    };
     if !rendered {
         summary.table.write_csv(&absolute(&files[2]))?;
         summary
@@ -211,6 +217,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         "summary_key": key.as_str(),
         "summary_cached": summary_cached,
         "cache": {"hits": stats.hits, "trained": stats.trained, "corrupt": stats.corrupt},
+        "training": training,
         "modrepro_version": env!("CARGO_PKG_VERSION"),
         "experiment": plan.experiment,
         "data": summary.notes,

@@ -120,3 +120,24 @@ fn walk_entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
     entries.sort();
     entries
 }
+
+#[test]
+fn plan_estimates_cpu_time_from_the_last_training_here() {
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(2, 10, ""));
+    let before = p.modrepro(&["plan"]);
+    assert!(before.stdout.contains("no CPU-time estimate yet"), "{}", before.stdout);
+    assert_eq!(p.modrepro(&["run"]).code, 0);
+    // A rerun trains nothing and keeps the measured throughput; one more set is one run to train.
+    assert_eq!(p.modrepro(&["run"]).code, 0);
+    p.write("specs/t/s.ron", &random_sets_spec(3, 10, ""));
+    let after = p.modrepro(&["plan"]);
+    assert!(after.stdout.contains("1 to train; ≈ "), "{}", after.stdout);
+    assert!(
+        after
+            .stdout
+            .contains("CPU-hours at the throughput of its last training here"),
+        "{}",
+        after.stdout
+    );
+}
