@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, throttled};
+use super::kind::{Kind, Label, Measured, RunStatus, throttled};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::stats::spearman;
@@ -114,8 +114,12 @@ impl Params {
     fn kept<'a>(&self, runs: &'a [Measured<'_, Self>]) -> Vec<&'a EntorhinalMeasurement> {
         runs.iter()
             .map(|r| r.measurement)
-            .filter(|m| m.diverged_at.is_none() && m.training_mse <= self.max_training_mse)
+            .filter(|m| self.status(m) == RunStatus::Trained)
             .collect()
+    }
+
+    fn status(&self, m: &EntorhinalMeasurement) -> RunStatus {
+        RunStatus::of(m.diverged_at.is_some(), m.training_mse, self.max_training_mse)
     }
 }
 
@@ -319,13 +323,7 @@ impl Kind for Params {
         );
         for run in runs {
             let m = run.measurement;
-            let status = if m.diverged_at.is_some() {
-                "diverged"
-            } else if m.training_mse > self.max_training_mse {
-                "did not learn"
-            } else {
-                "trained"
-            };
+            let status = self.status(m).label();
             table.push(vec![
                 m.share_fixed.to_string(),
                 run.seed.to_string(),

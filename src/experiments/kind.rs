@@ -90,6 +90,36 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String>;
 }
 
+/// What became of a trained run: the kinds' tables, notes and filters share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Trained,
+    /// Trained to the end but its fit is worse than the spec's bound: left out of the comparison.
+    DidNotLearn,
+    /// Its loss or weights became non-finite.
+    Diverged,
+}
+
+impl RunStatus {
+    pub fn of(diverged: bool, fit: f64, max_fit: f64) -> Self {
+        if diverged {
+            RunStatus::Diverged
+        } else if fit > max_fit {
+            RunStatus::DidNotLearn
+        } else {
+            RunStatus::Trained
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Trained => "trained",
+            RunStatus::DidNotLearn => "did not learn",
+            RunStatus::Diverged => "diverged",
+        }
+    }
+}
+
 /// An `on_iteration(i)` callback for a training loop of `total` iterations that reports work
 /// to the progress bar in chunks of `every`, and the last chunk at iteration `total`.
 pub fn throttled<'a>(progress: &'a (dyn Fn(u64) + Sync), every: usize, total: usize) -> impl FnMut(usize) + 'a {

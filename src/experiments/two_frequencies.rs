@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, throttled};
+use super::kind::{Kind, Label, Measured, RunStatus, throttled};
 use crate::analysis::spectral::{frequency_modularity, magnitude_spectrum, spectral_shares};
 use crate::analysis::stats::{median, overlap_share};
 use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
@@ -104,14 +104,8 @@ pub struct FrequencyMeasurement {
 }
 
 impl FrequencyMeasurement {
-    fn status(&self, max_mse: f64) -> &'static str {
-        if self.diverged_at.is_some() {
-            "diverged"
-        } else if self.target_mse > max_mse {
-            "did not learn"
-        } else {
-            "trained"
-        }
+    fn status(&self, max_mse: f64) -> RunStatus {
+        RunStatus::of(self.diverged_at.is_some(), self.target_mse, max_mse)
     }
 }
 
@@ -153,7 +147,7 @@ impl Params {
     fn kept<'a>(&self, runs: &'a [Measured<'_, Self>]) -> Vec<&'a FrequencyMeasurement> {
         runs.iter()
             .map(|r| r.measurement)
-            .filter(|m| m.status(self.max_target_mse) == "trained")
+            .filter(|m| m.status(self.max_target_mse) == RunStatus::Trained)
             .collect()
     }
 
@@ -323,7 +317,7 @@ impl Kind for Params {
             theory_modular_minus_mixed: by_theory(Verdict::Modular)
                 .zip(by_theory(Verdict::Mixed))
                 .map(|(a, b)| a - b),
-            share_learned: share(&|m| m.status(self.max_target_mse) == "trained"),
+            share_learned: share(&|m| m.status(self.max_target_mse) == RunStatus::Trained),
             share_diverged: share(&|m| m.diverged_at.is_some()),
         }
     }
@@ -371,7 +365,7 @@ impl Kind for Params {
                             m.frequencies[0].to_string(),
                             m.frequencies[1].to_string(),
                             m.theory.map_or("", Verdict::as_str).to_string(),
-                            m.status(self.max_target_mse).to_string(),
+                            m.status(self.max_target_mse).label().to_string(),
                             m.target_mse.to_string(),
                             opt(m.modularity),
                             neuron.to_string(),
@@ -441,7 +435,7 @@ impl Kind for Params {
     }
 
     fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String> {
-        let count = |status: &str| {
+        let count = |status: RunStatus| {
             runs.iter()
                 .filter(|r| r.measurement.status(self.max_target_mse) == status)
                 .count()
@@ -452,10 +446,10 @@ impl Kind for Params {
             self.activation,
             self.hidden,
             self.training.iterations,
-            count("trained"),
-            count("did not learn"),
+            count(RunStatus::Trained),
+            count(RunStatus::DidNotLearn),
             self.max_target_mse,
-            count("diverged"),
+            count(RunStatus::Diverged),
         )]
     }
 }
