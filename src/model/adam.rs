@@ -79,16 +79,17 @@ impl Adam {
 mod tests {
     use super::*;
 
+    const SETTINGS: AdamSettings = AdamSettings {
+        learning_rate: 0.1,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+    };
+
     #[test]
     fn the_first_step_moves_each_parameter_by_the_learning_rate_against_its_gradient_sign() {
         // Bias-corrected m̂ = g, v̂ = g²: the first step is lr · g / (|g| + ε).
-        let settings = AdamSettings {
-            learning_rate: 0.1,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-        };
-        let mut adam = Adam::new(settings, 2);
+        let mut adam = Adam::new(SETTINGS, 2);
         let mut p = vec![1.0, 1.0];
         adam.step(&mut p, &mut [2.0, -0.5], None);
         assert!((p[0] - 0.9).abs() < 1e-7 && (p[1] - 1.1).abs() < 1e-7, "{p:?}");
@@ -96,13 +97,7 @@ mod tests {
 
     #[test]
     fn the_clip_scales_the_whole_gradient_to_the_maximum_norm() {
-        let settings = AdamSettings {
-            learning_rate: 0.1,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-        };
-        let mut adam = Adam::new(settings, 2);
+        let mut adam = Adam::new(SETTINGS, 2);
         let mut grad = vec![3.0, 4.0];
         adam.step(&mut [0.0, 0.0], &mut grad, Some(2.0));
         let norm = (grad[0] * grad[0] + grad[1] * grad[1]).sqrt();
