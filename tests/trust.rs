@@ -141,3 +141,51 @@ fn plan_estimates_cpu_time_from_the_last_training_here() {
         after.stdout
     );
 }
+
+/// The planned runs of `spec` (smoke profile) as "key label" lines.
+fn planned_runs(p: &Project, spec: &str) -> Vec<String> {
+    p.write("specs/t/s.ron", spec);
+    let plan = p.modrepro(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    plan.stdout
+        .lines()
+        .filter(|l| l.contains("seed "))
+        .map(|l| l.trim().trim_end_matches("to train").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn adding_a_sweep_point_leaves_every_other_runs_key_unchanged() {
+    // Issue 11 §4: seeds came from a run's place in the list, so adding a corner cut gave an
+    // unrelated `diag` run a new key (and a new CInfoM).
+    let cases = [
+        (
+            "specs/dorrell2025/fig2_centre.ron",
+            r#""corner_cuts": [0.8]"#,
+            r#""corner_cuts": [0.5, 0.8]"#,
+        ),
+        (
+            "specs/dorrell2025/fig2_left.ron",
+            r#""corner_cuts": [8]"#,
+            r#""corner_cuts": [6, 8]"#,
+        ),
+    ];
+    for (shipped, before, after) in cases {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(shipped))
+            .expect("shipped spec");
+        assert!(
+            text.contains(before),
+            "{shipped} no longer has {before} in its smoke profile"
+        );
+        let p = Project::new();
+        let old = planned_runs(&p, &text);
+        let new = planned_runs(&p, &text.replace(before, after));
+        assert_eq!(new.len(), old.len() + 1, "{shipped}: {new:?}");
+        for run in &old {
+            assert!(
+                new.contains(run),
+                "{shipped}: run {run} changed its key when a cut was added: {new:?}"
+            );
+        }
+    }
+}

@@ -84,9 +84,8 @@ impl Params {
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
         self.manipulations()
             .into_iter()
-            .enumerate()
-            .map(|(k, (group, parameter, manipulation))| {
-                let mut rng = SplitMix64::derive(seed, k as u64);
+            .map(|(group, parameter, manipulation)| {
+                let mut rng = SplitMix64::for_identity(seed, &format!("{group}/{parameter}"));
                 RunSlot {
                     label: BTreeMap::from([("group".into(), group.into()), ("parameter".into(), parameter)]),
                     recipe: RunRecipe::MlpAe(MlpAeRun {

@@ -294,9 +294,8 @@ impl Params {
         }
         points
             .into_iter()
-            .enumerate()
-            .map(|(k, (regulariser, value, regularisation, trained))| {
-                let mut rng = SplitMix64::derive(seed, k as u64);
+            .map(|(regulariser, value, regularisation, trained)| {
+                let mut rng = SplitMix64::for_identity(seed, &format!("{regulariser}/{value}"));
                 RunSlot {
                     label: BTreeMap::from([
                         ("regulariser".to_string(), regulariser.to_string()),

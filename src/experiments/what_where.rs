@@ -156,17 +156,19 @@ impl Params {
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
         self.datasets()
             .into_iter()
-            .enumerate()
-            .map(|(k, (group, parameter, data))| RunSlot {
-                label: BTreeMap::from([("group".into(), group.into()), ("parameter".into(), parameter)]),
-                recipe: RunRecipe::WhatWhere(WhatWhereRun {
-                    values: self.values,
-                    data,
-                    hidden: self.hidden,
-                    objective: self.objective,
-                    training: self.training,
-                    init_seed: SplitMix64::derive(seed, k as u64).next_u64(),
-                }),
+            .map(|(group, parameter, data)| {
+                let init_seed = SplitMix64::for_identity(seed, &format!("{group}/{parameter}")).next_u64();
+                RunSlot {
+                    label: BTreeMap::from([("group".into(), group.into()), ("parameter".into(), parameter)]),
+                    recipe: RunRecipe::WhatWhere(WhatWhereRun {
+                        values: self.values,
+                        data,
+                        hidden: self.hidden,
+                        objective: self.objective,
+                        training: self.training,
+                        init_seed,
+                    }),
+                }
             })
             .collect()
     }
