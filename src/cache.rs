@@ -150,6 +150,41 @@ impl Cache {
         }
     }
 
+    /// Tries to take the advisory lock of `key`'s run (a `flock` on `<root>/locks/<key>`), so
+    /// that of several processes sharing this cache — two terminals, the tasks of a job array —
+    /// one trains the run and the others wait for its entry. `Ok(None)`: another process holds
+    /// it. The lock is released when the returned file is dropped, or when its process dies
+    /// (the kernel drops it), so a killed trainer never blocks the next one. Lock files are
+    /// never deleted: deleting one while another process waits on it would let two hold "the"
+    /// lock.
+    pub fn try_lock_run(&self, key: &RunKey) -> std::io::Result<Option<RunLock>> {
+        let file = self.lock_file(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLock(file))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Waits for the lock of `key`'s run (see [`Cache::try_lock_run`]).
+    pub fn lock_run(&self, key: &RunKey) -> std::io::Result<RunLock> {
+        let file = self.lock_file(key)?;
+        file.lock()?;
+        Ok(RunLock(file))
+    }
+
+    fn lock_file(&self, key: &RunKey) -> std::io::Result<fs::File> {
+        let dir = self.root.join("locks");
+        fs::create_dir_all(&dir).map_err(|e| io_context(e, "creating", &dir))?;
+        let path = dir.join(&key.0);
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_context(e, "opening the lock file", &path))
+    }
+
     /// Every entry key in the store.
     pub fn keys(&self) -> Vec<RunKey> {
         let mut keys = Vec::new();
@@ -193,6 +228,14 @@ impl Cache {
         }
         fs::remove_dir_all(dir)
     }
+}
+
+/// A held run lock (released on drop).
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code)] fs::File);
+
+fn io_context(e: std::io::Error, operation: &str, path: &Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{operation} {}: {e}", path.display()))
 }
 
 /// The v2 digest: key, run and result together.

@@ -43,6 +43,12 @@ pub struct CacheStats {
 }
 
 /// Returns each planned run's output, in plan order, training what the cache lacks.
+///
+/// Several processes may share one cache (two terminals, the tasks of a job array on a shared
+/// filesystem): each missing run is trained by the process that takes its lock
+/// ([`Cache::try_lock_run`]); the others train what they could lock first, then wait for the
+/// rest and read the entries the lock holders wrote (or train a run themselves if its holder
+/// died without storing it). So every run is trained once.
 pub fn obtain_outputs(
     experiment: &Experiment,
     runs: &[PlannedRun],
@@ -54,93 +60,173 @@ pub fn obtain_outputs(
 ) -> anyhow::Result<(Vec<RunOutput>, CacheStats)> {
     let mut stats = CacheStats::default();
     let mut outputs: Vec<Option<RunOutput>> = vec![None; runs.len()];
-    let mut misses: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut locked = Vec::new();
+    let mut held_elsewhere = Vec::new();
     for (k, run) in runs.iter().enumerate() {
-        match cache.lookup::<_, RunOutput>(&run.key, &run.recipe) {
-            Lookup::Hit(output) => {
-                stats.hits += 1;
-                outputs[k] = Some(output);
-            }
-            Lookup::Corrupt { reason } => {
-                stats.corrupt += 1;
-                eprintln!(
-                    "warning: cache entry {} ({}) failed its check: {reason}; it was removed and will be recomputed",
-                    run.key.short(),
-                    cache.entry_dir(&run.key).display()
-                );
-                misses.entry(batch_key(experiment, &run.recipe)).or_default().push(k);
-            }
-            Lookup::Miss => misses.entry(batch_key(experiment, &run.recipe)).or_default().push(k),
+        if look_up(cache, run, &mut outputs[k], &mut stats) {
+            continue;
+        }
+        match cache.try_lock_run(&run.key)? {
+            // Re-read under the lock: another process may have stored it since.
+            Some(lock) if !look_up(cache, run, &mut outputs[k], &mut stats) => locked.push((k, lock)),
+            Some(_) => {}
+            None => held_elsewhere.push(k),
         }
     }
-
-    let total_runs: usize = misses.values().map(Vec::len).sum();
-    let total_work: u64 = misses
-        .values()
-        .flatten()
-        .map(|&k| steps_of(experiment, &runs[k].recipe))
-        .sum();
-    let training_started = std::time::Instant::now();
-    let bar = if show_progress && total_runs > 0 {
-        ProgressBar::new(total_work)
-    } else {
-        ProgressBar::hidden()
+    let training = Training {
+        experiment,
+        runs,
+        cache,
+        device,
+        max_batch,
+        jobs,
+        show_progress,
     };
-    bar.set_style(
-        ProgressStyle::with_template("  training {msg} [{bar:30}] {percent}% eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("0/{total_runs} runs"));
-    // Chunks of at most `max_batch` runs, each group split so that `jobs` threads have work.
-    // A run's numbers do not depend on which runs share its program (tested), so neither the
-    // chunking nor the threads change results.
-    let mut chunks: Vec<&[usize]> = Vec::new();
-    for indices in misses.values() {
-        let size = indices.len().div_ceil(jobs.max(1)).clamp(1, max_batch.max(1));
-        chunks.extend(indices.chunks(size));
+    training.train(&locked, &mut outputs, &mut stats)?;
+    drop(locked);
+
+    let mut orphans = Vec::new();
+    if !held_elsewhere.is_empty() && show_progress {
+        eprintln!(
+            "  waiting for {} run(s) another process is training on this cache",
+            held_elsewhere.len()
+        );
     }
-    let done = std::sync::Mutex::new((0usize, &mut outputs, &mut stats));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let workers: Vec<_> = (0..jobs.max(1).min(chunks.len()))
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    loop {
-                        let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                        let trained = train_chunk(experiment, runs, chunk, device, &bar)?;
-                        for (&k, output) in chunk.iter().zip(&trained) {
-                            cache.store(&runs[k].key, &runs[k].recipe, output)?;
-                        }
-                        let mut guard = done.lock().expect("no thread panicked holding the lock");
-                        let (done_runs, outputs, stats) = &mut *guard;
-                        for (&k, output) in chunk.iter().zip(trained) {
-                            outputs[k] = Some(output);
-                        }
-                        *done_runs += chunk.len();
-                        stats.trained += chunk.len();
-                        bar.set_message(format!("{done_runs}/{total_runs} runs"));
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
+    for k in held_elsewhere {
+        let lock = cache.lock_run(&runs[k].key)?;
+        if !look_up(cache, &runs[k], &mut outputs[k], &mut stats) {
+            orphans.push((k, lock));
         }
-        Ok(())
-    })?;
-    bar.finish_and_clear();
-    if total_runs > 0 {
-        stats.trained_work = total_work;
-        stats.training_seconds = training_started.elapsed().as_secs_f64();
     }
+    training.train(&orphans, &mut outputs, &mut stats)?;
     Ok((
         outputs.into_iter().map(|o| o.expect("every run obtained")).collect(),
         stats,
     ))
+}
+
+/// Reads `run`'s entry into `slot`; false if the run must be trained (missing, or corrupt and
+/// removed, which is reported).
+fn look_up(cache: &Cache, run: &PlannedRun, slot: &mut Option<RunOutput>, stats: &mut CacheStats) -> bool {
+    match cache.lookup::<_, RunOutput>(&run.key, &run.recipe) {
+        Lookup::Hit(output) => {
+            stats.hits += 1;
+            *slot = Some(output);
+            true
+        }
+        Lookup::Corrupt { reason } => {
+            stats.corrupt += 1;
+            eprintln!(
+                "warning: cache entry {} ({}) failed its check: {reason}; it was removed and will be recomputed",
+                run.key.short(),
+                cache.entry_dir(&run.key).display()
+            );
+            false
+        }
+        Lookup::Miss => false,
+    }
+}
+
+/// What training a set of runs needs.
+struct Training<'a> {
+    experiment: &'a Experiment,
+    runs: &'a [PlannedRun],
+    cache: &'a Cache,
+    device: &'a Device,
+    max_batch: usize,
+    jobs: usize,
+    show_progress: bool,
+}
+
+impl Training<'_> {
+    /// Trains the runs `to_train` (plan indices, with the locks this process holds on them) in
+    /// batches, storing each batch's results as soon as it ends.
+    fn train(
+        &self,
+        to_train: &[(usize, crate::cache::RunLock)],
+        outputs: &mut [Option<RunOutput>],
+        stats: &mut CacheStats,
+    ) -> anyhow::Result<()> {
+        let (experiment, runs, cache, device) = (self.experiment, self.runs, self.cache, self.device);
+        let jobs = self.jobs.max(1);
+        let mut misses: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &(k, _) in to_train {
+            misses
+                .entry(batch_key(experiment, &runs[k].recipe))
+                .or_default()
+                .push(k);
+        }
+        let total_runs = to_train.len();
+        if total_runs == 0 {
+            return Ok(());
+        }
+        let total_work: u64 = to_train
+            .iter()
+            .map(|&(k, _)| steps_of(experiment, &runs[k].recipe))
+            .sum();
+        let training_started = std::time::Instant::now();
+        let bar = if self.show_progress {
+            ProgressBar::new(total_work)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("  training {msg} [{bar:30}] {percent}% eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(format!("0/{total_runs} runs"));
+        // Chunks of at most `max_batch` runs, each group split so that `jobs` threads have work.
+        // A run's numbers do not depend on which runs share its program (tested), so neither the
+        // chunking nor the threads change results.
+        let mut chunks: Vec<&[usize]> = Vec::new();
+        for indices in misses.values() {
+            let size = indices.len().div_ceil(jobs).clamp(1, self.max_batch.max(1));
+            chunks.extend(indices.chunks(size));
+        }
+        let done = std::sync::Mutex::new((0usize, outputs, &mut *stats));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let workers: Vec<_> = (0..jobs.min(chunks.len()))
+                .map(|_| {
+                    scope.spawn(|| -> anyhow::Result<()> {
+                        loop {
+                            let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let Some(chunk) = chunks.get(c) else { return Ok(()) };
+                            let trained = train_chunk(experiment, runs, chunk, device, &bar)?;
+                            for (&k, output) in chunk.iter().zip(&trained) {
+                                cache.store(&runs[k].key, &runs[k].recipe, output).map_err(|e| {
+                                    anyhow::anyhow!(
+                                        "storing run {} in the cache at {}: {e}",
+                                        runs[k].key.short(),
+                                        cache.root().display()
+                                    )
+                                })?;
+                            }
+                            let mut guard = done.lock().expect("no thread panicked holding the lock");
+                            let (done_runs, outputs, stats) = &mut *guard;
+                            for (&k, output) in chunk.iter().zip(trained) {
+                                outputs[k] = Some(output);
+                            }
+                            *done_runs += chunk.len();
+                            stats.trained += chunk.len();
+                            bar.set_message(format!("{done_runs}/{total_runs} runs"));
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        stats.trained_work += total_work;
+        stats.training_seconds += training_started.elapsed().as_secs_f64();
+        Ok(())
+    }
 }
 
 /// Runs with equal keys train in one call; a `Kind` says itself which of its runs may share one.

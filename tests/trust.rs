@@ -189,3 +189,33 @@ fn adding_a_sweep_point_leaves_every_other_runs_key_unchanged() {
         }
     }
 }
+
+#[test]
+fn four_processes_on_one_cache_train_each_run_once_and_agree() {
+    // Issue 11 §2: two terminals or a job array on one cache must not train a run twice.
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(6, 3000, ""));
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let outputs = format!("out{i}");
+            p.spawn_modrepro(&["--cache", "cache", "--outputs", &outputs, "--jobs", "1", "run"])
+        })
+        .collect();
+    let mut trained = 0;
+    let mut csvs = Vec::new();
+    for (i, child) in children.into_iter().enumerate() {
+        let run = util::Run::wait(child);
+        assert_eq!(run.code, 0, "process {i}: {}", run.stderr);
+        let manifest: serde_json::Value = serde_json::from_str(&p.read(&format!("out{i}/t/s.manifest.json"))).unwrap();
+        let cache = &manifest["cache"];
+        assert_eq!(
+            cache["hits"].as_u64().unwrap() + cache["trained"].as_u64().unwrap(),
+            6,
+            "{cache}"
+        );
+        trained += cache["trained"].as_u64().unwrap();
+        csvs.push(p.read(&format!("out{i}/t/s.csv")));
+    }
+    assert_eq!(trained, 6, "each of the 6 runs is trained by exactly one process");
+    assert!(csvs.windows(2).all(|w| w[0] == w[1]), "the four CSVs differ");
+}

@@ -84,6 +84,25 @@ impl Project {
         self.modrepro_with_env(args, &[])
     }
 
+    /// Starts `modrepro` (as [`Project::modrepro`]) without waiting for it.
+    pub fn spawn_modrepro(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("modrepro starts")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modrepro"));
+        command
+            .current_dir(self.path())
+            .args(["--profile", "smoke", "--quiet"])
+            .args(args)
+            .env_remove("MODREPRO_CACHE");
+        command
+    }
+
     pub fn modrepro_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = Command::new(env!("CARGO_BIN_EXE_modrepro"));
         command
@@ -95,5 +114,12 @@ impl Project {
             command.env(k, v);
         }
         Run::from(command.output().expect("modrepro runs"))
+    }
+}
+
+impl Run {
+    /// The result of a process started with [`Project::spawn_modrepro`].
+    pub fn wait(child: std::process::Child) -> Self {
+        Self::from(child.wait_with_output().expect("modrepro ran"))
     }
 }
