@@ -229,6 +229,9 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
                     result.seconds,
                     cli.outputs.join(&result.files[0]).display()
                 );
+                for note in result.notes.iter().filter(|n| n.contains("diverged and are left out")) {
+                    eprintln!("  warning: {note}");
+                }
                 results.push(*result);
             }
             ArtefactOutcome::Sharded { runs, stats } => {

@@ -28,6 +28,51 @@ pub enum RunOutput {
     Rnn(crate::model::rnn_training::TrainedRnn),
     /// The output of a [`crate::experiments::kind::Kind`], as JSON.
     Kind(serde_json::Value),
+    /// Training produced non-finite numbers. Stored like any result, so that a rerun does not
+    /// train it again, and left out of every measurement (a `Kind` reports its own divergence
+    /// inside its output instead).
+    Diverged(Divergence),
+}
+
+/// Where a run's training broke down.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The step, iteration or epoch by which the numbers were non-finite (the first
+    /// non-finite loss where the run records its losses, else the end of training).
+    pub by_step: u64,
+    pub detail: String,
+}
+
+impl RunOutput {
+    /// `self`, or [`RunOutput::Diverged`] if it holds a NaN or an infinity. JSON has neither, so
+    /// such an output could not be read back from the cache: it would be retrained forever.
+    fn or_diverged(self, steps: u64) -> RunOutput {
+        if matches!(self, RunOutput::Kind(_) | RunOutput::Diverged(_)) || exactly_round_trips(&self) {
+            return self;
+        }
+        let first_bad_loss = match &self {
+            RunOutput::Rnn(trained) => trained.losses.iter().position(|l| !l.is_finite()),
+            _ => None,
+        };
+        RunOutput::Diverged(match first_bad_loss {
+            Some(iteration) => Divergence {
+                by_step: iteration as u64 + 1,
+                detail: format!("the training loss was non-finite at iteration {}", iteration + 1),
+            },
+            None => Divergence {
+                by_step: steps,
+                detail: format!("the trained weights hold NaN or infinite values after {steps} steps"),
+            },
+        })
+    }
+}
+
+/// Whether `value` survives JSON unchanged (false if it holds a NaN or an infinity).
+fn exactly_round_trips<T: Serialize + serde::de::DeserializeOwned + PartialEq>(value: &T) -> bool {
+    serde_json::to_vec(value)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
+        .is_some_and(|back| &back == value)
 }
 
 /// How the runs of a plan were obtained.
@@ -193,7 +238,11 @@ impl Training<'_> {
                         loop {
                             let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                            let trained = train_chunk(experiment, runs, chunk, device, &bar)?;
+                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, &bar)?
+                                .into_iter()
+                                .zip(chunk.iter())
+                                .map(|(output, &k)| output.or_diverged(steps_of(experiment, &runs[k].recipe)))
+                                .collect();
                             for (&k, output) in chunk.iter().zip(&trained) {
                                 cache.store(&runs[k].key, &runs[k].recipe, output).map_err(|e| {
                                     anyhow::anyhow!(
@@ -458,5 +507,40 @@ mod tests {
         });
         let json = serde_json::to_vec(&output).unwrap();
         assert_eq!(serde_json::from_slice::<RunOutput>(&json).unwrap(), output);
+    }
+
+    fn linear_weights(value: f32) -> RunOutput {
+        RunOutput::LinearAe(LinearAeWeights {
+            inputs: 2,
+            latent: 2,
+            w_enc: vec![0.5, value, 0.1, 0.2],
+            b_enc: vec![0.0; 2],
+            w_dec: vec![0.3; 4],
+            b_dec: vec![0.0; 2],
+        })
+    }
+
+    #[test]
+    fn non_finite_weights_make_a_diverged_run_finite_ones_stay() {
+        assert_eq!(linear_weights(1.0).or_diverged(500), linear_weights(1.0));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let RunOutput::Diverged(divergence) = linear_weights(bad).or_diverged(500) else {
+                panic!("{bad} was kept as a result")
+            };
+            assert_eq!(divergence.by_step, 500);
+        }
+    }
+
+    #[test]
+    fn a_diverged_run_is_cached_so_a_rerun_does_not_train_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = crate::cache::RunKey::of(&"run", 1, "flex");
+        let diverged = linear_weights(f32::NAN).or_diverged(500);
+        cache.store(&key, &"run", &diverged).unwrap();
+        match cache.lookup::<_, RunOutput>(&key, &"run") {
+            Lookup::Hit(output) => assert_eq!(output, diverged),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::backend::Backend;
 use crate::cache::{Cache, Lookup, RunKey};
-use crate::execute::{CacheStats, measure_run, obtain_outputs};
+use crate::execute::{CacheStats, RunOutput, measure_run, obtain_outputs};
 use crate::experiments::{MeasuredRun, Summary, Unavailable};
 use crate::plan::{Plan, Shard, expand};
 use crate::spec::{LoadedSpec, Profile};
@@ -87,26 +87,106 @@ fn round_trips(summary: &Summary) -> bool {
     serde_json::from_slice::<Summary>(&bytes).is_ok_and(|back| serde_json::to_vec(&back).is_ok_and(|b| b == bytes))
 }
 
-/// Measures every run and summarises the artefact.
-fn summarise(plan: &Plan, outputs: &[crate::execute::RunOutput]) -> anyhow::Result<Summary> {
-    let measurements = plan
-        .runs
+/// Measures every run that trained and summarises the artefact; runs that diverged are left
+/// out of the measurements and listed in the table, the notes and `share_diverged`.
+fn summarise(plan: &Plan, outputs: &[RunOutput]) -> anyhow::Result<Summary> {
+    let trained: Vec<usize> = (0..outputs.len())
+        .filter(|&k| !matches!(outputs[k], RunOutput::Diverged(_)))
+        .collect();
+    if trained.is_empty() && !outputs.is_empty() {
+        let RunOutput::Diverged(first) = &outputs[0] else {
+            unreachable!("no run trained")
+        };
+        anyhow::bail!(
+            "every one of the {} runs diverged (the first: {}), so nothing can be measured (fix: a smaller learning rate or fewer steps)",
+            outputs.len(),
+            first.detail
+        );
+    }
+    let measurements = trained
         .iter()
-        .zip(outputs)
-        .map(|(run, output)| measure_run(&run.recipe, output, &plan.experiment))
+        .map(|&k| measure_run(&plan.runs[k].recipe, &outputs[k], &plan.experiment))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let measured_runs: Vec<MeasuredRun<'_>> = plan
-        .runs
+    let measured_runs: Vec<MeasuredRun<'_>> = trained
         .iter()
         .zip(&measurements)
-        .map(|(run, m)| MeasuredRun {
-            sweep: &run.sweep,
-            seed: run.seed,
-            label: &run.label,
-            measurement: m,
+        .map(|(&k, m)| {
+            let run = &plan.runs[k];
+            MeasuredRun {
+                sweep: &run.sweep,
+                seed: run.seed,
+                label: &run.label,
+                measurement: m,
+            }
         })
         .collect();
-    Ok(plan.experiment.summarise(&measured_runs))
+    let mut summary = plan.experiment.summarise(&measured_runs);
+    if plan.experiment.as_kind().is_none() {
+        record_divergence(&mut summary, plan, outputs);
+    }
+    Ok(summary)
+}
+
+/// Adds the runs that diverged to a summary: a `status` column (their rows carry the run's
+/// sweep values, seed and labels), `share_diverged`, and a note naming them.
+fn record_divergence(summary: &mut Summary, plan: &Plan, outputs: &[RunOutput]) {
+    let table = &mut summary.table;
+    if !table.header.iter().any(|h| h == "status") {
+        table.header.push("status".into());
+        for row in &mut table.rows {
+            row.push("trained".into());
+        }
+    }
+    let mut diverged = Vec::new();
+    for (run, output) in plan.runs.iter().zip(outputs) {
+        let RunOutput::Diverged(divergence) = output else {
+            continue;
+        };
+        let row = table
+            .header
+            .iter()
+            .map(|column| match column.as_str() {
+                "status" => format!("diverged by step {}", divergence.by_step),
+                "seed" => run.seed.to_string(),
+                name => run
+                    .sweep
+                    .get(name)
+                    .or_else(|| run.label.get(name))
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect();
+        table.rows.push(row);
+        diverged.push(format!(
+            "{} seed {}: {}",
+            describe_labels(&run.label),
+            run.seed,
+            divergence.detail
+        ));
+    }
+    summary.measured.insert(
+        "share_diverged".into(),
+        diverged.len() as f64 / outputs.len().max(1) as f64,
+    );
+    if !diverged.is_empty() {
+        summary.notes.push(format!(
+            "{} of {} runs diverged and are left out of the figure and the claims: {}.",
+            diverged.len(),
+            outputs.len(),
+            diverged.join("; ")
+        ));
+    }
+}
+
+fn describe_labels(label: &std::collections::BTreeMap<String, String>) -> String {
+    if label.is_empty() {
+        return "run".into();
+    }
+    label
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
@@ -241,4 +321,78 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         seconds: started.elapsed().as_secs_f64(),
         notes: summary.notes,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execute::Divergence;
+
+    /// A trained smoke-sized Fig 1d plan (4 linear AEs) and its outputs.
+    fn trained_plan(dir: &Path) -> (Plan, Vec<RunOutput>) {
+        let spec = dir.join("specs/t/s.ron");
+        std::fs::create_dir_all(spec.parent().unwrap()).unwrap();
+        std::fs::write(
+            &spec,
+            r#"Spec(paper: Dorrell2025, figure: "Figure 1d", title: "t",
+                experiment: RandomPointSets((n_sets: 4, n_points: 32, data_seed: 3, balanced: true, latent: 8,
+                    objective: (reconstruction: 1.0, activity: 1e-3, nonnegativity: 0.5, weight: 1e-4),
+                    training: (steps: 20, learning_rate: 1e-3), mixed_angle_threshold: 0.05)),
+                seeds: [0])"#,
+        )
+        .unwrap();
+        let loaded = crate::spec::load(&spec).unwrap();
+        let plan = expand(&loaded, Profile::Quick, Backend::Flex);
+        let cache = Cache::new(dir.join("cache"));
+        let device = Backend::Flex.device().unwrap();
+        let (outputs, _) = obtain_outputs(&plan.experiment, &plan.runs, &cache, &device, 8, 1, false).unwrap();
+        (plan, outputs)
+    }
+
+    #[test]
+    fn a_diverged_run_is_listed_counted_and_left_out_of_the_measurements() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, mut outputs) = trained_plan(dir.path());
+        let all_trained = summarise(&plan, &outputs).unwrap();
+        assert_eq!(all_trained.measured["share_diverged"], 0.0);
+        assert!(all_trained.table.rows.iter().all(|r| r.last().unwrap() == "trained"));
+
+        outputs[1] = RunOutput::Diverged(Divergence {
+            by_step: 20,
+            detail: "the trained weights hold NaN or infinite values after 20 steps".into(),
+        });
+        let summary = summarise(&plan, &outputs).unwrap();
+        assert_eq!(summary.measured["share_diverged"], 0.25);
+        let status = summary.table.header.iter().position(|h| h == "status").unwrap();
+        let statuses: Vec<&str> = summary.table.rows.iter().map(|r| r[status].as_str()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "trained").count(), 3, "{statuses:?}");
+        assert!(statuses.contains(&"diverged by step 20"), "{statuses:?}");
+        let diverged_row = &summary.table.rows[statuses.iter().position(|s| s.starts_with("diverged")).unwrap()];
+        let set = summary.table.header.iter().position(|h| h == "set").unwrap();
+        assert_eq!(diverged_row[set], plan.runs[1].label["set"], "the row names its run");
+        assert!(
+            summary.notes.iter().any(|n| n.starts_with("1 of 4 runs diverged")),
+            "{:?}",
+            summary.notes
+        );
+        // The others' measurements are unchanged by the diverged run.
+        assert_ne!(all_trained.measured, summary.measured);
+    }
+
+    #[test]
+    fn an_artefact_whose_every_run_diverged_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, outputs) = trained_plan(dir.path());
+        let diverged: Vec<RunOutput> = outputs
+            .iter()
+            .map(|_| {
+                RunOutput::Diverged(Divergence {
+                    by_step: 3,
+                    detail: "x".into(),
+                })
+            })
+            .collect();
+        let error = summarise(&plan, &diverged).unwrap_err().to_string();
+        assert!(error.contains("every one of the 4 runs diverged"), "{error}");
+    }
 }

@@ -210,7 +210,9 @@ impl Experiment {
             Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
             _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
         };
-        names.iter().map(|n| n.to_string()).collect()
+        // Added to every summary by the pipeline (a Kind measures its own).
+        let pipeline_measures = ["share_diverged"];
+        names.iter().chain(&pipeline_measures).map(|n| n.to_string()).collect()
     }
 
     /// The runs of one seed at one sweep point.
