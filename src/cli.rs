@@ -47,6 +47,11 @@ pub struct Cli {
     /// No progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Most units of training work (steps, iterations or epochs, summed over the runs still to
+    /// train) one artefact may plan before `run`/`verify` refuse it: a guard against a typo
+    /// such as `"training.steps": 1e12` hanging a machine. Raise it to allow a larger job.
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_WORK)]
+    pub max_work: u64,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -189,8 +194,38 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// 10¹⁰ units: 50× the largest shipped artefact at `paper` (Fig 2 centre, 135 runs × 2·10⁵
+/// steps), and days of CPU time for any of them.
+const DEFAULT_MAX_WORK: u64 = 10_000_000_000;
+
+/// Refuses, before anything trains, an artefact whose runs still to train exceed `--max-work`.
+fn check_work(cli: &Cli, specs: &[LoadedSpec]) -> anyhow::Result<()> {
+    let cache = cache_of(cli);
+    for s in specs {
+        let plan = expand(s, cli.profile, cli.backend);
+        let pending: Vec<_> = plan.runs.iter().filter(|r| !cache.entry_dir(&r.key).exists()).collect();
+        let work: u64 = pending
+            .iter()
+            .map(|r| crate::execute::steps_of(&plan.experiment, &r.recipe))
+            .fold(0u64, u64::saturating_add);
+        if work > cli.max_work {
+            anyhow::bail!(
+                "{} at profile `{}` would train {} runs, {work} units of work (steps, iterations or epochs) in all{}, more than --max-work {} (fix: fewer seeds, sweep points or steps in {}, or pass --max-work {work} to allow it)",
+                s.id,
+                cli.profile.name(),
+                pending.len(),
+                estimate(&cli.outputs, s, work),
+                cli.max_work,
+                s.path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, targets)?;
+    check_work(cli, &specs)?;
     let options = Options {
         profile: cli.profile,
         backend: cli.backend,

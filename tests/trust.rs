@@ -219,3 +219,22 @@ fn four_processes_on_one_cache_train_each_run_once_and_agree() {
     assert_eq!(trained, 6, "each of the 6 runs is trained by exactly one process");
     assert!(csvs.windows(2).all(|w| w[0] == w[1]), "the four CSVs differ");
 }
+
+#[test]
+fn an_artefact_planning_more_work_than_allowed_is_refused_before_training() {
+    // Issue 11 §1: a profile's `"training.steps": 1e18` hung; now such a plan is refused with
+    // its size and the override, and nothing trains.
+    let p = Project::new();
+    p.write("specs/t/s.ron", &random_sets_spec(4, 1000, ""));
+    let refused = p.modrepro(&["--max-work", "3999", "run"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("would train 4 runs, 4000 units of work")
+            && refused.stderr.contains("--max-work 4000 to allow it"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!p.path().join("outputs/cache").exists(), "nothing was trained");
+    let allowed = p.modrepro(&["--max-work", "4000", "run"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+}
