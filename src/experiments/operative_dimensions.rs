@@ -141,24 +141,54 @@ pub struct TrainingCourse {
 }
 
 fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
-    let arrays = read_npz(std::path::Path::new(path))?;
+    network_from_arrays(&read_npz(std::path::Path::new(path))?, index, path)
+}
+
+/// Network `index` (0-based; keys `netNN_W`, …) of an archive, every array checked against the
+/// layout before it is used, naming the file and key of the first that does not fit.
+fn network_from_arrays(
+    arrays: &std::collections::BTreeMap<String, crate::data::npy::NpyArray>,
+    index: usize,
+    path: &str,
+) -> anyhow::Result<RateRnn> {
     let get = |key: &str| {
-        arrays
-            .get(&format!("net{:02}_{key}", index + 1))
-            .ok_or_else(|| anyhow::anyhow!("{path}: no net{:02}_{key}", index + 1))
+        let name = format!("net{:02}_{key}", index + 1);
+        let array = arrays
+            .get(&name)
+            .ok_or_else(|| anyhow::anyhow!("{path}: no array `{name}` (expected W, B, w_out, b_x, b_z per network)"))?;
+        anyhow::ensure!(
+            array.values.iter().all(|v| v.is_finite()),
+            "{path}: `{name}` holds NaN or infinite values"
+        );
+        Ok((name, array))
     };
-    let w = get("W")?;
-    let b = get("B")?;
-    let n = w.shape[0];
-    anyhow::ensure!(w.shape == vec![n, n], "{path}: W has shape {:?}", w.shape);
+    let (w_name, w) = get("W")?;
+    let n = match w.shape.as_slice() {
+        [rows, cols] if rows == cols && *rows > 0 => *rows,
+        shape => anyhow::bail!("{path}: `{w_name}` has shape {shape:?}; expected (N, N) with N ≥ 1"),
+    };
+    let (b_name, b) = get("B")?;
+    let inputs = match b.shape.as_slice() {
+        [rows, inputs] if *rows == n && *inputs > 0 => *inputs,
+        shape => anyhow::bail!("{path}: `{b_name}` has shape {shape:?}; expected ({n}, inputs) with inputs ≥ 1"),
+    };
+    let vector = |key: &str, len: usize| -> anyhow::Result<Vec<f64>> {
+        let (name, array) = get(key)?;
+        anyhow::ensure!(
+            array.values.len() == len,
+            "{path}: `{name}` has shape {:?}; expected {len} values",
+            array.shape
+        );
+        Ok(array.values.clone())
+    };
     Ok(RateRnn {
         n,
-        inputs: b.shape[1],
+        inputs,
         w: w.values.clone(),
         b: b.values.clone(),
-        w_out: get("w_out")?.values.clone(),
-        b_x: get("b_x")?.values.clone(),
-        b_z: get("b_z")?.values.first().copied().unwrap_or(0.0),
+        w_out: vector("w_out", n)?,
+        b_x: vector("b_x", n)?,
+        b_z: vector("b_z", 1)?[0],
     })
 }
 
@@ -663,5 +693,74 @@ impl Params {
                 self.rows.relative_floor,
             )],
         }
+    }
+}
+
+#[cfg(test)]
+mod network_file_tests {
+    use std::collections::BTreeMap;
+
+    use super::network_from_arrays;
+    use crate::data::npy::NpyArray;
+
+    fn array(shape: &[usize]) -> NpyArray {
+        NpyArray {
+            shape: shape.to_vec(),
+            values: vec![0.1; shape.iter().product()],
+        }
+    }
+
+    fn archive(n: usize) -> BTreeMap<String, NpyArray> {
+        BTreeMap::from([
+            ("net01_W".into(), array(&[n, n])),
+            ("net01_B".into(), array(&[n, 2])),
+            ("net01_w_out".into(), array(&[1, n])),
+            ("net01_b_x".into(), array(&[n])),
+            ("net01_b_z".into(), array(&[1])),
+        ])
+    }
+
+    fn error_of(arrays: &BTreeMap<String, NpyArray>) -> String {
+        network_from_arrays(arrays, 0, "nets.npz").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_well_formed_network_loads() {
+        let net = network_from_arrays(&archive(3), 0, "nets.npz").unwrap();
+        assert_eq!((net.n, net.inputs, net.w_out.len(), net.b_x.len()), (3, 2, 3, 3));
+    }
+
+    #[test]
+    fn every_malformed_array_is_an_error_naming_file_and_key() {
+        // Each of these panicked (shapes indexed before they were checked) or loaded silently.
+        let cases: Vec<(&str, NpyArray, &str)> = vec![
+            ("net01_W", array(&[]), "`net01_W` has shape []"),
+            ("net01_W", array(&[3]), "`net01_W` has shape [3]"),
+            ("net01_W", array(&[3, 4]), "`net01_W` has shape [3, 4]"),
+            ("net01_B", array(&[3]), "`net01_B` has shape [3]"),
+            ("net01_B", array(&[4, 2]), "`net01_B` has shape [4, 2]"),
+            (
+                "net01_w_out",
+                array(&[1, 2]),
+                "`net01_w_out` has shape [1, 2]; expected 3 values",
+            ),
+            ("net01_b_x", array(&[5]), "`net01_b_x` has shape [5]"),
+            ("net01_b_z", array(&[0]), "`net01_b_z` has shape [0]"),
+        ];
+        for (key, bad, expected) in cases {
+            let mut arrays = archive(3);
+            arrays.insert(key.into(), bad);
+            let error = error_of(&arrays);
+            assert!(
+                error.starts_with("nets.npz: ") && error.contains(expected),
+                "{key}: {error}"
+            );
+        }
+        let mut missing = archive(3);
+        missing.remove("net01_b_x");
+        assert!(error_of(&missing).contains("no array `net01_b_x`"));
+        let mut nan = archive(3);
+        nan.get_mut("net01_W").unwrap().values[4] = f64::NAN;
+        assert!(error_of(&nan).contains("`net01_W` holds NaN"));
     }
 }
