@@ -252,8 +252,9 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
             ArtefactOutcome::Done(result) => {
                 eprintln!(
-                    "  {} runs ({} cached, {} trained{}) in {:.1} s → {}",
+                    "  {} {} ({} cached, {} trained{}) in {:.1} s → {}",
                     result.runs,
+                    if result.runs == 1 { "run" } else { "runs" },
                     result.stats.hits,
                     result.stats.trained,
                     if result.summary_cached {
