@@ -98,6 +98,36 @@ pub enum Command {
         #[arg(long, default_value = "modularity.csv")]
         out: PathBuf,
     },
+    /// Krause et al.'s operative dimensions of your own rate RNN (x' = −x + W tanh(x) + B u,
+    /// z = w_outᵀ tanh(x) + b_z, Euler step 0.2): the lowest rank of W that keeps its function
+    /// when reduced along operative column/row dimensions vs W's own singular vectors. NET.npz
+    /// holds per network `netNN_W` (N × N), `netNN_B` (N × inputs), `netNN_w_out` (N values),
+    /// `netNN_b_x` (N) and `netNN_b_z` (1), NN = 01, 02, … (the authors' layout).
+    OperativeDims {
+        network_file: PathBuf,
+        /// The task the network was trained on (it provides the sampling locations and the cost).
+        #[arg(long, value_enum)]
+        task: TaskArg,
+        /// Which network of the archive (1 = net01).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        network: u32,
+        /// Ranks of W's reduction to evaluate (full rank is always added).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1,2,3,4,5,6,8,10,12,15,20,25,30,40,50,60,70,80,90,100"
+        )]
+        ranks: Vec<usize>,
+        /// Noisy trials averaged per sampling location (the Krause specs' quick profile: 5).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        sampling_trials: u32,
+        /// Most local operative row dimensions per location (the slow part; the specs use 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        row_dims: u32,
+        /// Where the cost and state distance per method and rank go.
+        #[arg(long, default_value = "operative_dims.csv")]
+        out: PathBuf,
+    },
     /// Write (and with --submit, submit) a Slurm job array that trains the runs in N shards
     /// against one shared cache, and a render-and-verify job that waits for the array.
     Slurm {
@@ -123,6 +153,22 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+}
+
+/// The Krause tasks, as the command line names them.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TaskArg {
+    ContextIntegration,
+    SineWave,
+}
+
+impl From<TaskArg> for crate::data::krause_tasks::Task {
+    fn from(task: TaskArg) -> Self {
+        match task {
+            TaskArg::ContextIntegration => Self::ContextIntegration,
+            TaskArg::SineWave => Self::SineWave,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +227,32 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 .write_csv(out)
                 .with_context(|| format!("writing {}", out.display()))?;
             println!("per-latent NMI and NCMI: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::OperativeDims {
+            network_file,
+            task,
+            network,
+            ranks,
+            sampling_trials,
+            row_dims,
+            out,
+        }) => {
+            let request = crate::own_rnn::Request {
+                task: (*task).into(),
+                network: *network as usize,
+                ranks: ranks.clone(),
+                sampling_trials: *sampling_trials as usize,
+                eval_repeats: 1,
+                row_dims: *row_dims as usize,
+            };
+            let report = crate::own_rnn::operative_dims(network_file, &request)?;
+            print!("{}", report.describe());
+            report
+                .table()
+                .write_csv(out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("cost and state distance per method and rank: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Slurm {

@@ -362,7 +362,10 @@ fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_projec
     }
     // At full rank every reduced network is W itself: zero state distance.
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let column = header.iter().position(|h| *h == "state_distance").expect("a state_distance column");
+    let column = header
+        .iter()
+        .position(|h| *h == "state_distance")
+        .expect("a state_distance column");
     for line in csv.lines().filter(|l| l.contains(",100,")) {
         let distance: f64 = line.split(',').nth(column).unwrap().parse().unwrap();
         assert!(distance < 1e-6, "full rank is not W: {line}");

@@ -119,16 +119,25 @@ fn fortran_to_c(values: &[f64], shape: &[usize]) -> Vec<f64> {
     out
 }
 
-/// Writes a C-ordered `<i8` array (for tests and tools that make small fixtures).
-pub fn write_npy_i64(path: &Path, shape: &[usize], values: &[i64]) -> std::io::Result<()> {
+/// A C-ordered `<f8` array as `.npy` bytes.
+pub fn npy_bytes_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let mut bytes = npy_header("<f8", shape);
+    for v in values {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes
+}
+
+/// The `.npy` magic, version 1.0 and a header padded so that the data starts on a 64-byte
+/// boundary, ending with a newline.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
     let shape_text = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': {shape_text}, }}");
-    // Pad so that the data starts on a 64-byte boundary, ending the header with a newline.
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
@@ -136,6 +145,12 @@ pub fn write_npy_i64(path: &Path, shape: &[usize], values: &[i64]) -> std::io::R
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend((header.len() as u16).to_le_bytes());
     bytes.extend(header.as_bytes());
+    bytes
+}
+
+/// Writes a C-ordered `<i8` array (for tests and tools that make small fixtures).
+pub fn write_npy_i64(path: &Path, shape: &[usize], values: &[i64]) -> std::io::Result<()> {
+    let mut bytes = npy_header("<i8", shape);
     for v in values {
         bytes.extend(v.to_le_bytes());
     }

@@ -25,6 +25,59 @@ fn u32_at(b: &[u8], at: usize) -> Option<usize> {
         .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
 }
 
+/// Writes `arrays` (name without `.npy`, shape, C-ordered values) as an uncompressed `.npz`,
+/// which NumPy's `np.load` reads: a network trained here, or a fixture a test writes.
+pub fn write_npz(path: &Path, arrays: &[(&str, &[usize], &[f64])]) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, shape, values) in arrays {
+        let data = super::npy::npy_bytes_f64(shape, values);
+        let file_name = format!("{name}.npy");
+        let mut crc = flate2::Crc::new();
+        crc.update(&data);
+        let offset = out.len() as u32;
+        // Local header: version 2.0, no flags, stored, no timestamp.
+        let fixed = |signature: u32, buffer: &mut Vec<u8>| {
+            buffer.extend(signature.to_le_bytes());
+        };
+        fixed(0x0403_4b50, &mut out);
+        for field in [20u16, 0, 0, 0, 0] {
+            out.extend(field.to_le_bytes());
+        }
+        for field in [crc.sum(), data.len() as u32, data.len() as u32] {
+            out.extend(field.to_le_bytes());
+        }
+        out.extend((file_name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(file_name.as_bytes());
+        out.extend(&data);
+        // Its central-directory record.
+        fixed(0x0201_4b50, &mut central);
+        for field in [20u16, 20, 0, 0, 0, 0] {
+            central.extend(field.to_le_bytes());
+        }
+        for field in [crc.sum(), data.len() as u32, data.len() as u32] {
+            central.extend(field.to_le_bytes());
+        }
+        for field in [file_name.len() as u16, 0, 0, 0, 0] {
+            central.extend(field.to_le_bytes());
+        }
+        central.extend(0u32.to_le_bytes());
+        central.extend(offset.to_le_bytes());
+        central.extend(file_name.as_bytes());
+    }
+    let central_offset = out.len() as u32;
+    out.extend(&central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    for field in [0u16, 0, arrays.len() as u16, arrays.len() as u16] {
+        out.extend(field.to_le_bytes());
+    }
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(central_offset.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    crate::fsutil::write_atomic(path, &out)
+}
+
 /// Every array in the archive, by name (without the `.npy` suffix).
 pub fn read_npz(path: &Path) -> Result<BTreeMap<String, NpyArray>, NpzError> {
     let bytes = std::fs::read(path).map_err(|source| NpzError::Unreadable {
@@ -87,6 +140,18 @@ pub fn parse_npz(bytes: &[u8]) -> Result<BTreeMap<String, NpyArray>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_archive_reads_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        let w = [0.5, -1.25, 3.0, f64::MIN_POSITIVE];
+        write_npz(&path, &[("net01_W", &[2, 2], &w), ("net01_b_z", &[1], &[0.0])]).unwrap();
+        let arrays = read_npz(&path).unwrap();
+        assert_eq!(arrays["net01_W"].shape, vec![2, 2]);
+        assert_eq!(arrays["net01_W"].values, w.to_vec());
+        assert_eq!(arrays["net01_b_z"].values, vec![0.0]);
+    }
 
     #[test]
     fn reads_the_published_krause_networks_when_present() {

@@ -125,6 +125,26 @@ pub struct AnalysisOutput {
     pub naive_row_shares: Vec<f64>,
 }
 
+impl AnalysisOutput {
+    /// The lowest analysed rank of `method` whose output cost (with `distance`: state distance)
+    /// is within 5% of the way from the full network to the zero-W one; ∞ if none is.
+    pub fn first_rank_within_5pct(&self, method: &str, distance: bool) -> f64 {
+        let cost_threshold = self.full_cost + 0.05 * (self.zero_cost - self.full_cost);
+        self.curve
+            .iter()
+            .filter(|c| {
+                c.0 == method
+                    && if distance {
+                        c.3 <= 0.05 * self.zero_distance
+                    } else {
+                        c.2 <= cost_threshold
+                    }
+            })
+            .map(|c| c.1 as f64)
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
 /// What was measured on one network: its analysis and, for networks trained here, how
 /// training went.
 #[derive(Debug, Clone)]
@@ -140,7 +160,7 @@ pub struct TrainingCourse {
     pub kept_iteration: usize,
 }
 
-fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
+pub fn load_network(path: &str, index: usize) -> anyhow::Result<RateRnn> {
     network_from_arrays(&read_npz(std::path::Path::new(path))?, index, path)
 }
 
@@ -492,23 +512,7 @@ impl Params {
                 entry.0.push(*cost);
                 entry.1.push(*distance);
             }
-            // The lowest rank whose cost (distance) is within 5% of the way from the full-rank
-            // network (0) to the zero-W one.
-            let cost_threshold = out.full_cost + 0.05 * (out.zero_cost - out.full_cost);
-            let first_within = |method: &str, distance: bool| {
-                out.curve
-                    .iter()
-                    .filter(|c| {
-                        c.0 == method
-                            && if distance {
-                                c.3 <= 0.05 * out.zero_distance
-                            } else {
-                                c.2 <= cost_threshold
-                            }
-                    })
-                    .map(|c| c.1 as f64)
-                    .fold(f64::INFINITY, f64::min)
-            };
+            let first_within = |method: &str, distance: bool| out.first_rank_within_5pct(method, distance);
             let at = |method: &str, rank: usize| out.curve.iter().find(|c| c.0 == method && c.1 == rank).map(|c| c.2);
             let mut record = |name: &'static str, value: Option<f64>| {
                 per_network.entry(name).or_default().extend(value);
