@@ -128,6 +128,32 @@ pub enum Command {
         #[arg(long, default_value = "operative_dims.csv")]
         out: PathBuf,
     },
+    /// Lange et al.'s clustering of your own ReLU MLP's hidden units: for every hidden layer,
+    /// four association matrices (input covariance, input gradient, output gradient, output
+    /// Hessian) clustered by maximising Newman's modularity Q, against untrained networks of
+    /// the same shape, and how much the methods' clusterings agree. WEIGHTS.npz holds `W1`,
+    /// `b1`, `W2`, `b2`, … with `Wk` shaped (out, in) as PyTorch's `nn.Linear.weight`, the
+    /// last layer the logits; INPUTS.npy one input per row (e.g. (n, 784) or (n, 28, 28)).
+    ClusterUnits {
+        weights: PathBuf,
+        inputs: PathBuf,
+        /// Input samples used (the first ones of INPUTS.npy); the Lange specs use 10,000.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+        samples: u32,
+        /// Divide each association by its diagonal, Aᵢⱼ/√(AᵢᵢAⱼⱼ) (the authors' "normed").
+        #[arg(long)]
+        normed: bool,
+        /// Monte Carlo refinement steps per clustering (the authors: 5,000).
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+        /// Untrained networks of the same shape, the null model.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
+        null_networks: u32,
+        /// Where Q per layer and method goes; the agreement table goes beside it
+        /// (`<name>_agreement.csv`).
+        #[arg(long, default_value = "cluster_units.csv")]
+        out: PathBuf,
+    },
     /// Write (and with --submit, submit) a Slurm job array that trains the runs in N shards
     /// against one shared cache, and a render-and-verify job that waits for the array.
     Slurm {
@@ -253,6 +279,43 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 .write_csv(out)
                 .with_context(|| format!("writing {}", out.display()))?;
             println!("cost and state distance per method and rank: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::ClusterUnits {
+            weights,
+            inputs,
+            samples,
+            normed,
+            steps,
+            null_networks,
+            out,
+        }) => {
+            let request = crate::own_mlp::Request {
+                samples: *samples as usize,
+                normed: *normed,
+                monte_carlo: crate::analysis::modularity::MonteCarlo {
+                    steps: *steps as usize,
+                    target_entropy: 0.15,
+                    seed: 0,
+                },
+                null_networks: *null_networks as usize,
+            };
+            let report = crate::own_mlp::cluster_report(weights, inputs, &request)?;
+            print!("{}", report.describe());
+            let stem = out
+                .file_stem()
+                .map_or_else(|| "cluster_units".into(), |s| s.to_string_lossy().into_owned());
+            let agreement = out.with_file_name(format!("{stem}_agreement.csv"));
+            for (table, path) in [(report.table(), out), (report.agreement_table(), &agreement)] {
+                table
+                    .write_csv(path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!(
+                "Q per layer and method: {}; agreement: {}",
+                out.display(),
+                agreement.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Slurm {

@@ -15,6 +15,7 @@ pub mod experiments;
 pub mod fsutil;
 pub mod model;
 pub mod own_data;
+pub mod own_mlp;
 pub mod own_rnn;
 pub mod pipeline;
 pub mod plan;

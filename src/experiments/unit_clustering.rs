@@ -162,6 +162,30 @@ fn measure_uncached(
     let (_, test_accuracy) = w.evaluate(&test.images, &test.labels);
     let pixels = w.widths[0];
     let eval = &test.images[..params.eval_samples.min(test.len()) * pixels];
+    let clustered = cluster_units(w, eval, params.normed, &params.monte_carlo);
+    Ok(ClusteringMeasurement {
+        test_accuracy,
+        l1_norm: w.weights.iter().flatten().map(|&v| (v as f64).abs()).sum(),
+        l2_norm: w.weights.iter().flatten().map(|&v| (v as f64).powi(2)).sum(),
+        modularity: clustered.modularity,
+        agreement: clustered.agreement,
+        sorted_matrices: clustered.sorted_matrices,
+    })
+}
+
+/// What clustering one network's hidden units found (see [`ClusteringMeasurement`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusteredUnits {
+    pub modularity: Vec<(usize, Method, f64, f64)>,
+    pub agreement: Vec<(usize, Method, Method, f64, f64)>,
+    pub sorted_matrices: Vec<(Method, usize, Vec<f64>)>,
+}
+
+/// Lange et al.'s analysis of one network: for every hidden layer, the four association
+/// matrices over `inputs` (samples × input width, row-major), each clustered by maximising
+/// Newman's Q (spectral bisection, then Monte Carlo), and the agreement of every pair of
+/// methods. The specs and `modrepro cluster-units` both call this.
+pub fn cluster_units(w: &ClassifierWeights, inputs: &[f32], normed: bool, monte_carlo: &MonteCarlo) -> ClusteredUnits {
     let mut modularity = Vec::new();
     let mut agreement = Vec::new();
     let mut sorted_matrices = Vec::new();
@@ -169,8 +193,8 @@ fn measure_uncached(
         let units = w.widths[layer + 1];
         let mut partitions = Vec::new();
         let mut triangles = Vec::new();
-        for (method, raw) in associations(w, eval, layer) {
-            let prepared = prepare(&raw, units, params.normed);
+        for (method, raw) in associations(w, inputs, layer) {
+            let prepared = prepare(&raw, units, normed);
             triangles.push(
                 (0..units)
                     .flat_map(|i| (i + 1..units).map(move |j| (i, j)))
@@ -179,7 +203,7 @@ fn measure_uncached(
             );
             let graph = Graph::new(units, prepared);
             let start = spectral_bisection(&graph);
-            let (labels, q) = monte_carlo_refine(&graph, start, &params.monte_carlo);
+            let (labels, q) = monte_carlo_refine(&graph, start, monte_carlo);
             if layer == 0 {
                 let mut order: Vec<usize> = (0..units).collect();
                 order.sort_by_key(|&i| (labels[i].unwrap_or(usize::MAX), i));
@@ -200,14 +224,11 @@ fn measure_uncached(
             }
         }
     }
-    Ok(ClusteringMeasurement {
-        test_accuracy,
-        l1_norm: w.weights.iter().flatten().map(|&v| (v as f64).abs()).sum(),
-        l2_norm: w.weights.iter().flatten().map(|&v| (v as f64).powi(2)).sum(),
+    ClusteredUnits {
         modularity,
         agreement,
         sorted_matrices,
-    })
+    }
 }
 
 /// Mean of each value's runs, sorted by the (numeric) value.
