@@ -34,3 +34,7 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// cache key, so the next run recomputes summaries (never retrains). Claims are not part of it:
 /// they are evaluated afresh on every run.
 pub const ANALYSIS_VERSION: u32 = 2;
+
+/// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
+/// unchanged rerun redraws an artefact's figure when its manifest names another version.
+pub const RENDER_VERSION: u32 = 2;

@@ -269,7 +269,9 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
     let rendered = summary_cached
         && files.iter().all(|f| absolute(f).is_file())
-        && previous.as_ref().is_some_and(|m| m["summary_key"] == key.as_str());
+        && previous
+            .as_ref()
+            .is_some_and(|m| m["summary_key"] == key.as_str() && m["render_version"] == crate::RENDER_VERSION);
     // The throughput of the last training here, kept while reruns train nothing (`plan`
     // estimates CPU time from it).
     let training = match (stats.trained_work, previous.as_ref().map(|m| &m["training"])) {
@@ -294,6 +296,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         "backend": options.backend.name(),
         "numerics_version": crate::NUMERICS_VERSION,
         "analysis_version": crate::ANALYSIS_VERSION,
+        "render_version": crate::RENDER_VERSION,
         "summary_key": key.as_str(),
         "summary_cached": summary_cached,
         "cache": {"hits": stats.hits, "trained": stats.trained, "corrupt": stats.corrupt},

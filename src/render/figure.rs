@@ -201,11 +201,183 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
     (xr, yr)
 }
 
+/// The legend's entries: every labelled series but heatmaps, and but a band drawn around a line of
+/// its colour — that line's entry takes the band's label (e.g. "corner ± s.e."), so each curve is
+/// listed once.
+fn legend_entries(panel: &Panel) -> Vec<(usize, String)> {
+    let band_of = |line: &Series| {
+        panel
+            .series
+            .iter()
+            .find(|b| b.style == Style::Band && b.colour == line.colour && b.label.starts_with(line.label.as_str()))
+    };
+    panel
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.label.is_empty() && s.style != Style::Heatmap)
+        .filter(|(_, s)| {
+            s.style != Style::Band
+                || !panel.series.iter().any(|l| {
+                    l.style != Style::Band
+                        && l.colour == s.colour
+                        && s.label.starts_with(l.label.as_str())
+                        && !l.label.is_empty()
+                })
+        })
+        .map(|(k, s)| {
+            let label = match s.style {
+                Style::Band => s.label.clone(),
+                _ => band_of(s).map_or_else(|| s.label.clone(), |b| b.label.clone()),
+            };
+            (k, label)
+        })
+        .collect()
+}
+
+/// Where the legend sits, as fractions of the plotting area (x from the left, y from the top).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Corner {
+    UpperLeft,
+    UpperRight,
+    LowerLeft,
+    LowerRight,
+}
+
+impl Corner {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Corner::UpperRight => SeriesLabelPosition::UpperRight,
+            Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Corner::LowerRight => SeriesLabelPosition::LowerRight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LegendBox {
+    corner: Corner,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+/// Pixels of the plotting area inside a panel of `PANEL_WIDTH` × `PANEL_HEIGHT` (less the axis
+/// label areas, margins and caption set in [`draw_panel`]).
+const PLOT_WIDTH: f64 = (PANEL_WIDTH - 55 - 2 * 12) as f64;
+const PLOT_HEIGHT: f64 = (PANEL_HEIGHT - 40 - 2 * 12 - 25) as f64;
+
+/// The four corner boxes a legend of `entries` may take, the panel's preferred corner first.
+fn legend_boxes(entries: &[(usize, String)], preferred: Legend) -> Vec<LegendBox> {
+    let longest = entries.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(0) as f64;
+    // plotters' legend: ≈ 17 px per entry at 12 px text, a 12 px marker, padding and a 5 px
+    // margin from the plot's edge.
+    let (w, h) = (
+        ((40.0 + 6.6 * longest) / PLOT_WIDTH).min(1.0),
+        ((12.0 + 17.0 * entries.len() as f64) / PLOT_HEIGHT).min(1.0),
+    );
+    let upper_right = LegendBox {
+        corner: Corner::UpperRight,
+        x: (1.0 - w, 1.0),
+        y: (0.0, h),
+    };
+    let upper_left = LegendBox {
+        corner: Corner::UpperLeft,
+        x: (0.0, w),
+        y: (0.0, h),
+    };
+    let lower_right = LegendBox {
+        corner: Corner::LowerRight,
+        x: (1.0 - w, 1.0),
+        y: (1.0 - h, 1.0),
+    };
+    let lower_left = LegendBox {
+        corner: Corner::LowerLeft,
+        x: (0.0, w),
+        y: (1.0 - h, 1.0),
+    };
+    match preferred {
+        Legend::UpperRight => vec![upper_right, upper_left, lower_right, lower_left],
+        Legend::LowerLeft => vec![lower_left, lower_right, upper_right, upper_left],
+    }
+}
+
+/// Every drawn point of the panel, lines and bands densified so that a line crossing a box
+/// between two vertices still counts as inside it.
+fn drawn_points(panel: &Panel) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for s in panel.series.iter().filter(|s| s.style != Style::Heatmap) {
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        out.extend(&points);
+        let pairs: Vec<((f64, f64), (f64, f64))> = match s.style {
+            Style::Line | Style::Band => points.windows(2).map(|w| (w[0], w[1])).collect(),
+            Style::Segments => points.chunks_exact(2).map(|w| (w[0], w[1])).collect(),
+            _ => Vec::new(),
+        };
+        for (a, b) in pairs {
+            out.extend((1..24).map(|k| {
+                let t = k as f64 / 24.0;
+                (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+            }));
+        }
+    }
+    out
+}
+
+/// How many drawn points fall inside `legend` on axes `x` × `y`.
+fn covered(points: &[(f64, f64)], legend: &LegendBox, x: (f64, f64), y: (f64, f64)) -> usize {
+    points
+        .iter()
+        .filter(|&&(px, py)| {
+            let fx = (px - x.0) / (x.1 - x.0);
+            let fy = (y.1 - py) / (y.1 - y.0);
+            (legend.x.0..=legend.x.1).contains(&fx) && (legend.y.0..=legend.y.1).contains(&fy)
+        })
+        .count()
+}
+
+/// The legend's corner and the y range: the corner covering the fewest drawn points; where
+/// every corner covers some, the preferred upper corner with the y axis raised until the data
+/// under the legend sit below it — a legend never hides data.
+fn place_legend(panel: &Panel, entries: &[(usize, String)], x: (f64, f64), y: (f64, f64)) -> (Corner, (f64, f64)) {
+    let points = drawn_points(panel);
+    let boxes = legend_boxes(entries, panel.legend);
+    let best = boxes
+        .iter()
+        .min_by_key(|b| covered(&points, b, x, y))
+        .copied()
+        .expect("four candidate corners");
+    if covered(&points, &best, x, y) == 0 {
+        return (best.corner, y);
+    }
+    let top = boxes.iter().find(|b| b.y.0 == 0.0).copied().expect("an upper corner");
+    let under: f64 = points
+        .iter()
+        .filter(|&&(px, _)| (top.x.0..=top.x.1).contains(&((px - x.0) / (x.1 - x.0))))
+        .map(|&(_, py)| py)
+        .fold(f64::NEG_INFINITY, f64::max);
+    // Raise the top so that `under` lies (a small gap) below the legend's lower edge.
+    let h = (top.y.1 + 0.02).min(0.9);
+    let raised = y.0 + (under - y.0) / (1.0 - h);
+    (top.corner, (y.0, raised.max(y.1)))
+}
+
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let ((x0, x1), (y0, y1)) = ranges(panel);
+    let entries = legend_entries(panel);
+    let (legend_corner, (y0, y1)) = if entries.is_empty() {
+        (Corner::UpperRight, (y0, y1))
+    } else {
+        place_legend(panel, &entries, (x0, x1), (y0, y1))
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FAMILY, 15))
         .margin(12)
@@ -252,27 +424,30 @@ where
                 }))?
             }
         };
-        // Series without a label (e.g. markers on a labelled line) get no legend entry.
-        if !series.label.is_empty() && series.style != Style::Heatmap {
+        // Series without a label (e.g. markers on a labelled line) get no legend entry; the
+        // marker shows how the series is drawn.
+        if let Some((_, label)) = entries.iter().find(|(k, _)| std::ptr::eq(&panel.series[*k], series)) {
+            let style = series.style;
             drawn
-                .label(series.label.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], colour.filled()));
+                .label(label.as_str())
+                .legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
+                    match style {
+                        Style::Points => Circle::new((x + 6, y), 3, colour.filled()).into_dyn(),
+                        Style::Line | Style::Segments => {
+                            PathElement::new(vec![(x, y), (x + 12, y)], colour.stroke_width(2)).into_dyn()
+                        }
+                        _ => Rectangle::new([(x, y - 4), (x + 12, y + 4)], colour.mix(0.4).filled()).into_dyn(),
+                    }
+                });
         }
     }
-    if panel
-        .series
-        .iter()
-        .any(|s| !s.label.is_empty() && s.style != Style::Heatmap)
-    {
+    if !entries.is_empty() {
         chart
             .configure_series_labels()
             .label_font((FAMILY, 12))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(match panel.legend {
-                Legend::UpperRight => SeriesLabelPosition::UpperRight,
-                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
-            })
+            .position(legend_corner.position())
             .draw()?;
     }
     Ok(())
@@ -308,5 +483,53 @@ mod tests {
         assert!(first.len() > 5_000 && first.starts_with(b"\x89PNG"));
         figure.write(&png, &svg).unwrap();
         assert_eq!(first, std::fs::read(&png).unwrap());
+    }
+
+    fn panel(series: Vec<Series>) -> Panel {
+        Panel {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            equal_aspect: false,
+            legend: Legend::UpperRight,
+            series,
+        }
+    }
+
+    #[test]
+    fn a_band_and_its_line_make_one_legend_entry() {
+        let p = panel(vec![
+            Series {
+                label: "corner ± s.e.".into(),
+                style: Style::Band,
+                colour: 2,
+                points: vec![(0.0, 0.0), (1.0, 1.0), (1.0, 0.5)],
+                values: vec![],
+            },
+            Series::line("corner", 2, vec![(0.0, 0.0), (1.0, 1.0)]),
+            Series::line("diag", 3, vec![(0.0, 1.0), (1.0, 0.0)]),
+        ]);
+        let labels: Vec<String> = legend_entries(&p).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["corner ± s.e.", "diag"]);
+    }
+
+    #[test]
+    fn the_legend_takes_a_free_corner_or_raises_the_axis_never_covering_data() {
+        let entries = vec![(0, "a".to_string()), (1, "b".to_string())];
+        // A rising line leaves the upper left and lower right free: the preferred upper right is
+        // covered, so the legend moves.
+        let rising = panel(vec![Series::line("a", 0, vec![(0.0, 0.0), (1.0, 1.0)])]);
+        let (corner, y) = place_legend(&rising, &entries, (0.0, 1.0), (0.0, 1.0));
+        assert_eq!((corner, y), (Corner::UpperLeft, (0.0, 1.0)));
+        // Data along every edge: the y axis is raised until the data sit below the legend.
+        let edges = panel(vec![
+            Series::line("a", 0, vec![(0.0, 1.0), (1.0, 1.0)]),
+            Series::line("b", 1, vec![(0.0, 0.0), (1.0, 0.0)]),
+        ]);
+        let (corner, (y0, y1)) = place_legend(&edges, &entries, (0.0, 1.0), (0.0, 1.0));
+        assert_eq!(corner, Corner::UpperRight);
+        assert!(y0 == 0.0 && y1 > 1.05, "{y1}");
+        let legend = legend_boxes(&entries, Legend::UpperRight)[0];
+        assert_eq!(covered(&drawn_points(&edges), &legend, (0.0, 1.0), (y0, y1)), 0);
     }
 }
