@@ -231,15 +231,20 @@ pub fn cluster_units(w: &ClassifierWeights, inputs: &[f32], normed: bool, monte_
     }
 }
 
-/// Mean of each value's runs, sorted by the (numeric) value.
-fn mean_curve(by_value: &BTreeMap<String, Vec<f64>>) -> Vec<(f64, f64)> {
-    let mut curve: Vec<(f64, f64)> = by_value
+/// Mean and standard error of each value's runs, sorted by the (numeric) value (s.e. 0 for a
+/// single run).
+fn mean_curve(by_value: &BTreeMap<String, Vec<f64>>) -> Vec<(f64, f64, f64)> {
+    let mut curve: Vec<(f64, f64, f64)> = by_value
         .iter()
         .map(|(v, ys)| {
-            (
-                v.parse::<f64>().unwrap_or(f64::NAN),
-                ys.iter().sum::<f64>() / ys.len() as f64,
-            )
+            let n = ys.len() as f64;
+            let mean = ys.iter().sum::<f64>() / n;
+            let se = if ys.len() > 1 {
+                (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+            } else {
+                0.0
+            };
+            (v.parse::<f64>().unwrap_or(f64::NAN), mean, se)
         })
         .collect();
     curve.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -788,7 +793,7 @@ impl Params {
                     min_gap = curve.iter().map(|p| p.1 - u).fold(min_gap, f64::min);
                 }
                 if regulariser == "dropout" {
-                    let (x, y): (Vec<f64>, Vec<f64>) = curve.iter().copied().unzip();
+                    let (x, y): (Vec<f64>, Vec<f64>) = curve.iter().map(|p| (p.0, p.1)).unzip();
                     if let Some(rho) = spearman(&x, &y) {
                         measured.insert(format!("spearman_q_vs_dropout_{}", method.name()), rho);
                     }
@@ -807,9 +812,17 @@ impl Params {
                     let Some(by_value) = q_layer.get(&(regulariser.to_string(), layer, *method)) else {
                         continue;
                     };
-                    let curve: Vec<(f64, f64)> = mean_curve(by_value).iter().map(|p| (x_of(p.0), p.1)).collect();
-                    series.push(Series::line(method.name(), colour, curve.clone()));
-                    series.push(Series::points("", colour, curve));
+                    let curve: Vec<(f64, f64, f64)> =
+                        mean_curve(by_value).iter().map(|p| (x_of(p.0), p.1, p.2)).collect();
+                    // A band of ± one standard error across seeds, where there are several.
+                    if curve.iter().any(|p| p.2 > 0.0) {
+                        let mut band: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, p.1 + p.2)).collect();
+                        band.extend(curve.iter().rev().map(|p| (p.0, p.1 - p.2)));
+                        series.push(Series::band(format!("{} ± s.e.", method.name()), colour, band));
+                    }
+                    let means: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, p.1)).collect();
+                    series.push(Series::line(method.name(), colour, means.clone()));
+                    series.push(Series::points("", colour, means));
                 }
                 if series.is_empty() {
                     continue;
