@@ -403,6 +403,9 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
                 for note in result.notes.iter().filter(|n| n.contains("diverged and are left out")) {
                     eprintln!("  warning: {note}");
                 }
+                for check in result.checks.iter().filter(|c| !c.passed) {
+                    eprintln!("  warning: {}", crate::pipeline::describe_check(check));
+                }
                 results.push(*result);
             }
             ArtefactOutcome::Sharded { runs, stats } => {
@@ -443,6 +446,15 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         .flat_map(|r| &r.outcomes)
         .filter(|o| o.result().is_failure())
         .count();
+    let failed_checks: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(move |c| format!("{}: {}", r.loaded.id, c.claim.id))
+        })
+        .collect();
     let not_reproduced = results
         .iter()
         .flat_map(|r| &r.outcomes)
@@ -464,7 +476,13 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
             "claims: {} passed, {failed} failed{skipped}",
             total - failed - not_reproduced
         );
-        if failed > 0 {
+        if !failed_checks.is_empty() {
+            println!(
+                "checks failed (the spec's design does not hold, see REPORT.md): {}",
+                failed_checks.join(", ")
+            );
+        }
+        if failed > 0 || !failed_checks.is_empty() {
             return Ok(ExitCode::from(1));
         }
     }

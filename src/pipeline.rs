@@ -33,6 +33,8 @@ pub struct Options {
 pub struct ArtefactResult {
     pub loaded: LoadedSpec,
     pub outcomes: Vec<ClaimOutcome>,
+    /// The spec's checks (preconditions on generated data): a failed one fails `verify`.
+    pub checks: Vec<ClaimOutcome>,
     /// Output files, relative to the outputs directory.
     pub files: Vec<PathBuf>,
     pub runs: usize,
@@ -189,6 +191,22 @@ fn describe_labels(label: &std::collections::BTreeMap<String, String>) -> String
         .join(", ")
 }
 
+/// A check's outcome in words, for the notes (REPORT.md, index.html, `run`'s output).
+pub fn describe_check(check: &ClaimOutcome) -> String {
+    format!(
+        "Check `{}` {}: {} (measured {}, expected {}).",
+        check.claim.id,
+        if check.passed {
+            "holds"
+        } else {
+            "DOES NOT HOLD, so the claims' comparison is not the one the spec describes"
+        },
+        check.claim.statement.trim_end_matches('.'),
+        check.measured.map_or_else(|| "nothing".into(), |v| format!("{v:.4}")),
+        check.claim.expect
+    )
+}
+
 /// Runs one artefact. With a shard, only trains and caches that shard's runs (an artefact is
 /// rendered from all of its runs).
 pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<ArtefactOutcome> {
@@ -252,6 +270,9 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         }
     };
     let outcomes = evaluate(&loaded.spec.claims, &summary.measured);
+    let checks = evaluate(&loaded.spec.checks, &summary.measured);
+    let mut notes = summary.notes.clone();
+    notes.extend(checks.iter().map(describe_check));
 
     let id = &loaded.id;
     let relative = |ext: &str| PathBuf::from(&id.group).join(format!("{}.{ext}", id.name));
@@ -303,11 +324,15 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
         "training": training,
         "modrepro_version": env!("CARGO_PKG_VERSION"),
         "experiment": plan.experiment,
-        "data": summary.notes,
+        "data": notes,
         "runs": plan.runs.iter().map(|r| json!({
             "key": r.key.as_str(), "seed": r.seed, "sweep": r.sweep, "label": r.label,
         })).collect::<Vec<_>>(),
         "measured": summary.measured,
+        "checks": checks.iter().map(|o| json!({
+            "id": o.claim.id, "measure": o.claim.measure, "expect": o.claim.expect.to_string(),
+            "measured": o.measured, "passed": o.passed,
+        })).collect::<Vec<_>>(),
         "claims": outcomes.iter().map(|o| json!({
             "id": o.claim.id, "measure": o.claim.measure, "expect": o.claim.expect.to_string(),
             "published": o.claim.published, "measured": o.measured, "passed": o.passed,
@@ -317,12 +342,13 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
     Ok(ArtefactOutcome::Done(Box::new(ArtefactResult {
         loaded: loaded.clone(),
         outcomes,
+        checks,
         files,
         runs: plan.runs.len(),
         stats,
         summary_cached,
         seconds: started.elapsed().as_secs_f64(),
-        notes: summary.notes,
+        notes,
     })))
 }
 

@@ -238,3 +238,60 @@ fn an_artefact_planning_more_work_than_allowed_is_refused_before_training() {
     let allowed = p.modrepro(&["--max-work", "4000", "run"]);
     assert_eq!(allowed.code, 0, "{}", allowed.stderr);
 }
+
+fn spec_with_check(bound: &str) -> String {
+    random_sets_spec(
+        2,
+        20,
+        &format!(
+            r#"checks: [Claim(id: "sets_drawn", statement: "s", measure: "max_reconstruction_loss",
+                expect: AtLeast({bound}), published: "p", source: "s")],"#
+        ),
+    )
+}
+
+#[test]
+fn a_check_on_generated_data_is_not_a_claim_and_its_failure_fails_verify() {
+    // Issue 15: `comparable_nmi` was a claim on data the harness generates. It is a check now:
+    // not counted among the claims, recorded in the manifest, and a failed one fails `verify`.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/dorrell2025/fig2_centre.ron"),
+    )
+    .unwrap();
+    let checks = &shipped[shipped.find("checks: [").expect("fig2_centre has checks")..];
+    assert!(checks.contains(r#"id: "comparable_nmi""#));
+
+    let p = Project::new();
+    p.write("specs/t/s.ron", &spec_with_check("0.0"));
+    let passing = p.modrepro(&["verify"]);
+    assert_eq!(passing.code, 0, "{}{}", passing.stdout, passing.stderr);
+    assert!(
+        !passing.stdout.contains("sets_drawn"),
+        "a check is not listed as a claim: {}",
+        passing.stdout
+    );
+    assert!(
+        passing.stdout.contains("claims: 0 passed, 0 failed"),
+        "{}",
+        passing.stdout
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&p.read("outputs/t/s.manifest.json")).unwrap();
+    assert_eq!(manifest["checks"][0]["id"], "sets_drawn");
+    assert_eq!(manifest["checks"][0]["passed"], true);
+
+    p.write("specs/t/s.ron", &spec_with_check("1e9"));
+    let failing = p.modrepro(&["verify"]);
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert!(
+        failing
+            .stdout
+            .contains("checks failed (the spec's design does not hold, see REPORT.md): t/s: sets_drawn"),
+        "{}",
+        failing.stdout
+    );
+    assert!(
+        failing.stderr.contains("Check `sets_drawn` DOES NOT HOLD"),
+        "{}",
+        failing.stderr
+    );
+}

@@ -243,8 +243,18 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
             }
         }
     }
+    for check in spec.checks.iter().filter(|c| c.not_reproduced.is_some()) {
+        return Err(invalid(
+            path,
+            position_of(source, &format!("\"{}\"", check.id)),
+            format!(
+                "check `{}` has `not_reproduced`; a check must hold (fix: remove it, or make it a claim)",
+                check.id
+            ),
+        ));
+    }
     let mut seen = std::collections::BTreeSet::new();
-    for claim in &spec.claims {
+    for claim in spec.claims.iter().chain(&spec.checks) {
         if let Err(message) = claim.expect.check() {
             let id_quoted = format!("\"{}\"", claim.id);
             let expect_at = source.find(&id_quoted).and_then(|at| {

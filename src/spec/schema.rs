@@ -205,4 +205,10 @@ pub struct Spec {
     pub profiles: BTreeMap<Profile, BTreeMap<String, Scalar>>,
     #[serde(default)]
     pub claims: Vec<Claim>,
+    /// Preconditions of the spec's design on data the harness itself generates (e.g. "the
+    /// diagonal groups reach the corner group's NMI"), not findings of the paper: written like
+    /// claims, evaluated on every run, and an artefact whose check fails is an error (its
+    /// comparison would not mean what the spec says), never a failed or passed claim.
+    #[serde(default)]
+    pub checks: Vec<Claim>,
 }
