@@ -243,7 +243,7 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
             }
         }
     }
-    for check in spec.checks.iter().filter(|c| c.not_reproduced.is_some()) {
+    if let Some(check) = spec.checks.iter().find(|c| c.not_reproduced.is_some()) {
         return Err(invalid(
             path,
             position_of(source, &format!("\"{}\"", check.id)),
