@@ -51,6 +51,7 @@ pub const MEASURES: &[&str] = &[
     "runs_dropped_by_filter",
 ];
 
+/// Colours follow this order; what_where.rs orders its groups of the same roles alike.
 const GROUPS: [&str; 4] = ["untouched", "corner", "diagonal_remove", "diagonal_strengthen"];
 
 impl Params {

@@ -130,7 +130,10 @@ pub const MEASURES: &[&str] = &[
     "max_prediction_mse",
 ];
 
-const GROUPS: [&str; 4] = ["uniform", "corr", "corner", "diag"];
+/// In the order of Fig 2 centre's groups with the same role (range_manipulation.rs), so that
+/// each role has one colour across the paper's figures: uniform / untouched blue, the range cut
+/// orange, range-keeping dependence green and red.
+const GROUPS: [&str; 4] = ["uniform", "corner", "corr", "diag"];
 
 impl Params {
     fn datasets(&self) -> Vec<(&'static str, String, WhatWhereData)> {
