@@ -264,6 +264,7 @@ pub const MEASURES: &[&str] = &[
     "q_at_max_dropout_output_gradient",
     "q_at_max_dropout_output_hessian",
     "untrained_q",
+    "max_q_l1_l2",
     "min_trained_minus_untrained_q",
     "test_accuracy_min",
     "runs_dropped_by_accuracy_filter",
@@ -783,6 +784,8 @@ impl Params {
         }
         let mut panels = Vec::new();
         let mut min_gap = f64::INFINITY;
+        // The largest mean Q anywhere in the L1 and L2 sweeps (the paper: "modest", ≈ 0.10–0.17).
+        let mut max_q_l1_l2 = f64::NEG_INFINITY;
         for regulariser in ["dropout", "l1", "l2"] {
             for method in Method::ALL {
                 let Some(by_value) = q.get(&(regulariser.to_string(), method)) else {
@@ -791,6 +794,9 @@ impl Params {
                 let curve = mean_curve(by_value);
                 if let Some(u) = untrained_q {
                     min_gap = curve.iter().map(|p| p.1 - u).fold(min_gap, f64::min);
+                }
+                if regulariser != "dropout" {
+                    max_q_l1_l2 = curve.iter().map(|p| p.1).fold(max_q_l1_l2, f64::max);
                 }
                 if regulariser == "dropout" {
                     let (x, y): (Vec<f64>, Vec<f64>) = curve.iter().map(|p| (p.0, p.1)).unzip();
@@ -802,6 +808,9 @@ impl Params {
                     }
                 }
             }
+        }
+        if max_q_l1_l2.is_finite() {
+            measured.insert("max_q_l1_l2".into(), max_q_l1_l2);
         }
         let layers = self.hidden.len();
         for regulariser in ["dropout", "l1", "l2"] {
