@@ -42,6 +42,10 @@ pub const MEASURES: &[&str] = &[
     "pearson_multiinfo_vs_angle",
     "spearman_gain_vs_cinfom",
     "spearman_multiinfo_vs_cinfom",
+    "spearman_multiinfo_vs_angle_mixed",
+    "spearman_multiinfo_vs_angle_modular",
+    "spearman_gain_vs_angle_mixed",
+    "spearman_gain_vs_angle_modular",
     "verdict_accuracy",
     "max_reconstruction_loss",
 ];
@@ -138,6 +142,18 @@ impl Params {
         put("pearson_multiinfo_vs_angle", pearson(&info, &angle));
         put("spearman_gain_vs_cinfom", spearman(&gain, &cinfom));
         put("spearman_multiinfo_vs_cinfom", spearman(&info, &cinfom));
+        // Within each verdict group: the overall correlations mix a between-group difference
+        // with the relation inside a group, where the paper's "multiinformation does not predict
+        // mixing" is the sharper test.
+        for (verdict, p) in &panels_points {
+            let (info, angle): (Vec<f64>, Vec<f64>) = p[0].iter().copied().unzip();
+            let gain: Vec<f64> = p[1].iter().map(|q| q.0).collect();
+            put(
+                &format!("spearman_multiinfo_vs_angle_{verdict}"),
+                spearman(&info, &angle),
+            );
+            put(&format!("spearman_gain_vs_angle_{verdict}"), spearman(&gain, &angle));
+        }
         put(
             "verdict_accuracy",
             (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
