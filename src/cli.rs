@@ -216,6 +216,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What an own-data command found, for a person (stdout) and as CSVs.
+fn print_and_write(description: &str, tables: &[(crate::render::table::Table, &Path)]) -> anyhow::Result<()> {
+    print!("{description}");
+    for (table, path) in tables {
+        table
+            .write_csv(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn cache_of(cli: &Cli) -> Cache {
     Cache::new(cli.cache.clone().unwrap_or_else(|| cli.outputs.join("cache")))
 }
@@ -247,11 +258,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             out,
         }) => {
             let report = crate::own_data::modularity(latents, sources, *linear)?;
-            print!("{}", report.describe());
-            report
-                .table()
-                .write_csv(out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            print_and_write(&report.describe(), &[(report.table(), out.as_path())])?;
             println!("per-latent NMI and NCMI: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -273,11 +280,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 row_dims: *row_dims as usize,
             };
             let report = crate::own_rnn::operative_dims(network_file, &request)?;
-            print!("{}", report.describe());
-            report
-                .table()
-                .write_csv(out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            print_and_write(&report.describe(), &[(report.table(), out.as_path())])?;
             println!("cost and state distance per method and rank: {}", out.display());
             Ok(ExitCode::SUCCESS)
         }

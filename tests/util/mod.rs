@@ -104,12 +104,7 @@ impl Project {
     }
 
     pub fn modrepro_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_modrepro"));
-        command
-            .current_dir(self.path())
-            .args(["--profile", "smoke", "--quiet"])
-            .args(args)
-            .env_remove("MODREPRO_CACHE");
+        let mut command = self.command(args);
         for (k, v) in env {
             command.env(k, v);
         }
