@@ -155,6 +155,8 @@ impl ClusterReport {
             let null = self
                 .null_mean(layer, method)
                 .map_or_else(String::new, |n| format!(" [{n:.3}]"));
+            // A one-cluster partition has Q = ±0 exactly; print it as 0.
+            let q = if q.abs() < 5e-4 { 0.0 } else { q };
             out += &format!(
                 "  layer {} {:<17} Q {q:.3}{null}   {clusters:.1} effective clusters\n",
                 layer + 1,
