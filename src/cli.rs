@@ -61,7 +61,7 @@ pub enum Command {
     /// Run specs (all if none given) and write their artefacts; a run of every spec also writes
     /// outputs/REPORT.md and outputs/index.html (a run of some specs leaves them as they were).
     Run {
-        /// Spec files or artefact ids (e.g. dorrell2025/fig1c).
+        /// Spec files, artefact ids (e.g. dorrell2025/fig1c) or papers (e.g. lange2022).
         targets: Vec<String>,
         /// Only train and cache the runs of shard i of n (e.g. 3/8), for spreading work over
         /// machines that share the cache; render afterwards with a plain `run`.
@@ -157,7 +157,7 @@ pub enum Command {
     /// Write (and with --submit, submit) a Slurm job array that trains the runs in N shards
     /// against one shared cache, and a render-and-verify job that waits for the array.
     Slurm {
-        /// Spec files or artefact ids (all if none given).
+        /// Spec files, artefact ids or papers (all if none given).
         targets: Vec<String>,
         /// Array tasks, one shard each.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]

@@ -295,3 +295,22 @@ fn a_check_on_generated_data_is_not_a_claim_and_its_failure_fails_verify() {
         failing.stderr
     );
 }
+
+#[test]
+fn a_paper_names_every_spec_in_its_directory() {
+    let p = Project::new();
+    p.write("specs/t/a.ron", &random_sets_spec(2, 10, ""));
+    p.write("specs/t/b.ron", &random_sets_spec(3, 10, ""));
+    p.write("specs/u/c.ron", &random_sets_spec(1, 10, ""));
+    let plan = p.modrepro(&["plan", "t"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("t/a (smoke): 2 runs") && plan.stdout.contains("t/b (smoke): 3 runs"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("u/c"), "{}", plan.stdout);
+    let unknown = p.modrepro(&["plan", "v"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("unknown artefact `v`"), "{}", unknown.stderr);
+}

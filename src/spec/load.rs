@@ -519,6 +519,15 @@ pub fn resolve_targets(root: &Path, targets: &[String]) -> Result<Vec<PathBuf>, 
             paths.push(candidate);
             continue;
         }
+        // A paper's directory (e.g. `lange2022`): every spec in it.
+        let paper: Vec<PathBuf> = discover(root)?
+            .into_iter()
+            .filter(|p| artefact_id(p).is_ok_and(|id| id.group == target.trim_end_matches('/')))
+            .collect();
+        if !paper.is_empty() {
+            paths.extend(paper);
+            continue;
+        }
         let known = discover(root)?
             .iter()
             .filter_map(|p| artefact_id(p).ok())
