@@ -201,36 +201,27 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
     (xr, yr)
 }
 
-/// The legend's entries: every labelled series but heatmaps, and but a band drawn around a line of
-/// its colour — that line's entry takes the band's label (e.g. "corner ± s.e."), so each curve is
-/// listed once.
+/// Whether `band` is drawn around `line`: a band of the line's colour whose label extends the
+/// line's ("corner ± s.e." around "corner").
+fn surrounds(band: &Series, line: &Series) -> bool {
+    band.style == Style::Band
+        && line.style != Style::Band
+        && !line.label.is_empty()
+        && band.colour == line.colour
+        && band.label.starts_with(line.label.as_str())
+}
+
+/// The legend's entries: every labelled series but heatmaps and but bands drawn around a line;
+/// such a line's entry takes its band's label, so each curve is listed once.
 fn legend_entries(panel: &Panel) -> Vec<(usize, String)> {
-    let band_of = |line: &Series| {
-        panel
-            .series
-            .iter()
-            .find(|b| b.style == Style::Band && b.colour == line.colour && b.label.starts_with(line.label.as_str()))
-    };
-    panel
-        .series
-        .iter()
+    let all = &panel.series;
+    all.iter()
         .enumerate()
         .filter(|(_, s)| !s.label.is_empty() && s.style != Style::Heatmap)
-        .filter(|(_, s)| {
-            s.style != Style::Band
-                || !panel.series.iter().any(|l| {
-                    l.style != Style::Band
-                        && l.colour == s.colour
-                        && s.label.starts_with(l.label.as_str())
-                        && !l.label.is_empty()
-                })
-        })
+        .filter(|(_, s)| !all.iter().any(|line| surrounds(s, line)))
         .map(|(k, s)| {
-            let label = match s.style {
-                Style::Band => s.label.clone(),
-                _ => band_of(s).map_or_else(|| s.label.clone(), |b| b.label.clone()),
-            };
-            (k, label)
+            let band = all.iter().find(|band| surrounds(band, s));
+            (k, band.map_or_else(|| s.label.clone(), |b| b.label.clone()))
         })
         .collect()
 }
