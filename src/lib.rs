@@ -33,7 +33,7 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// summary (table, figure, measured values) or an analysis. Part of every artefact summary's
 /// cache key, so the next run recomputes summaries (never retrains). Claims are not part of it:
 /// they are evaluated afresh on every run.
-pub const ANALYSIS_VERSION: u32 = 5;
+pub const ANALYSIS_VERSION: u32 = 6;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.

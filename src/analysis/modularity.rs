@@ -154,7 +154,8 @@ fn softmax_at_entropy(scores: &[f64], target: f64) -> Vec<f64> {
 }
 
 /// Refines a partition by Monte Carlo moves of single units (to an existing cluster or a new
-/// one), with incremental Q updates; returns the best partition seen and its Q.
+/// one), with incremental Q updates; returns the best partition among every proposal scored
+/// (the start included) and its Q.
 pub fn monte_carlo_refine(graph: &Graph, start: Partition, settings: &MonteCarlo) -> (Partition, f64) {
     let n = graph.n;
     let m = graph.total();
@@ -212,6 +213,15 @@ pub fn monte_carlo_refine(graph: &Graph, start: Partition, settings: &MonteCarlo
         let mut targets = used.clone();
         targets.push(empty);
         let scores: Vec<f64> = targets.iter().map(|&k| after(k)).collect();
+        // As the authors (`monte_carlo_modularity`): the best partition over every proposal
+        // scored, not only over the moves taken.
+        if let Some((best_target, &best_score)) = targets.iter().zip(&scores).max_by(|a, b| a.1.total_cmp(b.1))
+            && best_score > best_q + 1e-12
+        {
+            best_q = best_score;
+            best = labels.clone();
+            best[i] = Some(*best_target);
+        }
         let p = softmax_at_entropy(&scores, settings.target_entropy);
         let u = rng.uniform();
         let mut acc = 0.0;
@@ -228,10 +238,6 @@ pub fn monte_carlo_refine(graph: &Graph, start: Partition, settings: &MonteCarlo
             degree[to] += degrees[i];
             labels[i] = Some(to);
             q = new_q;
-            if q > best_q + 1e-12 {
-                best_q = q;
-                best = labels.clone();
-            }
         }
     }
     (compact(best), best_q)
@@ -243,8 +249,10 @@ pub fn effective_clusters(labels: &Partition) -> f64 {
     for k in labels.iter().flatten() {
         *sizes.entry(*k).or_insert(0usize) += 1;
     }
-    let total: usize = sizes.values().sum();
-    if total == 0 {
+    // As the authors (`soft_num_clusters`): fractions of all units, so that unassigned (dead)
+    // units count in no cluster rather than shrinking the denominator.
+    let total = labels.len();
+    if sizes.is_empty() {
         return 0.0;
     }
     let h: f64 = sizes
