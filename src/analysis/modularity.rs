@@ -62,8 +62,28 @@ pub fn modularity(graph: &Graph, labels: &Partition) -> f64 {
 }
 
 /// Recursive spectral bisection: split each cluster by the sign of the leading eigenvector of
-/// its generalised modularity matrix, keeping a split only if it raises Q.
+/// its generalised modularity matrix (B restricted to it, less each row's sum on the diagonal;
+/// Newman 2006), keeping a split only if it raises Q.
 pub fn spectral_bisection(graph: &Graph) -> Partition {
+    bisect_recursively(graph, |b, size| {
+        let mut generalised = b.to_vec();
+        for x in 0..size {
+            let row_sum: f64 = b[x * size..(x + 1) * size].iter().sum();
+            generalised[x * size + x] -= row_sum;
+        }
+        let (values, vectors) = symmetric_eigen(&generalised, size);
+        let top = (0..size)
+            .max_by(|&x, &y| values[x].total_cmp(&values[y]))
+            .expect("non-empty");
+        (values[top] > 1e-12).then(|| (0..size).map(|x| vectors[x * size + top]).collect())
+    })
+}
+
+/// Splits clusters recursively, starting from all units with links in one cluster: `split`
+/// gets B = A/ΣA − aaᵀ restricted to a cluster (row-major, `size` × `size`) and returns a
+/// vector whose sign divides it, or `None` to leave it whole; a split is kept only if it
+/// raises Q.
+pub(crate) fn bisect_recursively(graph: &Graph, split: impl Fn(&[f64], usize) -> Option<Vec<f64>>) -> Partition {
     let n = graph.n;
     let m = graph.total();
     let degrees = graph.degrees();
@@ -80,23 +100,16 @@ pub fn spectral_bisection(graph: &Graph) -> Partition {
         if size < 2 {
             continue;
         }
-        let mut bg = vec![0.0; size * size];
-        for (x, &i) in members.iter().enumerate() {
-            let row_sum: f64 = members.iter().map(|&k| b(i, k)).sum();
-            for (y, &j) in members.iter().enumerate() {
-                bg[x * size + y] = b(i, j) - if x == y { row_sum } else { 0.0 };
-            }
-        }
-        let (values, vectors) = symmetric_eigen(&bg, size);
-        let top = (0..size)
-            .max_by(|&x, &y| values[x].total_cmp(&values[y]))
-            .expect("non-empty");
-        if values[top] <= 1e-12 {
+        let sub: Vec<f64> = members
+            .iter()
+            .flat_map(|&i| members.iter().map(move |&j| b(i, j)))
+            .collect();
+        let Some(vector) = split(&sub, size) else {
             continue;
-        }
+        };
         let mut candidate = labels.clone();
         for (x, &i) in members.iter().enumerate() {
-            if vectors[x * size + top] < 0.0 {
+            if vector[x] < 0.0 {
                 candidate[i] = Some(next_label);
             }
         }
@@ -359,37 +372,11 @@ mod tests {
     /// singular vector of B restricted to it (the eigenvector of largest |eigenvalue|, no
     /// diagonal correction), keeping a split only if it raises Q.
     fn authors_spectral_start(graph: &Graph) -> Partition {
-        let (n, m, degrees) = (graph.n, graph.total(), graph.degrees());
-        let mut labels: Partition = degrees.iter().map(|&d| (d > 0.0).then_some(0)).collect();
-        let b = |i: usize, j: usize| graph.get(i, j) / m - degrees[i] * degrees[j] / (m * m);
-        let (mut queue, mut next_label) = (vec![0usize], 1);
-        while let Some(cluster) = queue.pop() {
-            let members: Vec<usize> = (0..n).filter(|&i| labels[i] == Some(cluster)).collect();
-            let size = members.len();
-            if size < 2 {
-                continue;
-            }
-            let sub: Vec<f64> = members
-                .iter()
-                .flat_map(|&i| members.iter().map(move |&j| b(i, j)))
-                .collect();
-            let (values, vectors) = symmetric_eigen(&sub, size);
-            let top = (0..size)
-                .max_by(|&x, &y| values[x].abs().total_cmp(&values[y].abs()))
-                .unwrap();
-            let mut candidate = labels.clone();
-            for (x, &i) in members.iter().enumerate() {
-                if vectors[x * size + top] < 0.0 {
-                    candidate[i] = Some(next_label);
-                }
-            }
-            if modularity(graph, &candidate) > modularity(graph, &labels) + 1e-12 {
-                labels = candidate;
-                queue.extend([cluster, next_label]);
-                next_label += 1;
-            }
-        }
-        compact(labels)
+        bisect_recursively(graph, |b, size| {
+            let (values, vectors) = symmetric_eigen(b, size);
+            let top = (0..size).max_by(|&x, &y| values[x].abs().total_cmp(&values[y].abs()))?;
+            Some((0..size).map(|x| vectors[x * size + top]).collect())
+        })
     }
 
     /// 64 units in blocks of unequal sizes, strong within and weak, noisy links between: the
