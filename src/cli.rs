@@ -332,7 +332,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// 10¹⁰ units: 50× the largest shipped artefact at `paper` (Fig 2 centre, 135 runs × 2·10⁵
+/// 10¹⁰ units: ≈ 370× the largest shipped artefact at `paper` (Fig 2 centre, 135 runs × 2·10⁵
 /// steps), and days of CPU time for any of them.
 const DEFAULT_MAX_WORK: u64 = 10_000_000_000;
 
