@@ -230,6 +230,16 @@ impl Cache {
     }
 }
 
+/// Whether `value` reads back from JSON equal to itself: false if it holds a NaN or an
+/// infinity (JSON has neither), so that nothing is cached that would read back changed or not
+/// at all.
+pub fn survives_json<T: Serialize + DeserializeOwned + PartialEq>(value: &T) -> bool {
+    serde_json::to_vec(value)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
+        .is_some_and(|back| &back == value)
+}
+
 /// A held run lock (released on drop).
 #[derive(Debug)]
 pub struct RunLock(#[allow(dead_code)] fs::File);

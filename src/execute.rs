@@ -47,7 +47,7 @@ impl RunOutput {
     /// `self`, or [`RunOutput::Diverged`] if it holds a NaN or an infinity. JSON has neither, so
     /// such an output could not be read back from the cache: it would be retrained forever.
     fn or_diverged(self, steps: u64) -> RunOutput {
-        if matches!(self, RunOutput::Kind(_) | RunOutput::Diverged(_)) || exactly_round_trips(&self) {
+        if matches!(self, RunOutput::Kind(_) | RunOutput::Diverged(_)) || crate::cache::survives_json(&self) {
             return self;
         }
         let first_bad_loss = match &self {
@@ -65,14 +65,6 @@ impl RunOutput {
             },
         })
     }
-}
-
-/// Whether `value` survives JSON unchanged (false if it holds a NaN or an infinity).
-fn exactly_round_trips<T: Serialize + serde::de::DeserializeOwned + PartialEq>(value: &T) -> bool {
-    serde_json::to_vec(value)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok())
-        .is_some_and(|back| &back == value)
 }
 
 /// How the runs of a plan were obtained.

@@ -71,6 +71,15 @@ impl Series {
         }
     }
 
+    /// The points that can be drawn (a NaN or ∞ coordinate is skipped).
+    fn finite_points(&self) -> Vec<(f64, f64)> {
+        self.points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect()
+    }
+
     pub fn band(label: impl Into<String>, colour: usize, points: Vec<(f64, f64)>) -> Self {
         Self {
             label: label.into(),
@@ -298,12 +307,7 @@ fn legend_boxes(entries: &[(usize, String)], preferred: Legend) -> Vec<LegendBox
 fn drawn_points(panel: &Panel) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     for s in panel.series.iter().filter(|s| s.style != Style::Heatmap) {
-        let points: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
+        let points = s.finite_points();
         out.extend(&points);
         let pairs: Vec<((f64, f64), (f64, f64))> = match s.style {
             Style::Line | Style::Band => points.windows(2).map(|w| (w[0], w[1])).collect(),
@@ -384,12 +388,7 @@ where
         .draw()?;
     for series in &panel.series {
         let colour = PALETTE[series.colour % PALETTE.len()];
-        let points: Vec<(f64, f64)> = series
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
+        let points = series.finite_points();
         let drawn = match series.style {
             Style::Points => chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?,
             Style::Line => chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?,
