@@ -1,16 +1,19 @@
 //! Training throughput of the hand-written small RNNs (Dorrell et al. 2025): the Fig 3a–b
 //! linear RNN (16 units, one sequence of 200 steps, Adam + clip) and the Fig 4
-//! action-conditioned RNN (64 units, 10 rooms × 26 states). Prints a markdown table and, last,
-//! `frequency_iterations_per_second=…` and `entorhinal_iterations_per_second=…` for
-//! scripts/bench_small_rnns_vs_jax.py. `cargo bench --bench small_rnns [-- SECONDS]`.
+//! action-conditioned RNN (64 units, 10 rooms × 26 states) and the Fig 3f–g student (64 ReLU
+//! units, 128 sequences × 20 steps, GECO). Prints a markdown table and, last,
+//! `frequency_iterations_per_second=…`, `entorhinal_iterations_per_second=…` and
+//! `student_iterations_per_second=…` for scripts/bench_small_rnns_vs_jax.py.
+//! `cargo bench --bench small_rnns [-- SECONDS]`.
 
 use std::time::Instant;
 
 use modrepro::data::frequency_task::{Drive, TimeBase, sequence};
 use modrepro::data::grid_room::{RewardPlacement, random_walks};
-use modrepro::model::action_rnn;
+use modrepro::data::teacher_rnn::{StateRange, Teacher, sequences};
 use modrepro::model::adam::AdamSettings;
 use modrepro::model::frequency_rnn::{self, Activation, Objective, Shape, Training, Weights};
+use modrepro::model::{action_rnn, student_rnn};
 use modrepro::rng::SplitMix64;
 
 fn main() {
@@ -24,6 +27,7 @@ fn main() {
         activity: 0.5,
         weight: 0.02,
         positivity: 5.0,
+        weight_per_entry: false,
     };
     let shape = Shape {
         hidden: 16,
@@ -96,6 +100,52 @@ fn main() {
         "| Fig 4 action-conditioned RNN, 64 units | 10 rooms × 26 states | {entorhinal:.0} | {:.3} |",
         1e3 / entorhinal
     );
+
+    let data: Vec<_> = sequences(&Teacher::new(1), StateRange::Uniform, 1280, 20, 2)
+        .into_iter()
+        .map(|s| s.sequence)
+        .collect();
+    let student = Shape {
+        hidden: 64,
+        inputs: 2,
+        outputs: 2,
+    };
+    let objective = Objective {
+        target: 10.0,
+        activity: 1.0,
+        weight: 1.0,
+        positivity: 0.0,
+        weight_per_entry: true,
+    };
+    let per_call = 20;
+    let training = student_rnn::Training {
+        iterations: per_call,
+        batch: 128,
+        adam: AdamSettings {
+            learning_rate: 2e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        },
+        clip_norm: 2.0,
+        geco: Some(student_rnn::Geco {
+            tolerance: 3e-4,
+            rate: 0.2,
+            smoothing: 0.9,
+        }),
+    };
+    let started = Instant::now();
+    let mut done = 0;
+    while started.elapsed().as_secs_f64() < seconds {
+        student_rnn::train(student_rnn::init(student, 1), &objective, &training, &data, |_| {});
+        done += per_call;
+    }
+    let student_rate = done as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| Fig 3f–g ReLU student, 64 units | 128 sequences × 20 steps | {student_rate:.0} | {:.3} |",
+        1e3 / student_rate
+    );
     println!("frequency_iterations_per_second={frequency:.1}");
     println!("entorhinal_iterations_per_second={entorhinal:.1}");
+    println!("student_iterations_per_second={student_rate:.1}");
 }

@@ -8,6 +8,9 @@
 2. Fig 4 action-conditioned linear RNN: 64 units, 4 actions, 3x3 room, 10 rooms x 26 states;
    g_0 = I onehot(reward) + b, g_t = W_a g_{t-1} + b_a, y = R g; loss = 100 relu(MSE - 1e-3)
    + 0.1 mean sum g^2 + 0.01 (sum |W_a|^2 + |R|^2 + |I|^2) + 100 mean sum relu(-g); Adam 1e-3.
+3. Fig 3f–g student: ReLU RNN, 64 units, 2 inputs, 2 outputs, 128 sequences x 20 steps from a
+   pool of 1,280; loss = beta MSE + mean h^2 + sum over matrices of mean(W^2), beta adapted by
+   GECO (beta *= exp(0.2 (EMA_0.9(MSE) - 3e-4))); Adam 2e-3 after a gradient-norm clip of 2.
 
 JAX: `lax.scan` over time inside one jit-compiled training step, float64 like modrepro
 (jax_enable_x64), batches made on the host per step as modrepro does. modrepro:
@@ -135,14 +138,57 @@ def entorhinal_rnn():
     return timed(step, (params, opt.init(params)), batch)
 
 
+def student_rnn():
+    n, steps, batch, pool = 64, 20, 128, 1280
+    rng = np.random.default_rng(2)
+    xs = jnp.asarray(rng.uniform(-1, 1, (pool, steps, 2)))
+    ys = jnp.asarray(rng.uniform(-0.5, 0.5, (pool, steps, 2)))
+    key = jax.random.split(jax.random.PRNGKey(3), 6)
+    bound = 1 / np.sqrt(n)
+    u = lambda k, shape: jax.random.uniform(k, shape, jnp.float64, -bound, bound)
+    w_in = jax.random.uniform(key[1], (n, 2), jnp.float64)
+    params = {"w": u(key[0], (n, n)), "b_rec": u(key[2], (n,)), "w_in": w_in / jnp.linalg.norm(w_in),
+              "b_in": u(key[3], (n,)), "w_out": u(key[4], (2, n)), "b_out": u(key[5], (2,))}
+
+    def loss(p, beta, x, y):
+        def cell(h, xt):
+            h = jax.nn.relu(h @ p["w"].T + p["b_rec"] + xt @ p["w_in"].T + p["b_in"])
+            return h, h
+        _, hs = jax.lax.scan(cell, jnp.zeros((x.shape[0], n)), x.transpose(1, 0, 2))
+        out = hs @ p["w_out"].T + p["b_out"]
+        mse = jnp.mean((out - y.transpose(1, 0, 2)) ** 2)
+        weights = sum(jnp.mean(p[m] ** 2) for m in ("w", "w_in", "w_out"))
+        return beta * mse + jnp.mean(hs ** 2) + weights, mse
+
+    opt = optax.chain(optax.clip_by_global_norm(2.0), optax.adam(2e-3))
+
+    @jax.jit
+    def step(state, x, y):
+        p, s, beta, ema = state
+        g, mse = jax.grad(loss, has_aux=True)(p, beta, x, y)
+        u, s = opt.update(g, s, p)
+        ema = 0.9 * ema + 0.1 * mse
+        return optax.apply_updates(p, u), s, beta * jnp.exp(0.2 * (ema - 3e-4)), ema
+
+    batches = iter(range(10 ** 9))
+
+    def make_batch():
+        start = (next(batches) * batch) % pool
+        return xs[start:start + batch], ys[start:start + batch]
+
+    return timed(step, (params, opt.init(params), jnp.float64(10.0), jnp.float64(0.0)), make_batch)
+
+
 def main():
     jax_frequency = frequency_rnn()
     jax_entorhinal = entorhinal_rnn()
+    jax_student = student_rnn()
     out = subprocess.run(["cargo", "bench", "--bench", "small_rnns", "--", str(SECONDS)],
                          capture_output=True, text=True, check=True).stdout
     ours = dict(re.findall(r"(\w+)_iterations_per_second=([\d.]+)", out))
     rows = [("Fig 3a–b linear RNN (16 units, 1 × 200 steps)", jax_frequency, float(ours["frequency"])),
-            ("Fig 4 action-conditioned RNN (64 units, 10 × 26 states)", jax_entorhinal, float(ours["entorhinal"]))]
+            ("Fig 4 action-conditioned RNN (64 units, 10 × 26 states)", jax_entorhinal, float(ours["entorhinal"])),
+            ("Fig 3f–g ReLU student (64 units, 128 × 20 steps)", jax_student, float(ours["student"]))]
     print(f"JAX {jax.__version__}, optax {optax.__version__}, float64 on CPU")
     print("| model | JAX iterations/s | modrepro iterations/s | modrepro / JAX |")
     print("| --- | --- | --- | --- |")

@@ -70,6 +70,22 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     pearson(&ranks(x), &ranks(y))
 }
 
+/// The least-squares line y ≈ intercept + slope·x, as `(intercept, slope)`; `None` for fewer
+/// than two points or a constant x.
+pub fn least_squares_line(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    if x.len() != y.len() || x.len() < 2 {
+        return None;
+    }
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    (sxx > 0.0).then(|| {
+        let slope = sxy / sxx;
+        (my - slope * mx, slope)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +120,14 @@ mod tests {
         // ranks x = 1..5, y ranks = (2,1,4,3,5): d² = 1+1+1+1+0 = 4, ρ = 1 − 6·4/(5·24) = 0.8.
         let r = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[0.2, 0.1, 0.4, 0.3, 0.5]).unwrap();
         assert!((r - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn least_squares_line_by_hand() {
+        // Points (0, 1), (1, 2), (2, 2): x̄ = 1, ȳ = 5/3, Sxy = 1, Sxx = 2 → slope ½, intercept 7/6.
+        let (a, b) = least_squares_line(&[0.0, 1.0, 2.0], &[1.0, 2.0, 2.0]).unwrap();
+        assert!((b - 0.5).abs() < 1e-12 && (a - 7.0 / 6.0).abs() < 1e-12);
+        assert_eq!(least_squares_line(&[1.0, 1.0], &[0.0, 1.0]), None);
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod npy;
 pub mod npz;
 pub mod points;
 pub mod points_file;
+pub mod teacher_rnn;
 pub mod what_where;

@@ -12,6 +12,7 @@ pub mod one_point_apart;
 pub mod operative_dimensions;
 pub mod random_point_sets;
 pub mod range_manipulation;
+pub mod teacher_student;
 pub mod two_frequencies;
 pub mod unit_clustering;
 pub mod what_where;
@@ -51,6 +52,8 @@ pub enum Experiment {
     TwoFrequencies(two_frequencies::Params),
     /// Dorrell et al. 2025 Fig 4: the entorhinal simulation (position and reward).
     Entorhinal(entorhinal::Params),
+    /// Dorrell et al. 2025 Fig 3f–g: a student RNN of a range-manipulated teacher.
+    TeacherStudent(teacher_student::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -191,6 +194,7 @@ impl Experiment {
         match self {
             Experiment::TwoFrequencies(p) => Some(p),
             Experiment::Entorhinal(p) => Some(p),
+            Experiment::TeacherStudent(p) => Some(p),
             _ => None,
         }
     }

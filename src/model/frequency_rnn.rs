@@ -32,6 +32,22 @@ pub struct Objective {
     pub activity: f64,
     pub weight: f64,
     pub positivity: f64,
+    /// The weight cost as `weight`·Σ_matrices mean(W²) (the Fig 3f–g student's loss) instead of
+    /// `weight`·Σ‖W‖². Left out of a spec (and of cache keys) when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_per_entry: bool,
+}
+
+impl Objective {
+    /// The factor on each weight matrix's Σ W² (W, W_in, W_out).
+    fn weight_factors(&self, shape: &Shape) -> [f64; 3] {
+        if self.weight_per_entry {
+            let (n, i, o) = (shape.hidden as f64, shape.inputs as f64, shape.outputs as f64);
+            [self.weight / (n * n), self.weight / (n * i), self.weight / (o * n)]
+        } else {
+            [self.weight; 3]
+        }
+    }
 }
 
 /// Adam with a global gradient-norm clip, PyTorch's definitions.
@@ -225,7 +241,8 @@ pub fn loss_and_gradient(
 
     let mut terms = LossTerms::default();
     let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
-    terms.weight = objective.weight * (squares(p.w) + squares(p.w_in) + squares(p.w_out));
+    let factors = objective.weight_factors(shape);
+    terms.weight = factors[0] * squares(p.w) + factors[1] * squares(p.w_in) + factors[2] * squares(p.w_out);
     let mut dy = vec![0.0; steps * no];
     for t in 0..steps {
         for o in 0..no {
@@ -244,9 +261,9 @@ pub fn loss_and_gradient(
     let at = shape.offsets();
     let mut grad = vec![0.0; values.len()];
     // Weight energy.
-    for k in [0usize, 2, 4] {
+    for (k, factor) in [0usize, 2, 4].into_iter().zip(factors) {
         for idx in at[k]..at[k + 1] {
-            grad[idx] = 2.0 * objective.weight * values[idx];
+            grad[idx] = 2.0 * factor * values[idx];
         }
     }
     // δ_{t+1} = ∂L/∂a_{t+1}, carried backwards.
@@ -365,6 +382,7 @@ mod tests {
         activity: 0.5,
         weight: 0.02,
         positivity: 5.0,
+        weight_per_entry: false,
     };
 
     fn task() -> Sequence {
@@ -388,15 +406,23 @@ mod tests {
             outputs: 2,
         };
         let seq = task();
-        for activation in [Activation::Linear, Activation::Relu] {
+        let per_entry = Objective {
+            weight_per_entry: true,
+            ..OBJECTIVE
+        };
+        for (activation, objective) in [
+            (Activation::Linear, OBJECTIVE),
+            (Activation::Relu, OBJECTIVE),
+            (Activation::Relu, per_entry),
+        ] {
             let w = perturbed(shape, 3);
-            let (_, grad) = loss_and_gradient(&w, activation, &OBJECTIVE, &seq);
+            let (_, grad) = loss_and_gradient(&w, activation, &objective, &seq);
             for (k, analytic) in grad.iter().enumerate() {
                 let h = 1e-6;
                 let at = |delta: f64| {
                     let mut moved = w.clone();
                     moved.values[k] += delta;
-                    loss_and_gradient(&moved, activation, &OBJECTIVE, &seq).0.total()
+                    loss_and_gradient(&moved, activation, &objective, &seq).0.total()
                 };
                 let numeric = (at(h) - at(-h)) / (2.0 * h);
                 assert!(
