@@ -40,7 +40,7 @@ pub struct Objective {
 
 impl Objective {
     /// The factor on each weight matrix's Σ W² (W, W_in, W_out).
-    fn weight_factors(&self, shape: &Shape) -> [f64; 3] {
+    pub(crate) fn weight_factors(&self, shape: &Shape) -> [f64; 3] {
         if self.weight_per_entry {
             let (n, i, o) = (shape.hidden as f64, shape.inputs as f64, shape.outputs as f64);
             [self.weight / (n * n), self.weight / (n * i), self.weight / (o * n)]
