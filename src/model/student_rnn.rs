@@ -78,7 +78,14 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
             p.b_rec[u] + p.b_in[u] + (0..ni).map(|c| p.w_in[u * ni + c] * x[(r, c)]).sum::<f64>()
         });
         if t > 0 {
-            matmul(a.as_mut(), Accum::Add, states[t - 1].as_ref(), w.transpose(), 1.0, Par::Seq);
+            matmul(
+                a.as_mut(),
+                Accum::Add,
+                states[t - 1].as_ref(),
+                w.transpose(),
+                1.0,
+                Par::Seq,
+            );
         }
         let h = Mat::from_fn(b, n, |r, u| a[(r, u)].max(0.0));
         let mut y = Mat::from_fn(b, no, |_, o| p.b_out[o]);
@@ -95,7 +102,11 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
         weight: factors[0] * squares(p.w) + factors[1] * squares(p.w_in) + factors[2] * squares(p.w_out),
         ..LossTerms::default()
     };
-    let (mut g_w, mut g_w_in, mut g_w_out) = (Mat::<f64>::zeros(n, n), Mat::<f64>::zeros(n, ni), Mat::<f64>::zeros(no, n));
+    let (mut g_w, mut g_w_in, mut g_w_out) = (
+        Mat::<f64>::zeros(n, n),
+        Mat::<f64>::zeros(n, ni),
+        Mat::<f64>::zeros(no, n),
+    );
     let (mut g_b, mut g_b_out) = (vec![0.0; n], vec![0.0; no]);
     let mut delta_next: Option<Mat<f64>> = None;
     for t in (0..steps).rev() {
@@ -119,10 +130,24 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
         }
         let delta = Mat::from_fn(b, n, |r, u| if a[(r, u)] > 0.0 { dh[(r, u)] } else { 0.0 });
         if t > 0 {
-            matmul(g_w.as_mut(), Accum::Add, delta.transpose(), states[t - 1].as_ref(), 1.0, Par::Seq);
+            matmul(
+                g_w.as_mut(),
+                Accum::Add,
+                delta.transpose(),
+                states[t - 1].as_ref(),
+                1.0,
+                Par::Seq,
+            );
         }
         let x = input(t);
-        matmul(g_w_in.as_mut(), Accum::Add, delta.transpose(), x.as_ref(), 1.0, Par::Seq);
+        matmul(
+            g_w_in.as_mut(),
+            Accum::Add,
+            delta.transpose(),
+            x.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         for r in 0..b {
             (0..n).for_each(|u| g_b[u] += delta[(r, u)]);
             (0..no).for_each(|o| g_b_out[o] += dy[(r, o)]);
@@ -132,9 +157,20 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
 
     // Back to the flat layout W, b_rec, W_in, b_in, W_out, b_out, plus the weight cost.
     let row_major = |m: &Mat<f64>| -> Vec<f64> {
-        (0..m.nrows()).flat_map(|r| (0..m.ncols()).map(move |c| (r, c))).map(|(r, c)| m[(r, c)]).collect()
+        (0..m.nrows())
+            .flat_map(|r| (0..m.ncols()).map(move |c| (r, c)))
+            .map(|(r, c)| m[(r, c)])
+            .collect()
     };
-    let mut grad = [row_major(&g_w), g_b.clone(), row_major(&g_w_in), g_b, row_major(&g_w_out), g_b_out].concat();
+    let mut grad = [
+        row_major(&g_w),
+        g_b.clone(),
+        row_major(&g_w_in),
+        g_b,
+        row_major(&g_w_out),
+        g_b_out,
+    ]
+    .concat();
     let at = [0, n * n + n, n * n + 2 * n + n * ni];
     let lengths = [n * n, n * ni, no * n];
     for ((start, len), factor) in at.into_iter().zip(lengths).zip(factors) {
@@ -248,8 +284,8 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::frequency_rnn::{self, Activation};
     use crate::data::teacher_rnn::{StateRange, Teacher, sequences};
+    use crate::model::frequency_rnn::{self, Activation};
 
     const SHAPE: Shape = Shape {
         hidden: 8,
@@ -287,7 +323,10 @@ mod tests {
         assert!((terms.total() - mean_loss).abs() < 1e-12);
         for (k, g) in grad.iter().enumerate() {
             let mean = singles.iter().map(|(_, s)| s[k]).sum::<f64>() / 3.0;
-            assert!((g - mean).abs() < 1e-12 * (1.0 + mean.abs()), "parameter {k}: {g} vs {mean}");
+            assert!(
+                (g - mean).abs() < 1e-12 * (1.0 + mean.abs()),
+                "parameter {k}: {g} vs {mean}"
+            );
         }
         // The weight cost is counted once, not once per sequence.
         assert!((terms.weight - singles[0].0.weight).abs() < 1e-12);
