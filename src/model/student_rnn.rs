@@ -174,8 +174,9 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
     let at = [0, n * n + n, n * n + 2 * n + n * ni];
     let lengths = [n * n, n * ni, no * n];
     for ((start, len), factor) in at.into_iter().zip(lengths).zip(factors) {
-        for k in start..start + len {
-            grad[k] += 2.0 * factor * weights.values[k];
+        let values = &weights.values[start..start + len];
+        for (g, v) in grad[start..start + len].iter_mut().zip(values) {
+            *g += 2.0 * factor * v;
         }
     }
     (terms, grad)
