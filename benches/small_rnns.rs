@@ -62,7 +62,11 @@ fn main() {
         1e3 / frequency
     );
 
-    let room = action_rnn::Shape { hidden: 64, side: 3 };
+    let room = action_rnn::Shape {
+        hidden: 64,
+        inputs: 9,
+        outputs: 18,
+    };
     let placement = RewardPlacement {
         share_fixed: 0.5,
         fixed_cells: vec![(1, 1)],
@@ -90,7 +94,12 @@ fn main() {
             &objective,
             adam,
             per_call,
-            |_| random_walks(10, 25, 3, &placement, &mut rng),
+            |_| {
+                random_walks(10, 25, 3, &placement, &mut rng)
+                    .iter()
+                    .map(|w| w.episode(3))
+                    .collect()
+            },
             |_| {},
         );
         done += per_call;

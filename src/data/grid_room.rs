@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::action_rnn::Episode;
 use crate::rng::SplitMix64;
 
 /// The four moves: +x, −x, +y, −y.
@@ -75,6 +76,20 @@ pub struct Walk {
 }
 
 impl Walk {
+    /// The walk as the network sees it: the reward's cell one-hot at t = 0, the actions, and
+    /// [`targets`] at every cell visited.
+    pub fn episode(&self, side: usize) -> Episode {
+        Episode {
+            active_inputs: vec![index(self.reward, side)],
+            actions: self.actions.clone(),
+            targets: self
+                .cells(side)
+                .into_iter()
+                .flat_map(|c| targets(c, self.reward, side))
+                .collect(),
+        }
+    }
+
     /// The cells visited: (0, 0), then one per action.
     pub fn cells(&self, side: usize) -> Vec<Cell> {
         let mut cells = vec![(0, 0)];

@@ -9,6 +9,7 @@ pub mod mnist;
 pub mod mnist_cache;
 pub mod npy;
 pub mod npz;
+pub mod object_room;
 pub mod points;
 pub mod points_file;
 pub mod teacher_rnn;

@@ -54,6 +54,8 @@ pub struct Params {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntorhinalRun {
     pub shape: Shape,
+    /// Cells per side of the room.
+    pub side: usize,
     pub placement: RewardPlacement,
     pub objective: Objective,
     pub training: Training,
@@ -197,8 +199,10 @@ impl Kind for Params {
                 let recipe = EntorhinalRun {
                     shape: Shape {
                         hidden: self.hidden,
-                        side: self.side,
+                        inputs: self.side * self.side,
+                        outputs: 2 * self.side * self.side,
                     },
+                    side: self.side,
                     placement: RewardPlacement {
                         share_fixed: share,
                         fixed_cells: self.fixed_cells.clone(),
@@ -230,7 +234,10 @@ impl Kind for Params {
                 let batch = |iteration: usize| {
                     // Each iteration's rooms from their own stream: resumable and order-free.
                     let mut rng = SplitMix64::derive(run.data_seed, iteration as u64);
-                    random_walks(t.rooms, t.steps, run.shape.side, &run.placement, &mut rng)
+                    random_walks(t.rooms, t.steps, run.side, &run.placement, &mut rng)
+                        .iter()
+                        .map(|walk| walk.episode(run.side))
+                        .collect()
                 };
                 let on_iteration = throttled(progress, 100, t.iterations);
                 action_rnn::train(init, &run.objective, t.adam, t.iterations, batch, on_iteration)
@@ -239,12 +246,12 @@ impl Kind for Params {
     }
 
     fn measure(&self, run: &EntorhinalRun, trained: &Trained) -> anyhow::Result<EntorhinalMeasurement> {
-        let side = run.shape.side;
+        let side = run.side;
         let n = run.shape.hidden;
         let (mut latents, mut sources) = (Vec::new(), Vec::new());
         let (mut squared, mut count) = (0.0, 0usize);
         for walk in evaluation_walks(side) {
-            let states = trained.weights.states(&walk);
+            let states = trained.weights.states(&walk.episode(side));
             let outputs = trained.weights.outputs(&states);
             let o = 2 * side * side;
             for (t, cell) in walk.cells(side).into_iter().enumerate() {

@@ -7,6 +7,7 @@ pub mod entorhinal;
 pub mod isaac3d_qlae;
 pub mod kind;
 pub mod linear_ae_run;
+pub mod missing_variable;
 pub mod mlp_ae_run;
 pub mod one_point_apart;
 pub mod operative_dimensions;
@@ -54,6 +55,8 @@ pub enum Experiment {
     Entorhinal(entorhinal::Params),
     /// Dorrell et al. 2025 Fig 3f–g: a student RNN of a range-manipulated teacher.
     TeacherStudent(teacher_student::Params),
+    /// Dorrell et al. 2025 Fig 5: mixed selectivity from a correlated missing variable.
+    MissingVariable(missing_variable::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -195,6 +198,7 @@ impl Experiment {
             Experiment::TwoFrequencies(p) => Some(p),
             Experiment::Entorhinal(p) => Some(p),
             Experiment::TeacherStudent(p) => Some(p),
+            Experiment::MissingVariable(p) => Some(p),
             _ => None,
         }
     }

@@ -1,7 +1,9 @@
 //! The action-conditioned linear RNN of Dorrell et al. 2025, Fig 4 (the authors'
 //! `Grid_Warp_Train.ipynb`): one recurrent matrix per action.
 //!
-//! g_0 = I·onehot(reward) + b, g_t = W_{a_{t−1}} g_{t−1} + b_{a_{t−1}}, y_t = R g_t. Loss:
+//! g_0 = I·x + b, g_t = W_{a_{t−1}} g_{t−1} + b_{a_{t−1}}, y_t = R g_t, with x a 0/1 input
+//! given at t = 0 only (Fig 4: one-hot of the reward's cell; Fig 5: one-hot of each object's
+//! cell). Loss:
 //! fit·relu(MSE − tolerance) + activity·mean_t Σ_n g² + weight·(Σ_a ‖W_a‖² + ‖R‖² + ‖I‖²)
 //! + negativity·mean_t Σ_n relu(−g).
 //!
@@ -12,8 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
 use super::frequency_rnn::orthogonal;
-use crate::data::grid_room::{ACTIONS, Walk, index, targets};
+use crate::data::grid_room::ACTIONS;
 use crate::rng::SplitMix64;
+
+/// One room: the inputs that are 1 at t = 0, the actions taken, and the targets of every state
+/// g_0 … g_T (states × outputs, row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub active_inputs: Vec<usize>,
+    pub actions: Vec<usize>,
+    pub targets: Vec<f64>,
+}
 
 /// Loss weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -28,27 +39,20 @@ pub struct Objective {
     pub negativity: f64,
 }
 
-/// Sizes: `hidden` units, rooms of `side` × `side` cells.
+/// Sizes: `hidden` units, `inputs` (the length of x), `outputs` (the length of y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
     pub hidden: usize,
-    pub side: usize,
+    pub inputs: usize,
+    pub outputs: usize,
 }
 
 impl Shape {
-    fn cells(&self) -> usize {
-        self.side * self.side
-    }
-
-    fn outputs(&self) -> usize {
-        2 * self.cells()
-    }
-
     /// Offsets of W_a (all actions), b_a, I, b, R in the flat vector, and its length.
     fn offsets(&self) -> [usize; 6] {
         let n = self.hidden;
         let mut at = [0; 6];
-        for (k, len) in [ACTIONS * n * n, ACTIONS * n, n * self.cells(), n, self.outputs() * n]
+        for (k, len) in [ACTIONS * n * n, ACTIONS * n, n * self.inputs, n, self.outputs * n]
             .into_iter()
             .enumerate()
         {
@@ -78,14 +82,14 @@ impl Weights {
         Self { shape, values }
     }
 
-    /// The states g_0 … g_T along a walk (states × hidden, row-major).
-    pub fn states(&self, walk: &Walk) -> Vec<f64> {
-        states(&self.shape, &self.values, walk)
+    /// The states g_0 … g_T of an episode (states × hidden, row-major).
+    pub fn states(&self, episode: &Episode) -> Vec<f64> {
+        states(&self.shape, &self.values, episode)
     }
 
     /// The outputs R g for states from [`Weights::states`] (states × outputs).
     pub fn outputs(&self, states: &[f64]) -> Vec<f64> {
-        let (n, o) = (self.shape.hidden, self.shape.outputs());
+        let (n, o) = (self.shape.hidden, self.shape.outputs);
         let at = self.shape.offsets();
         let r = &self.values[at[4]..at[5]];
         states
@@ -114,7 +118,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     partial.iter().sum::<f64>() + tail
 }
 
-fn states(shape: &Shape, values: &[f64], walk: &Walk) -> Vec<f64> {
+fn states(shape: &Shape, values: &[f64], walk: &Episode) -> Vec<f64> {
     let n = shape.hidden;
     let at = shape.offsets();
     let (w, b_a, i_in, b0) = (
@@ -123,10 +127,9 @@ fn states(shape: &Shape, values: &[f64], walk: &Walk) -> Vec<f64> {
         &values[at[2]..at[3]],
         &values[at[3]..at[4]],
     );
-    let cells = shape.cells();
-    let reward = index(walk.reward, shape.side);
+    let ni = shape.inputs;
     let mut g = Vec::with_capacity((walk.actions.len() + 1) * n);
-    g.extend((0..n).map(|r| i_in[r * cells + reward] + b0[r]));
+    g.extend((0..n).map(|r| walk.active_inputs.iter().map(|&k| i_in[r * ni + k]).sum::<f64>() + b0[r]));
     for (t, &a) in walk.actions.iter().enumerate() {
         let wa = &w[a * n * n..(a + 1) * n * n];
         for r in 0..n {
@@ -153,11 +156,10 @@ impl LossTerms {
     }
 }
 
-/// The loss over a batch of walks and its gradient.
-pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Walk]) -> (LossTerms, Vec<f64>) {
+/// The loss over a batch of episodes and its gradient.
+pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
     let shape = &weights.shape;
-    let (n, o, side) = (shape.hidden, shape.outputs(), shape.side);
-    let cells = shape.cells();
+    let (n, o, ni) = (shape.hidden, shape.outputs, shape.inputs);
     let values = &weights.values;
     let at = shape.offsets();
     let w = &values[at[0]..at[1]];
@@ -172,17 +174,9 @@ pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Walk
     let mut errors: Vec<Vec<f64>> = Vec::with_capacity(walks.len());
     let mut squared = 0.0;
     for (walk, g) in walks.iter().zip(&all_states) {
-        let cells_visited = walk.cells(side);
         let y = weights.outputs(g);
-        let mut e = vec![0.0; y.len()];
-        for (t, cell) in cells_visited.iter().enumerate() {
-            let target = targets(*cell, walk.reward, side);
-            for k in 0..o {
-                let d = y[t * o + k] - target[k];
-                e[t * o + k] = d;
-                squared += d * d;
-            }
-        }
+        let e: Vec<f64> = y.iter().zip(&walk.targets).map(|(y, t)| y - t).collect();
+        squared += e.iter().map(|d| d * d).sum::<f64>();
         errors.push(e);
     }
     let mut terms = LossTerms {
@@ -246,9 +240,10 @@ pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Walk
             }
             // Parameters that produced g_t.
             if t == 0 {
-                let reward = index(walk.reward, side);
                 for r in 0..n {
-                    grad[at[2] + r * cells + reward] += delta[r];
+                    for &k in &walk.active_inputs {
+                        grad[at[2] + r * ni + k] += delta[r];
+                    }
                     grad[at[3] + r] += delta[r];
                 }
             } else {
@@ -285,7 +280,7 @@ pub fn train(
     objective: &Objective,
     adam: AdamSettings,
     iterations: usize,
-    mut batch: impl FnMut(usize) -> Vec<Walk>,
+    mut batch: impl FnMut(usize) -> Vec<Episode>,
     mut on_iteration: impl FnMut(usize),
 ) -> Trained {
     let mut weights = init;
@@ -318,15 +313,34 @@ mod tests {
     use super::*;
     use crate::data::grid_room::{RewardPlacement, random_walks};
 
+    const ROOM: usize = 3;
+
+    fn shape(hidden: usize) -> Shape {
+        Shape {
+            hidden,
+            inputs: ROOM * ROOM,
+            outputs: 2 * ROOM * ROOM,
+        }
+    }
+
+    fn episodes(rooms: usize, steps: usize, placement: &RewardPlacement, rng: &mut SplitMix64) -> Vec<Episode> {
+        random_walks(rooms, steps, ROOM, placement, rng)
+            .iter()
+            .map(|w| w.episode(ROOM))
+            .collect()
+    }
+
     #[test]
     fn the_gradient_matches_central_differences() {
-        let shape = Shape { hidden: 4, side: 3 };
+        let shape = shape(4);
         let mut rng = SplitMix64::new(9);
         let placement = RewardPlacement {
             share_fixed: 0.5,
             fixed_cells: vec![(1, 1)],
         };
-        let walks = random_walks(2, 5, 3, &placement, &mut rng);
+        let mut walks = episodes(2, 5, &placement, &mut rng);
+        // A second active input, as Fig 5's object inputs have.
+        walks[0].active_inputs.push(4);
         let mut w = Weights::init(shape, 0.3, 1);
         // Shrink W so states stay O(1); some states negative, so every branch has a gradient.
         w.values.iter_mut().for_each(|v| *v *= 0.8);
@@ -356,7 +370,7 @@ mod tests {
 
     #[test]
     fn training_learns_position_and_displacement() {
-        let shape = Shape { hidden: 16, side: 3 };
+        let shape = shape(16);
         let placement = RewardPlacement {
             share_fixed: 0.0,
             fixed_cells: vec![(1, 1)],
@@ -375,7 +389,7 @@ mod tests {
             epsilon: 1e-8,
         };
         let mut rng = SplitMix64::new(2);
-        let mut batch = |_| random_walks(10, 8, 3, &placement, &mut rng);
+        let mut batch = |_| episodes(10, 8, &placement, &mut rng);
         let first = loss_and_gradient(&Weights::init(shape, 0.1, 3), &objective, &batch(0)).0;
         let trained = train(Weights::init(shape, 0.1, 3), &objective, adam, 1500, &mut batch, |_| {});
         let last = loss_and_gradient(&trained.weights, &objective, &batch(0)).0;
