@@ -432,3 +432,68 @@ impl Kind for Params {
 fn fmt(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |v| format!("{v:+.2}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::object_room::displacement_doubled;
+
+    /// States and sources of a hand-built code on rooms of the training distribution: per object,
+    /// 4 neurons that read only that object's displacement (or, `mixed`, all objects' summed).
+    fn hand_built(mixed: bool) -> (Vec<Vec<u32>>, Matrix) {
+        let mut rng = SplitMix64::new(11);
+        let (mut sources, mut latents) = (Vec::new(), Vec::new());
+        for _ in 0..150 {
+            let (_, layout) = draw_room(3, 0.5, &mut rng);
+            let episode = covering_episode(&layout, 3);
+            for agent in visited(&episode.actions, 3) {
+                sources.push(
+                    layout
+                        .iter()
+                        .map(|&o| displacement_class(agent, o, 3))
+                        .collect::<Vec<u32>>(),
+                );
+                let features: Vec<[f64; 4]> = layout
+                    .iter()
+                    .map(|&o| {
+                        let (dx, dy) = displacement_doubled(agent, o, 3);
+                        let (dx, dy) = (dx as f64, dy as f64);
+                        [dx + 3.0, dy + 3.0, 3.0 - dx, 3.0 - dy]
+                    })
+                    .collect();
+                let row = (0..OBJECTS * 4)
+                    .map(|j| {
+                        if mixed {
+                            features.iter().map(|f| f[j % 4]).sum::<f64>() + j as f64 * 0.01
+                        } else {
+                            features[j / 4][j % 4]
+                        }
+                    })
+                    .collect();
+                latents.push(row);
+            }
+        }
+        (sources, Matrix::from_rows(latents))
+    }
+
+    #[test]
+    fn the_measure_sees_a_modular_code_and_the_mixing_a_missing_object_causes() {
+        let drop_third = |rows: &[Vec<u32>]| -> Vec<Vec<u32>> { rows.iter().map(|r| r[..2].to_vec()).collect() };
+        let options = InfoOptions::default();
+        let (sources, modular) = hand_built(false);
+        let all = info_modularity(&sources, &modular, &options).cinfom.unwrap();
+        let observed = info_modularity(&drop_third(&sources), &modular, &options)
+            .cinfom
+            .unwrap();
+        assert!(all > 0.8, "a modular code scores {all}");
+        // Object 3's neurons now carry information only through its correlation with objects
+        // 1 and 2, which it shares with both: they look mixed.
+        assert!(
+            all - observed > 0.2,
+            "{all} with every object vs {observed} without the third"
+        );
+        let (sources, mixed) = hand_built(true);
+        let mixed_all = info_modularity(&sources, &mixed, &options).cinfom.unwrap();
+        assert!(mixed_all < 0.3, "a code summing all objects scores {mixed_all}");
+    }
+}
