@@ -4,47 +4,22 @@
 
 mod util;
 
-use util::Project;
+use util::{Project, trained_and_cached};
 
 const LINEAR_SPEC: &str = include_str!("../specs/dorrell2025/fig3ab_frequencies_linear.ron");
 const SPEC_PATH: &str = "specs/dorrell2025/fig3ab_frequencies_linear.ron";
 const CSV: &str = "outputs/dorrell2025/fig3ab_frequencies_linear.csv";
 
-/// (trained, cached) from the line `N runs (C cached, T trained)`.
-fn trained_and_cached(stderr: &str) -> (usize, usize) {
-    let line = stderr.lines().find(|l| l.contains(" runs (")).expect("a runs line");
-    let inner = &line[line.find('(').unwrap() + 1..line.find(')').unwrap()];
-    let mut numbers = inner
-        .split(", ")
-        .map(|part| part.split(' ').next().unwrap().parse::<usize>().unwrap());
-    let cached = numbers.next().unwrap();
-    (numbers.next().unwrap(), cached)
-}
-
 #[test]
 fn the_shipped_spec_runs_and_is_bit_identical_across_threads_and_reruns() {
-    let one = Project::new();
-    one.write(SPEC_PATH, LINEAR_SPEC);
-    let run = one.modrepro(&["--jobs", "1", "run"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(trained_and_cached(&run.stderr), (5, 0));
-    let csv = one.read(CSV);
+    let (project, csv) = util::shipped_spec_is_deterministic(SPEC_PATH, LINEAR_SPEC, CSV, 5);
     // One row per neuron: 5 runs × 16 neurons, and every group present.
     assert_eq!(csv.lines().count(), 1 + 5 * 16);
     for group in ["rational", "irrational", "harmonic"] {
         assert!(csv.contains(&format!("\n{group},")), "{group} missing");
     }
-    let manifest = one.read("outputs/dorrell2025/fig3ab_frequencies_linear.manifest.json");
+    let manifest = project.read("outputs/dorrell2025/fig3ab_frequencies_linear.manifest.json");
     assert!(manifest.contains("\"median_modularity_irrational\""), "{manifest}");
-
-    let two = Project::new();
-    two.write(SPEC_PATH, LINEAR_SPEC);
-    assert_eq!(two.modrepro(&["--jobs", "2", "run"]).code, 0);
-    assert_eq!(two.read(CSV), csv, "threads changed a result");
-
-    let again = one.modrepro(&["run"]);
-    assert_eq!(trained_and_cached(&again.stderr), (0, 5));
-    assert_eq!(one.read(CSV), csv, "a cached rerun changed a result");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::stats::spearman;
 use crate::data::grid_room::{Cell, RewardPlacement, Walk, covering_walk, displacement, index, random_walks};
-use crate::model::action_rnn::{self, Objective, Shape, Trained, Weights};
+use crate::model::action_rnn::{self, Episode, Objective, Shape, Trained, Weights};
 use crate::model::adam::AdamSettings;
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
@@ -32,6 +32,53 @@ pub struct Training {
     pub adam: AdamSettings,
     /// Standard deviation of the biases, I and R at initialisation (the authors: 0.1).
     pub init_scale: f64,
+}
+
+impl Training {
+    /// Domain checks of the schedule and the objective, and a bound on one run's work: shared by
+    /// the kinds that train the action-conditioned RNN (Fig 4 and Fig 5).
+    pub fn validate(&self, objective: &Objective, hidden: usize) -> Checked {
+        domain::count_in("training.iterations", self.iterations, 1, 100_000_000)?;
+        domain::count_in("training.rooms", self.rooms, 1, 10_000)?;
+        domain::count_in("training.steps", self.steps, 1, 10_000)?;
+        domain::open_interval("training.adam.learning_rate", self.adam.learning_rate, 0.0, 1.0)?;
+        domain::open_interval("training.adam.beta_1", self.adam.beta_1, 0.0, 1.0)?;
+        domain::open_interval("training.adam.beta_2", self.adam.beta_2, 0.0, 1.0)?;
+        domain::positive("training.adam.epsilon", self.adam.epsilon)?;
+        domain::non_negative("training.init_scale", self.init_scale)?;
+        domain::non_negative("objective.fit", objective.fit)?;
+        domain::non_negative("objective.fit_tolerance", objective.fit_tolerance)?;
+        domain::non_negative("objective.activity", objective.activity)?;
+        domain::non_negative("objective.weight", objective.weight)?;
+        domain::non_negative("objective.negativity", objective.negativity)?;
+        let work = self.iterations as f64 * (self.rooms * (self.steps + 1)) as f64 * (hidden * hidden) as f64 * 4.0;
+        if work > 1e15 {
+            return Err(domain::OutOfDomain {
+                param: "training.iterations".into(),
+                message: format!(
+                    "a run would take ≈ {work:.1e} multiply-adds (days on a CPU); lower `training.iterations`, `training.rooms`, `training.steps` or `hidden`"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Trains one network from `init_seed`; iteration i's batch is `episodes` of the i-th
+    /// stream of `data_seed`, so batches do not depend on each other (resumable, order-free).
+    pub fn train(
+        &self,
+        shape: Shape,
+        objective: &Objective,
+        init_seed: u64,
+        data_seed: u64,
+        progress: &(dyn Fn(u64) + Sync),
+        episodes: impl Fn(&mut SplitMix64) -> Vec<Episode>,
+    ) -> Trained {
+        let init = Weights::init(shape, self.init_scale, init_seed);
+        let batch = |iteration: usize| episodes(&mut SplitMix64::derive(data_seed, iteration as u64));
+        let on_iteration = throttled(progress, 100, self.iterations);
+        action_rnn::train(init, objective, self.adam, self.iterations, batch, on_iteration)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +154,7 @@ pub fn evaluation_walks(side: usize) -> Vec<Walk> {
         .collect()
 }
 
-fn share_stream(share: f64) -> u64 {
+pub(super) fn share_stream(share: f64) -> u64 {
     // A run's seeds come from its own share (its bits), not its place in the list.
     share.to_bits()
 }
@@ -125,7 +172,7 @@ impl Params {
     }
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
+pub(super) fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
@@ -156,38 +203,7 @@ impl Kind for Params {
         for cell in &self.fixed_cells {
             domain::count_in("fixed_cells", cell.0.max(cell.1), 0, self.side - 1)?;
         }
-        domain::count_in("training.iterations", self.training.iterations, 1, 100_000_000)?;
-        domain::count_in("training.rooms", self.training.rooms, 1, 10_000)?;
-        domain::count_in("training.steps", self.training.steps, 1, 10_000)?;
-        domain::open_interval(
-            "training.adam.learning_rate",
-            self.training.adam.learning_rate,
-            0.0,
-            1.0,
-        )?;
-        domain::open_interval("training.adam.beta_1", self.training.adam.beta_1, 0.0, 1.0)?;
-        domain::open_interval("training.adam.beta_2", self.training.adam.beta_2, 0.0, 1.0)?;
-        domain::positive("training.adam.epsilon", self.training.adam.epsilon)?;
-        domain::non_negative("training.init_scale", self.training.init_scale)?;
-        domain::non_negative("objective.fit", self.objective.fit)?;
-        domain::non_negative("objective.fit_tolerance", self.objective.fit_tolerance)?;
-        domain::non_negative("objective.activity", self.objective.activity)?;
-        domain::non_negative("objective.weight", self.objective.weight)?;
-        domain::non_negative("objective.negativity", self.objective.negativity)?;
-        domain::positive("max_training_mse", self.max_training_mse)?;
-        let work = self.training.iterations as f64
-            * (self.training.rooms * (self.training.steps + 1)) as f64
-            * (self.hidden * self.hidden) as f64
-            * 4.0;
-        if work > 1e15 {
-            return Err(domain::OutOfDomain {
-                param: "training.iterations".into(),
-                message: format!(
-                    "a run would take ≈ {work:.1e} multiply-adds (days on a CPU); lower `training.iterations`, `training.rooms`, `training.steps` or `hidden`"
-                ),
-            });
-        }
-        Ok(())
+        self.training.validate(&self.objective, self.hidden)
     }
 
     fn runs(&self, seed: u64) -> Vec<(Label, EntorhinalRun)> {
@@ -229,18 +245,20 @@ impl Kind for Params {
         Ok(recipes
             .iter()
             .map(|run| {
-                let init = Weights::init(run.shape, run.training.init_scale, run.init_seed);
                 let t = run.training;
-                let batch = |iteration: usize| {
-                    // Each iteration's rooms from their own stream: resumable and order-free.
-                    let mut rng = SplitMix64::derive(run.data_seed, iteration as u64);
-                    random_walks(t.rooms, t.steps, run.side, &run.placement, &mut rng)
-                        .iter()
-                        .map(|walk| walk.episode(run.side))
-                        .collect()
-                };
-                let on_iteration = throttled(progress, 100, t.iterations);
-                action_rnn::train(init, &run.objective, t.adam, t.iterations, batch, on_iteration)
+                t.train(
+                    run.shape,
+                    &run.objective,
+                    run.init_seed,
+                    run.data_seed,
+                    progress,
+                    |rng| {
+                        random_walks(t.rooms, t.steps, run.side, &run.placement, rng)
+                            .iter()
+                            .map(|walk| walk.episode(run.side))
+                            .collect()
+                    },
+                )
             })
             .collect())
     }

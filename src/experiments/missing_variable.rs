@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::entorhinal::Training;
-use super::kind::{Kind, Label, Measured, RunStatus, throttled};
+use super::entorhinal::{Training, mean, share_stream};
+use super::kind::{Kind, Label, Measured, RunStatus};
 use crate::analysis::info_metrics::{InfoOptions, info_modularity};
 use crate::analysis::linalg::Matrix;
 use crate::data::object_room::{OBJECTS, covering_episode, displacement_class, draw_room, random_episodes, visited};
-use crate::model::action_rnn::{self, Objective, Shape, Trained, Weights};
+use crate::model::action_rnn::{Objective, Shape, Trained};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
@@ -92,15 +92,6 @@ pub struct Measures {
     pub share_diverged: Option<f64>,
 }
 
-fn share_stream(share: f64) -> u64 {
-    // A run's seeds come from its own share, not its place in the list.
-    share.to_bits()
-}
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 impl Params {
     fn status(&self, m: &MissingVariableMeasurement) -> RunStatus {
         RunStatus::of(m.diverged_at.is_some(), -m.accuracy, -self.min_accuracy)
@@ -152,37 +143,7 @@ impl Kind for Params {
         domain::count_in("info.duplicate", self.info.duplicate, 1, 10)?;
         domain::non_negative("info.z_noise", self.info.z_noise)?;
         domain::interval("min_accuracy", self.min_accuracy, 0.0, 1.0, (true, true))?;
-        domain::count_in("training.iterations", self.training.iterations, 1, 100_000_000)?;
-        domain::count_in("training.rooms", self.training.rooms, 1, 10_000)?;
-        domain::count_in("training.steps", self.training.steps, 1, 10_000)?;
-        domain::open_interval(
-            "training.adam.learning_rate",
-            self.training.adam.learning_rate,
-            0.0,
-            1.0,
-        )?;
-        domain::open_interval("training.adam.beta_1", self.training.adam.beta_1, 0.0, 1.0)?;
-        domain::open_interval("training.adam.beta_2", self.training.adam.beta_2, 0.0, 1.0)?;
-        domain::positive("training.adam.epsilon", self.training.adam.epsilon)?;
-        domain::non_negative("training.init_scale", self.training.init_scale)?;
-        domain::non_negative("objective.fit", self.objective.fit)?;
-        domain::non_negative("objective.fit_tolerance", self.objective.fit_tolerance)?;
-        domain::non_negative("objective.activity", self.objective.activity)?;
-        domain::non_negative("objective.weight", self.objective.weight)?;
-        domain::non_negative("objective.negativity", self.objective.negativity)?;
-        let work = self.training.iterations as f64
-            * (self.training.rooms * (self.training.steps + 1)) as f64
-            * (self.hidden * self.hidden) as f64
-            * 4.0;
-        if work > 1e15 {
-            return Err(domain::OutOfDomain {
-                param: "training.iterations".into(),
-                message: format!(
-                    "a run would take ≈ {work:.1e} multiply-adds (days on a CPU); lower `training.iterations`, `training.rooms`, `training.steps` or `hidden`"
-                ),
-            });
-        }
-        Ok(())
+        self.training.validate(&self.objective, self.hidden)
     }
 
     fn runs(&self, seed: u64) -> Vec<(Label, MissingVariableRun)> {
@@ -222,15 +183,15 @@ impl Kind for Params {
         Ok(recipes
             .iter()
             .map(|run| {
-                let init = Weights::init(run.shape, run.training.init_scale, run.init_seed);
                 let t = run.training;
-                let batch = |iteration: usize| {
-                    // Each iteration's rooms from their own stream: resumable and order-free.
-                    let mut rng = SplitMix64::derive(run.data_seed, iteration as u64);
-                    random_episodes(t.rooms, t.steps, run.side, run.share_correlated, &mut rng)
-                };
-                let on_iteration = throttled(progress, 100, t.iterations);
-                action_rnn::train(init, &run.objective, t.adam, t.iterations, batch, on_iteration)
+                t.train(
+                    run.shape,
+                    &run.objective,
+                    run.init_seed,
+                    run.data_seed,
+                    progress,
+                    |rng| random_episodes(t.rooms, t.steps, run.side, run.share_correlated, rng),
+                )
             })
             .collect())
     }

@@ -97,16 +97,16 @@ pub struct Weights {
 }
 
 /// The six parameter blocks of a flat vector.
-struct Blocks<'a> {
-    w: &'a [f64],
-    b_rec: &'a [f64],
-    w_in: &'a [f64],
-    b_in: &'a [f64],
-    w_out: &'a [f64],
-    b_out: &'a [f64],
+pub(crate) struct Blocks<'a> {
+    pub w: &'a [f64],
+    pub b_rec: &'a [f64],
+    pub w_in: &'a [f64],
+    pub b_in: &'a [f64],
+    pub w_out: &'a [f64],
+    pub b_out: &'a [f64],
 }
 
-fn blocks<'a>(shape: &Shape, values: &'a [f64]) -> Blocks<'a> {
+pub(crate) fn blocks<'a>(shape: &Shape, values: &'a [f64]) -> Blocks<'a> {
     let at = shape.offsets();
     let block = |k: usize| &values[at[k]..at[k + 1]];
     Blocks {

@@ -11,7 +11,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
-use super::frequency_rnn::{LossTerms, Objective, Shape, Weights};
+use super::frequency_rnn::{LossTerms, Objective, Shape, Weights, blocks};
 use crate::data::frequency_task::Sequence;
 use crate::rng::SplitMix64;
 
@@ -63,7 +63,7 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
     let shape = weights.shape;
     let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
     let (b, steps) = (batch.len(), batch.first().map_or(0, |s| s.inputs.len()));
-    let p = Blocks::of(&shape, &weights.values);
+    let p = blocks(&shape, &weights.values);
     let w = MatRef::from_row_major_slice(p.w, n, n);
     let w_out = MatRef::from_row_major_slice(p.w_out, no, n);
     let input = |t: usize| Mat::from_fn(b, ni, |r, c| batch[r].inputs[t][c]);
@@ -180,35 +180,6 @@ pub fn batch_loss_and_gradient(weights: &Weights, objective: &Objective, batch: 
         }
     }
     (terms, grad)
-}
-
-/// The six parameter blocks of the flat vector (the layout of `frequency_rnn::Weights`).
-struct Blocks<'a> {
-    w: &'a [f64],
-    b_rec: &'a [f64],
-    w_in: &'a [f64],
-    b_in: &'a [f64],
-    w_out: &'a [f64],
-    b_out: &'a [f64],
-}
-
-impl<'a> Blocks<'a> {
-    fn of(shape: &Shape, values: &'a [f64]) -> Self {
-        let (n, i, o) = (shape.hidden, shape.inputs, shape.outputs);
-        let (w, rest) = values.split_at(n * n);
-        let (b_rec, rest) = rest.split_at(n);
-        let (w_in, rest) = rest.split_at(n * i);
-        let (b_in, rest) = rest.split_at(n);
-        let (w_out, b_out) = rest.split_at(o * n);
-        Self {
-            w,
-            b_rec,
-            w_in,
-            b_in,
-            w_out,
-            b_out,
-        }
-    }
 }
 
 /// A point of the training curve.

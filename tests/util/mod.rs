@@ -118,3 +118,36 @@ impl Run {
         Self::from(child.wait_with_output().expect("modrepro ran"))
     }
 }
+
+/// (trained, cached) from the line `N runs (C cached, T trained…)` of a run's stderr.
+pub fn trained_and_cached(stderr: &str) -> (usize, usize) {
+    let line = stderr.lines().find(|l| l.contains(" runs (")).expect("a runs line");
+    let inner = &line[line.find('(').unwrap() + 1..line.find(')').unwrap()];
+    let numbers: Vec<usize> = inner
+        .split(", ")
+        .filter_map(|part| part.split(' ').next()?.parse().ok())
+        .collect();
+    (numbers[1], numbers[0])
+}
+
+/// Runs a shipped spec at the smoke profile on one thread, on two threads in another project,
+/// and again from the first project's cache; asserts that every run trained once, that the CSVs
+/// are byte-identical, and returns the project and its CSV.
+pub fn shipped_spec_is_deterministic(spec_path: &str, spec: &str, csv_path: &str, runs: usize) -> (Project, String) {
+    let one = Project::new();
+    one.write(spec_path, spec);
+    let run = one.modrepro(&["--jobs", "1", "run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(trained_and_cached(&run.stderr), (runs, 0), "{}", run.stderr);
+    let csv = one.read(csv_path);
+
+    let two = Project::new();
+    two.write(spec_path, spec);
+    assert_eq!(two.modrepro(&["--jobs", "2", "run"]).code, 0);
+    assert_eq!(two.read(csv_path), csv, "threads changed a result");
+
+    let again = one.modrepro(&["run"]);
+    assert_eq!(trained_and_cached(&again.stderr), (0, runs), "{}", again.stderr);
+    assert_eq!(one.read(csv_path), csv, "a cached rerun changed a result");
+    (one, csv)
+}
