@@ -42,6 +42,11 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     const NAME: &'static str;
     /// The paper it reproduces (a spec naming another paper is refused).
     const PAPER: crate::spec::Paper;
+    /// Bump when a change to the kind's training code changes its numbers for an unchanged
+    /// recipe (a faster but differently rounded loop, a fixed bug): it goes into every run's
+    /// cache key, so no stale cached result is read as the new code's. Left out of the key
+    /// while 0, so the keys of runs cached before it existed stay valid.
+    const VERSION: u32 = 0;
     /// One fully resolved unit of training work; its JSON is hashed into the cache key.
     type Recipe: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
     /// What training leaves, stored in the cache. Must hold only finite numbers (JSON has no NaN).
@@ -156,6 +161,13 @@ pub fn measure_map<M: Serialize>(measures: &M) -> BTreeMap<String, f64> {
 pub struct KindRecipe {
     pub kind: String,
     pub recipe: serde_json::Value,
+    /// [`Kind::VERSION`]; absent from the JSON (and so from the key) while 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u32,
+}
+
+fn is_zero(version: &u32) -> bool {
+    *version == 0
 }
 
 /// A measurement of a [`Kind`], type-erased; its summary downcasts it back.
@@ -223,6 +235,7 @@ impl<K: Kind> ErasedKind for K {
                 recipe: RunRecipe::Kind(KindRecipe {
                     kind: K::NAME.to_string(),
                     recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
+                    version: K::VERSION,
                 }),
             })
             .collect()
@@ -312,6 +325,24 @@ mod tests {
     struct Example {
         alpha: Option<f64>,
         beta: f64,
+    }
+
+    #[test]
+    fn a_kind_version_enters_the_recipe_only_once_bumped() {
+        let recipe = |version| KindRecipe {
+            kind: "K".into(),
+            recipe: serde_json::json!({"a": 1}),
+            version,
+        };
+        // Version 0 serialises as recipes did before versions existed: their keys stay valid.
+        assert_eq!(
+            serde_json::to_string(&recipe(0)).unwrap(),
+            r#"{"kind":"K","recipe":{"a":1}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&recipe(2)).unwrap(),
+            r#"{"kind":"K","recipe":{"a":1},"version":2}"#
+        );
     }
 
     #[test]
