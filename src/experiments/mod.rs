@@ -13,6 +13,7 @@ pub mod one_point_apart;
 pub mod operative_dimensions;
 pub mod random_point_sets;
 pub mod range_manipulation;
+pub mod ridge_readout;
 pub mod teacher_student;
 pub mod two_frequencies;
 pub mod unit_clustering;
@@ -57,6 +58,8 @@ pub enum Experiment {
     TeacherStudent(teacher_student::Params),
     /// Dorrell et al. 2025 Fig 5: mixed selectivity from a correlated missing variable.
     MissingVariable(missing_variable::Params),
+    /// Dorrell et al. 2025 Fig 1c as the authors ran it: their point sets and their network.
+    RidgeReadout(ridge_readout::Params),
 }
 
 /// Why an artefact cannot be produced on this machine. Reported as such, never as a pass.
@@ -198,6 +201,7 @@ impl Experiment {
             Experiment::TwoFrequencies(p) => Some(p),
             Experiment::Entorhinal(p) => Some(p),
             Experiment::TeacherStudent(p) => Some(p),
+            Experiment::RidgeReadout(p) => Some(p),
             Experiment::MissingVariable(p) => Some(p),
             _ => None,
         }

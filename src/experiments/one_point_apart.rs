@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_ae_run::LinearAeRun;
 use super::random_point_sets::colour_of;
 use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
-use crate::analysis::theory::{Verdict, ellipse_outline};
+use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::linear_ae::{Objective, Training};
 use crate::render::figure::{Figure, Panel, Series};
@@ -36,6 +36,7 @@ pub const MEASURES: &[&str] = &[
     "angle_less_one_point",
     "cinfom_full_set",
     "cinfom_less_one_point",
+    "cinfom_separation",
     "max_reconstruction_loss",
 ];
 
@@ -114,6 +115,17 @@ impl Params {
             measured.insert("verdict_agreement".into(), agree as f64 / runs.len() as f64);
             measured.insert("max_reconstruction_loss".into(), max_rec);
         }
+        // The verdicts are a cut on one angle; this asks whether the two sets' codes are apart at
+        // all: the least modular network on the modular set against the most modular one on the
+        // mixed set (> 0: every seed separates them).
+        if let (Some((_, full)), Some((_, less))) = (per_set.get("full_set"), per_set.get("less_one_point"))
+            && !full.is_empty()
+            && !less.is_empty()
+        {
+            let least_full = full.iter().copied().fold(f64::INFINITY, f64::min);
+            let most_less = less.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            measured.insert("cinfom_separation".into(), least_full - most_less);
+        }
         for (set, (angles, cinfoms)) in &per_set {
             let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
             if let Some(a) = mean(angles) {
@@ -140,32 +152,32 @@ impl Params {
     }
 }
 
-/// The data, the theory's ellipse, and each neuron's encoding direction drawn from the mean
-/// (length proportional to its weight norm).
 fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasurement, network: Verdict) -> Panel {
-    let centre = m.theory.mean;
-    let longest = m
-        .neurons
-        .iter()
-        .map(|w| w[0].hypot(w[1]))
-        .fold(0.0, f64::max)
-        .max(1e-12);
+    let title = format!(
+        "{} (seed {}): theory {}, network {}, CInfoM {}",
+        run.label["set"].replace('_', " "),
+        run.seed,
+        m.theory.verdict.as_str(),
+        network.as_str(),
+        m.linear_cinfom.map_or("n/a".into(), |c| format!("{c:.2}"))
+    );
+    point_set_panel(title, &m.theory, &m.points, &m.neurons)
+}
+
+/// The data, the theory's ellipse, and each neuron's encoding direction (its weights on the two
+/// sources) drawn from the mean, length proportional to its weight norm.
+pub fn point_set_panel(title: String, theory: &TheoryCheck, points: &[[f64; 2]], neurons: &[[f64; 2]]) -> Panel {
+    let centre = theory.mean;
+    let longest = neurons.iter().map(|w| w[0].hypot(w[1])).fold(0.0, f64::max).max(1e-12);
     let mut arrows = Vec::new();
-    for w in &m.neurons {
+    for w in neurons {
         let scale = 0.45 * w[0].hypot(w[1]) / longest;
         let norm = w[0].hypot(w[1]).max(1e-12);
         arrows.push((centre[0], centre[1]));
         arrows.push((centre[0] + scale * w[0] / norm, centre[1] + scale * w[1] / norm));
     }
     Panel {
-        title: format!(
-            "{} (seed {}): theory {}, network {}, CInfoM {}",
-            run.label["set"].replace('_', " "),
-            run.seed,
-            m.theory.verdict.as_str(),
-            network.as_str(),
-            m.linear_cinfom.map_or("n/a".into(), |c| format!("{c:.2}"))
-        ),
+        title,
         x_label: "source 1".into(),
         y_label: "source 2".into(),
         equal_aspect: true,
@@ -173,13 +185,13 @@ fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasureme
         series: vec![
             Series::points(
                 "samples",
-                colour_of(m.theory.verdict.as_str()),
-                m.points.iter().map(|p| (p[0], p[1])).collect(),
+                colour_of(theory.verdict.as_str()),
+                points.iter().map(|p| (p[0], p[1])).collect(),
             ),
             Series::line(
                 "theory's ellipse",
                 2,
-                ellipse_outline(&m.theory, 120).iter().map(|p| (p[0], p[1])).collect(),
+                ellipse_outline(theory, 120).iter().map(|p| (p[0], p[1])).collect(),
             ),
             Series::segments("neuron encodings", 3, arrows),
         ],
