@@ -5,12 +5,13 @@
 use std::time::Instant;
 
 use burn::tensor::Device;
-use modrepro::model::linear_ae::{LinearAeWeights, Objective, Training, train_batch};
+use modrepro::model::AutoencoderObjective;
+use modrepro::model::linear_ae::{LinearAeWeights, Training, train_batch};
 use modrepro::rng::SplitMix64;
 
 fn main() {
     let device = Device::flex();
-    let objective = Objective {
+    let objective = AutoencoderObjective {
         reconstruction: 1.0,
         activity: 1e-3,
         nonnegativity: 0.5,

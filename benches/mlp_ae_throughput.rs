@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use modrepro::data::grid3d::{Manipulation, generate};
-use modrepro::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining, train_batch};
+use modrepro::model::AutoencoderObjective;
+use modrepro::model::mlp_ae::{MlpShape, MlpTraining, train_batch};
 
 fn main() {
     let steps: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
@@ -16,7 +17,7 @@ fn main() {
         encoder: vec![3, 16, 16, 6],
         decoder: vec![6, 16, 16, 3],
     };
-    let objective = MlpObjective {
+    let objective = AutoencoderObjective {
         reconstruction: 1.0,
         activity: 1e-2,
         nonnegativity: 1.0,

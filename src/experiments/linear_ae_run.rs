@@ -9,7 +9,8 @@ use crate::analysis::mixing::most_mixed_neuron_angle;
 use crate::analysis::multiinfo::{Normalisation, discretise_auto, normalised_multiinformation};
 use crate::analysis::theory::{AngleGrid, TheoryCheck, Verdict, check_two_sources};
 use crate::data::points::PointRecipe;
-use crate::model::linear_ae::{LinearAeWeights, LossTerms, Objective, Training, loss_terms};
+use crate::model::linear_ae::{LinearAeWeights, Training, loss_terms};
+use crate::model::{AutoencoderLossTerms, AutoencoderObjective};
 
 /// Everything that decides a trained network: hashed into the run's cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +18,7 @@ use crate::model::linear_ae::{LinearAeWeights, LossTerms, Objective, Training, l
 pub struct LinearAeRun {
     pub points: PointRecipe,
     pub latent: usize,
-    pub objective: Objective,
+    pub objective: AutoencoderObjective,
     pub training: Training,
     pub init_seed: u64,
 }
@@ -46,7 +47,7 @@ pub struct LinearAeMeasurement {
     pub most_mixed_angle: Option<f64>,
     pub linear_cinfom: Option<f64>,
     pub linear_infom: Option<f64>,
-    pub losses: LossTerms,
+    pub losses: AutoencoderLossTerms,
     /// Encoder weight vector of each neuron.
     pub neurons: Vec<[f64; 2]>,
 }

@@ -7,7 +7,8 @@ use crate::analysis::info_metrics::{InfoOptions, info_modularity};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
 use crate::data::grid3d::{GridSamples, Manipulation, generate};
-use crate::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining, MlpWeights, mlp_loss_terms};
+use crate::model::AutoencoderObjective;
+use crate::model::mlp_ae::{MlpShape, MlpTraining, MlpWeights, mlp_loss_terms};
 
 /// Everything that decides a trained network: hashed into the run's cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,7 +17,7 @@ pub struct MlpAeRun {
     pub values_per_source: usize,
     pub manipulation: Manipulation,
     pub shape: MlpShape,
-    pub objective: MlpObjective,
+    pub objective: AutoencoderObjective,
     pub training: MlpTraining,
     pub init_seed: u64,
     pub batch_seed: u64,

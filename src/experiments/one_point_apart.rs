@@ -11,7 +11,8 @@ use super::random_point_sets::colour_of;
 use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
 use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
-use crate::model::linear_ae::{Objective, Training};
+use crate::model::AutoencoderObjective;
+use crate::model::linear_ae::Training;
 use crate::render::figure::{Figure, Panel, Series};
 use crate::rng::SplitMix64;
 
@@ -23,7 +24,7 @@ pub struct Params {
     pub data_seed: u64,
     /// Hidden units (the paper: 10).
     pub latent: usize,
-    pub objective: Objective,
+    pub objective: AutoencoderObjective,
     pub training: Training,
     /// A network counts as mixed if its most mixed live neuron is more than this many radians
     /// from a source axis.

@@ -11,7 +11,8 @@ use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measuremen
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
 use crate::data::points::PointRecipe;
-use crate::model::linear_ae::{Objective, Training};
+use crate::model::AutoencoderObjective;
+use crate::model::linear_ae::Training;
 use crate::render::figure::{Figure, Panel, Series};
 use crate::rng::SplitMix64;
 
@@ -28,7 +29,7 @@ pub struct Params {
     pub balanced: bool,
     /// Hidden units (the paper: 16).
     pub latent: usize,
-    pub objective: Objective,
+    pub objective: AutoencoderObjective,
     pub training: Training,
     /// A network counts as mixed if its most mixed live neuron is more than this many radians
     /// from a source axis.

@@ -12,7 +12,8 @@ use super::mlp_ae_run::MlpAeRun;
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, sweep_row, sweep_table};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::data::grid3d::Manipulation;
-use crate::model::mlp_ae::{MlpObjective, MlpShape, MlpTraining};
+use crate::model::AutoencoderObjective;
+use crate::model::mlp_ae::{MlpShape, MlpTraining};
 use crate::render::figure::Figure;
 use crate::rng::SplitMix64;
 
@@ -30,7 +31,7 @@ pub struct Params {
     /// …and how many extra copies of its points, one run set per value.
     pub diagonal_strengthen_copies: Vec<usize>,
     pub shape: MlpShape,
-    pub objective: MlpObjective,
+    pub objective: AutoencoderObjective,
     pub training: MlpTraining,
     pub metrics: InfoOptions,
     /// Runs whose final reconstruction loss exceeds this are left out of the figure and the

@@ -14,7 +14,7 @@ use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
 use crate::data::what_where::{WhatWhereData, counts, samples};
-use crate::model::what_where::{SupervisedObjective, SupervisedTraining, TwoLayerWeights};
+use crate::model::what_where::{SupervisedObjective, TwoLayerWeights, WhatWhereTraining};
 use crate::render::figure::Figure;
 use crate::rng::SplitMix64;
 
@@ -29,7 +29,7 @@ pub struct Params {
     /// Hidden ReLU units (the paper: 25).
     pub hidden: usize,
     pub objective: SupervisedObjective,
-    pub training: SupervisedTraining,
+    pub training: WhatWhereTraining,
 }
 
 /// Everything that decides a trained network: hashed into the run's cache key.
@@ -40,7 +40,7 @@ pub struct WhatWhereRun {
     pub data: WhatWhereData,
     pub hidden: usize,
     pub objective: SupervisedObjective,
-    pub training: SupervisedTraining,
+    pub training: WhatWhereTraining,
     pub init_seed: u64,
 }
 

@@ -14,17 +14,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::{AutoencoderLossTerms, AutoencoderObjective};
 use crate::rng::SplitMix64;
-
-/// Weights of the loss terms.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Objective {
-    pub reconstruction: f64,
-    pub activity: f64,
-    pub nonnegativity: f64,
-    pub weight: f64,
-}
 
 /// Adam with PyTorch's defaults (the authors' optimiser), full-batch.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -112,16 +103,7 @@ impl LinearAeWeights {
     }
 }
 
-/// The loss terms of one trained run, evaluated in f64 on its data.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LossTerms {
-    pub reconstruction: f64,
-    pub activity: f64,
-    pub nonnegativity: f64,
-    pub weight: f64,
-}
-
-pub fn loss_terms(weights: &LinearAeWeights, points: &[Vec<f64>]) -> LossTerms {
+pub fn loss_terms(weights: &LinearAeWeights, points: &[Vec<f64>]) -> AutoencoderLossTerms {
     let n = points.len() as f64;
     let (mut rec, mut act, mut nn) = (0.0, 0.0, 0.0);
     for x in points {
@@ -132,7 +114,7 @@ pub fn loss_terms(weights: &LinearAeWeights, points: &[Vec<f64>]) -> LossTerms {
         nn += z.iter().map(|v| (-v).max(0.0)).sum::<f64>();
     }
     let sq = |w: &[f32]| w.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
-    LossTerms {
+    AutoencoderLossTerms {
         reconstruction: rec / n,
         activity: act / n,
         nonnegativity: nn / n,
@@ -178,7 +160,7 @@ impl BatchedLinearAe {
     }
 
     /// Σ over runs of each run's objective (a scalar).
-    fn loss(&self, x: Tensor<3>, objective: &Objective) -> Tensor<1> {
+    fn loss(&self, x: Tensor<3>, objective: &AutoencoderObjective) -> Tensor<1> {
         let [_, n, d] = x.dims();
         let (x_hat, z) = self.forward(x.clone());
         let per_sample_sum = |t: Tensor<3>| t.sum_dim(2).sum_dim(1); // [R, 1, 1]
@@ -199,7 +181,7 @@ impl BatchedLinearAe {
 pub fn train_batch(
     data: &[Vec<Vec<f64>>],
     inits: &[LinearAeWeights],
-    objective: &Objective,
+    objective: &AutoencoderObjective,
     training: &Training,
     device: &Device,
     mut on_step: impl FnMut(usize),

@@ -11,16 +11,8 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::{AutoencoderLossTerms, AutoencoderObjective};
 use crate::rng::SplitMix64;
-
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MlpObjective {
-    pub reconstruction: f64,
-    pub activity: f64,
-    pub nonnegativity: f64,
-    pub weight: f64,
-}
 
 /// AdamW on shuffled minibatches (each epoch a fresh permutation of the run's data).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -168,7 +160,7 @@ impl BatchedMlpAe {
         (h, z.expect("the encoder has at least one layer"))
     }
 
-    fn loss(&self, x: Tensor<3>, encoder_layers: usize, objective: &MlpObjective) -> Tensor<1> {
+    fn loss(&self, x: Tensor<3>, encoder_layers: usize, objective: &AutoencoderObjective) -> Tensor<1> {
         let [_, batch, d] = x.dims();
         let (x_hat, z) = self.forward(x.clone(), encoder_layers);
         let latent = z.dims()[2];
@@ -197,7 +189,7 @@ pub fn train_batch(
     inits: &[MlpWeights],
     batch_seeds: &[u64],
     shape: &MlpShape,
-    objective: &MlpObjective,
+    objective: &AutoencoderObjective,
     training: &MlpTraining,
     device: &Device,
     mut on_step: impl FnMut(usize),
@@ -281,7 +273,7 @@ impl EpochSampler {
 }
 
 /// Loss terms of one trained run on its data, in f64.
-pub fn mlp_loss_terms(weights: &MlpWeights, shape: &MlpShape, data: &[Vec<f64>]) -> MlpObjective {
+pub fn mlp_loss_terms(weights: &MlpWeights, shape: &MlpShape, data: &[Vec<f64>]) -> AutoencoderLossTerms {
     let layers = shape.encoder_layers();
     let n = data.len() as f64;
     let (mut rec, mut act, mut nn) = (0.0, 0.0, 0.0);
@@ -293,7 +285,7 @@ pub fn mlp_loss_terms(weights: &MlpWeights, shape: &MlpShape, data: &[Vec<f64>])
         nn += z.iter().map(|v| (-v).max(0.0)).sum::<f64>() / z.len() as f64;
     }
     let w2: f64 = weights.weights.iter().flatten().map(|&v| (v as f64).powi(2)).sum();
-    MlpObjective {
+    AutoencoderLossTerms {
         reconstruction: rec / n,
         activity: act / n,
         nonnegativity: nn / n,

@@ -14,6 +14,26 @@ pub mod what_where;
 
 use crate::rng::SplitMix64;
 
+/// The weights of an autoencoder's loss terms in Dorrell et al. (reconstruction, activity energy,
+/// nonnegativity, weight energy), shared by the linear (Fig 1) and MLP (Fig 2 centre) models.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoencoderObjective {
+    pub reconstruction: f64,
+    pub activity: f64,
+    pub nonnegativity: f64,
+    pub weight: f64,
+}
+
+/// The values of those terms for one trained autoencoder, evaluated in f64 on its data.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AutoencoderLossTerms {
+    pub reconstruction: f64,
+    pub activity: f64,
+    pub nonnegativity: f64,
+    pub weight: f64,
+}
+
 /// PyTorch's default `nn.Linear` initialisation, uniform on ±1/√fan_in, drawn from our own
 /// generator so that it is the same on every backend and every Burn version.
 pub fn uniform_fan_in(rng: &mut SplitMix64, count: usize, fan_in: usize) -> Vec<f32> {

@@ -23,7 +23,7 @@ pub struct SupervisedObjective {
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SupervisedTraining {
+pub struct WhatWhereTraining {
     pub steps: usize,
     pub learning_rate: f64,
 }
@@ -108,7 +108,7 @@ pub fn train_batch(
     sample_weights: &[Vec<f64>],
     inits: &[TwoLayerWeights],
     objective: &SupervisedObjective,
-    training: &SupervisedTraining,
+    training: &WhatWhereTraining,
     device: &Device,
     mut on_step: impl FnMut(usize),
 ) -> Vec<TwoLayerWeights> {
