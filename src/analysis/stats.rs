@@ -45,6 +45,14 @@ pub fn overlap_share(low: &[f64], high: &[f64]) -> Option<f64> {
     Some(overlapping as f64 / (low.len() * high.len()) as f64)
 }
 
+/// The gap between two groups: the lowest value of `high` minus the highest of `low` (> 0: the
+/// groups do not overlap, by that margin). `None` if either group is empty.
+pub fn separation(low: &[f64], high: &[f64]) -> Option<f64> {
+    let least_high = high.iter().copied().reduce(f64::min)?;
+    let most_low = low.iter().copied().reduce(f64::max)?;
+    Some(least_high - most_low)
+}
+
 /// Ranks starting at 1, ties given their average rank (as scipy's `rankdata`).
 pub fn ranks(x: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..x.len()).collect();
@@ -96,6 +104,13 @@ mod tests {
         assert!((pearson(&x, &[2.0, 4.0, 6.0, 8.0]).unwrap() - 1.0).abs() < 1e-12);
         assert!((spearman(&x, &[1.0, 10.0, 100.0, 1000.0]).unwrap() - 1.0).abs() < 1e-12);
         assert!((spearman(&x, &[4.0, 3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn separation_by_hand() {
+        assert_eq!(separation(&[0.2, 0.5], &[0.9, 0.7]), Some(0.7 - 0.5));
+        assert_eq!(separation(&[0.8], &[0.9, 0.6]), Some(0.6 - 0.8));
+        assert_eq!(separation(&[], &[1.0]), None);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, RunStatus, throttled};
+use super::cell;
+use super::kind::{Kind, Label, Measured, RunStatus, sweep_table, throttled};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::stats::spearman;
@@ -330,38 +331,31 @@ impl Kind for Params {
     }
 
     fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
-        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
-        let mut table = Table::new(
-            [
-                "share_fixed",
-                "seed",
-                "status",
-                "cinfom",
-                "infom",
-                "active_neurons",
-                "training_mse",
-                "eval_mse",
-                "diverged_at",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        for run in runs {
+        let columns = [
+            "share_fixed",
+            "seed",
+            "status",
+            "cinfom",
+            "infom",
+            "active_neurons",
+            "training_mse",
+            "eval_mse",
+            "diverged_at",
+        ];
+        sweep_table(runs, &columns, |run| {
             let m = run.measurement;
-            let status = self.status(m).label();
-            table.push(vec![
+            vec![vec![
                 m.share_fixed.to_string(),
                 run.seed.to_string(),
-                status.to_string(),
-                opt(m.cinfom),
-                opt(m.infom),
+                self.status(m).label().to_string(),
+                cell(m.cinfom),
+                cell(m.infom),
                 m.active_neurons.to_string(),
                 m.training_mse.to_string(),
                 m.eval_mse.to_string(),
                 m.diverged_at.map_or_else(String::new, |s| s.to_string()),
-            ]);
-        }
-        table
+            ]]
+        })
     }
 
     fn figure(&self, runs: &[Measured<'_, Self>], _measures: &Measures) -> Figure {

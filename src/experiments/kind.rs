@@ -137,6 +137,29 @@ pub fn throttled<'a>(progress: &'a (dyn Fn(u64) + Sync), every: usize, total: us
     }
 }
 
+/// A kind's CSV: the sweep's parameters first (the first run's sweep keys), then `columns`;
+/// `rows` gives a run's rows (one per run, or one per unit), each after the run's sweep values.
+pub fn sweep_table<K: Kind>(
+    runs: &[Measured<'_, K>],
+    columns: &[&str],
+    rows: impl Fn(&Measured<'_, K>) -> Vec<Vec<String>>,
+) -> Table {
+    let header = runs
+        .first()
+        .map(|r| r.sweep.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(columns.iter().map(|c| c.to_string()))
+        .collect();
+    let mut table = Table::new(header);
+    for run in runs {
+        for row in rows(run) {
+            table.push(run.sweep.values().cloned().chain(row).collect());
+        }
+    }
+    table
+}
+
 /// The names of a measures struct's fields, sorted.
 pub fn measure_names<M: Serialize + Default>() -> Vec<String> {
     match serde_json::to_value(M::default()) {

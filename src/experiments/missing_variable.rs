@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::cell;
 use super::entorhinal::{Training, mean, share_stream};
-use super::kind::{Kind, Label, Measured, RunStatus};
+use super::kind::{Kind, Label, Measured, RunStatus, sweep_table};
 use crate::analysis::info_metrics::{InfoOptions, info_modularity};
 use crate::analysis::linalg::Matrix;
 use crate::data::object_room::{OBJECTS, covering_episode, displacement_class, draw_room, random_episodes, visited};
@@ -286,39 +287,33 @@ impl Kind for Params {
     }
 
     fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
-        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
-        let mut table = Table::new(
-            [
-                "share_correlated",
-                "seed",
-                "status",
-                "accuracy",
-                "cinfom_all",
-                "cinfom_observed",
-                "infom_all",
-                "infom_observed",
-                "active_neurons",
-                "diverged_at",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        for run in runs {
+        let columns = [
+            "share_correlated",
+            "seed",
+            "status",
+            "accuracy",
+            "cinfom_all",
+            "cinfom_observed",
+            "infom_all",
+            "infom_observed",
+            "active_neurons",
+            "diverged_at",
+        ];
+        sweep_table(runs, &columns, |run| {
             let m = run.measurement;
-            table.push(vec![
+            vec![vec![
                 m.share_correlated.to_string(),
                 run.seed.to_string(),
                 self.status(m).label().to_string(),
                 m.accuracy.to_string(),
-                opt(m.cinfom_all),
-                opt(m.cinfom_observed),
-                opt(m.infom_all),
-                opt(m.infom_observed),
+                cell(m.cinfom_all),
+                cell(m.cinfom_observed),
+                cell(m.infom_all),
+                cell(m.infom_observed),
                 m.neuron_nmi.len().to_string(),
                 m.diverged_at.map_or_else(String::new, |s| s.to_string()),
-            ]);
-        }
-        table
+            ]]
+        })
     }
 
     fn figure(&self, runs: &[Measured<'_, Self>], measures: &Measures) -> Figure {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_ae_run::LinearAeRun;
 use super::random_point_sets::colour_of;
 use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
+use crate::analysis::stats::separation;
 use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
@@ -120,12 +121,9 @@ impl Params {
         // all: the least modular network on the modular set against the most modular one on the
         // mixed set (> 0: every seed separates them).
         if let (Some((_, full)), Some((_, less))) = (per_set.get("full_set"), per_set.get("less_one_point"))
-            && !full.is_empty()
-            && !less.is_empty()
+            && let Some(gap) = separation(less, full)
         {
-            let least_full = full.iter().copied().fold(f64::INFINITY, f64::min);
-            let most_less = less.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            measured.insert("cinfom_separation".into(), least_full - most_less);
+            measured.insert("cinfom_separation".into(), gap);
         }
         for (set, (angles, cinfoms)) in &per_set {
             let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);

@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, RunStatus, throttled};
+use super::cell;
+use super::kind::{Kind, Label, Measured, RunStatus, sweep_table, throttled};
 use super::one_point_apart::point_set_panel;
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::mixing::most_mixed_neuron_angle;
+use crate::analysis::stats::separation;
 use crate::analysis::theory::{AngleGrid, TheoryCheck, check_two_sources};
 use crate::model::ridge_readout::{self, Encoder, Problem, RidgeObjective, RidgeTraining, Trained, code};
 use crate::render::figure::{Figure, Legend, Panel, Series};
@@ -220,15 +222,12 @@ impl Kind for Params {
                 .map(|m| m.theory.mixing_energy_gain)
         };
         let (full, less) = (of(SETS[0], &|m| m.cinfom), of(SETS[1], &|m| m.cinfom));
-        let separation = (!full.is_empty() && !less.is_empty()).then(|| {
-            full.iter().copied().fold(f64::INFINITY, f64::min) - less.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-        });
         Measures {
             theory_gain_full_set: gain(SETS[0]),
             theory_gain_less_one_point: gain(SETS[1]),
             cinfom_full_set: mean(&full),
             cinfom_less_one_point: mean(&less),
-            cinfom_separation: separation,
+            cinfom_separation: separation(&less, &full),
             angle_full_set: mean(&of(SETS[0], &|m| m.most_mixed_angle)),
             angle_less_one_point: mean(&of(SETS[1], &|m| m.most_mixed_angle)),
             max_fit_error: runs.iter().map(|r| r.measurement.fit_error).reduce(f64::max),
@@ -242,10 +241,6 @@ impl Kind for Params {
     }
 
     fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
-        let sweep_columns: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
         let columns = [
             "seed",
             "set",
@@ -259,31 +254,22 @@ impl Kind for Params {
             "best_step",
             "status",
         ];
-        let mut table = Table::new(sweep_columns.iter().cloned().chain(columns.map(String::from)).collect());
-        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
-        for run in runs {
+        sweep_table(runs, &columns, |run| {
             let m = run.measurement;
-            table.push(
-                run.sweep
-                    .values()
-                    .cloned()
-                    .chain([
-                        run.seed.to_string(),
-                        m.set.clone(),
-                        m.points.len().to_string(),
-                        m.theory.verdict.as_str().to_string(),
-                        m.theory.mixing_energy_gain.to_string(),
-                        opt(m.most_mixed_angle),
-                        opt(m.cinfom),
-                        opt(m.infom),
-                        m.fit_error.to_string(),
-                        m.best_step.to_string(),
-                        self.status(m).label().to_string(),
-                    ])
-                    .collect(),
-            );
-        }
-        table
+            vec![vec![
+                run.seed.to_string(),
+                m.set.clone(),
+                m.points.len().to_string(),
+                m.theory.verdict.as_str().to_string(),
+                m.theory.mixing_energy_gain.to_string(),
+                cell(m.most_mixed_angle),
+                cell(m.cinfom),
+                cell(m.infom),
+                m.fit_error.to_string(),
+                m.best_step.to_string(),
+                self.status(m).label().to_string(),
+            ]]
+        })
     }
 
     fn figure(&self, runs: &[Measured<'_, Self>], measures: &Measures) -> Figure {

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, RunStatus, throttled};
+use super::cell;
+use super::kind::{Kind, Label, Measured, RunStatus, sweep_table, throttled};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, discretise_auto, normalised_multiinformation};
@@ -326,10 +327,6 @@ impl Kind for Params {
     }
 
     fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
-        let sweep_columns: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
         let columns = [
             "group",
             "level",
@@ -342,30 +339,21 @@ impl Kind for Params {
             "final_fit_weight",
             "status",
         ];
-        let mut table = Table::new(sweep_columns.iter().cloned().chain(columns.map(String::from)).collect());
-        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
-        for run in runs {
+        sweep_table(runs, &columns, |run| {
             let m = run.measurement;
-            table.push(
-                run.sweep
-                    .values()
-                    .cloned()
-                    .chain([
-                        m.range.group().to_string(),
-                        m.range.level().to_string(),
-                        run.seed.to_string(),
-                        m.source_nmi.to_string(),
-                        opt(m.cinfom),
-                        opt(m.infom),
-                        m.active_neurons.to_string(),
-                        m.eval_mse.to_string(),
-                        m.final_fit_weight.to_string(),
-                        self.status(m).label().to_string(),
-                    ])
-                    .collect(),
-            );
-        }
-        table
+            vec![vec![
+                m.range.group().to_string(),
+                m.range.level().to_string(),
+                run.seed.to_string(),
+                m.source_nmi.to_string(),
+                cell(m.cinfom),
+                cell(m.infom),
+                m.active_neurons.to_string(),
+                m.eval_mse.to_string(),
+                m.final_fit_weight.to_string(),
+                self.status(m).label().to_string(),
+            ]]
+        })
     }
 
     fn figure(&self, runs: &[Measured<'_, Self>], measures: &Measures) -> Figure {

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Kind, Label, Measured, RunStatus, throttled};
+use super::cell;
+use super::kind::{Kind, Label, Measured, RunStatus, sweep_table, throttled};
 use crate::analysis::spectral::{frequency_modularity, magnitude_spectrum, spectral_shares};
 use crate::analysis::stats::{median, overlap_share};
 use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
@@ -323,60 +324,44 @@ impl Kind for Params {
     }
 
     fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
-        let sweep_columns: Vec<String> = runs
-            .first()
-            .map(|r| r.sweep.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut table = Table::new(
-            sweep_columns
-                .iter()
-                .cloned()
-                .chain(
-                    [
-                        "group",
-                        "pair",
-                        "seed",
-                        "f1",
-                        "f2",
-                        "theory",
-                        "status",
-                        "target_mse",
-                        "run_modularity",
-                        "neuron",
-                        "share_f1",
-                        "share_f2",
-                    ]
-                    .map(String::from),
-                )
-                .collect(),
-        );
-        for run in runs {
+        let columns = [
+            "group",
+            "pair",
+            "seed",
+            "f1",
+            "f2",
+            "theory",
+            "status",
+            "target_mse",
+            "run_modularity",
+            "neuron",
+            "share_f1",
+            "share_f2",
+        ];
+        // One row per neuron.
+        sweep_table(runs, &columns, |run| {
             let m = run.measurement;
-            for (neuron, shares) in m.shares.iter().enumerate() {
-                let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
-                table.push(
-                    run.sweep
-                        .values()
-                        .cloned()
-                        .chain([
-                            m.ratio.name().to_string(),
-                            run.label["pair"].clone(),
-                            run.seed.to_string(),
-                            m.frequencies[0].to_string(),
-                            m.frequencies[1].to_string(),
-                            m.theory.map_or("", Verdict::as_str).to_string(),
-                            m.status(self.max_target_mse).label().to_string(),
-                            m.target_mse.to_string(),
-                            opt(m.modularity),
-                            neuron.to_string(),
-                            opt(shares.map(|s| s[0])),
-                            opt(shares.map(|s| s[1])),
-                        ])
-                        .collect(),
-                );
-            }
-        }
-        table
+            m.shares
+                .iter()
+                .enumerate()
+                .map(|(neuron, shares)| {
+                    vec![
+                        m.ratio.name().to_string(),
+                        run.label["pair"].clone(),
+                        run.seed.to_string(),
+                        m.frequencies[0].to_string(),
+                        m.frequencies[1].to_string(),
+                        m.theory.map_or("", Verdict::as_str).to_string(),
+                        m.status(self.max_target_mse).label().to_string(),
+                        m.target_mse.to_string(),
+                        cell(m.modularity),
+                        neuron.to_string(),
+                        cell(shares.map(|s| s[0])),
+                        cell(shares.map(|s| s[1])),
+                    ]
+                })
+                .collect()
+        })
     }
 
     fn figure(&self, runs: &[Measured<'_, Self>], measures: &Measures) -> Figure {
