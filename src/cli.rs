@@ -118,9 +118,10 @@ pub enum Command {
             default_value = "1,2,3,4,5,6,8,10,12,15,20,25,30,40,50,60,70,80,90,100"
         )]
         ranks: Vec<usize>,
-        /// Noisy trials averaged per sampling location (the Krause specs' quick profile: 5).
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        sampling_trials: u32,
+        /// Context integration: noisy trials per context and coherence pair averaged into the
+        /// sampling locations (72 trials per repeat; the Krause specs' quick profile: 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        sampling_repeats: u32,
         /// Most local operative row dimensions per location (the slow part; the specs use 100).
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
         row_dims: u32,
@@ -267,7 +268,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             task,
             network,
             ranks,
-            sampling_trials,
+            sampling_repeats,
             row_dims,
             out,
         }) => {
@@ -275,7 +276,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
                 task: (*task).into(),
                 network: *network as usize,
                 ranks: ranks.clone(),
-                sampling_trials: *sampling_trials as usize,
+                sampling_repeats: *sampling_repeats as usize,
                 eval_repeats: 1,
                 row_dims: *row_dims as usize,
             };

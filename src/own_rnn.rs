@@ -15,7 +15,7 @@ pub struct Request {
     /// 1-based, as the archive's keys (`net01_W`, …).
     pub network: usize,
     pub ranks: Vec<usize>,
-    pub sampling_trials: usize,
+    pub sampling_repeats: usize,
     pub eval_repeats: usize,
     pub row_dims: usize,
 }
@@ -69,7 +69,7 @@ pub fn operative_dims(file: &Path, request: &Request) -> anyhow::Result<Operativ
         task: request.task,
         ranks,
         eval_repeats: request.eval_repeats.max(1),
-        sampling_trials: request.sampling_trials.max(1),
+        sampling_repeats: request.sampling_repeats.max(1),
         noise_seed: 0,
         rows: RowSearch {
             max_dims: request.row_dims.clamp(1, net.n),

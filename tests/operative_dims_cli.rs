@@ -38,7 +38,7 @@ fn a_networks_operative_dimensions_are_reported_and_tabulated() {
         "sine-wave",
         "--ranks",
         "1,2,4,8",
-        "--sampling-trials",
+        "--sampling-repeats",
         "1",
         "--row-dims",
         "4",

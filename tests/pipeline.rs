@@ -336,7 +336,7 @@ fn trained_rnn_spec(iterations: usize) -> String {
         network_count: 1,
         ranks: [3, 100],
         eval_repeats: 1,
-        sampling_trials: 1,
+        sampling_repeats: 1,
         noise_seed: 0,
         rows: (max_dims: 3, relative_floor: 1e-3),
     )),

@@ -4,8 +4,7 @@
 //!   context channels on for the whole trial, one always 0; 650 steps of context only, then 750
 //!   of stimulus, where each sensory input is its coherence + N(0, 1) noise per step
 //!   (coherences {±0.5, ±0.12, ±0.03} × 0.3). Target: 0 in the context period, then
-//!   y_t = clip(y_{t−1} + 0.02·u_relevant,t, ±1), staying at ±1 once reached. The cost window is
-//!   the stimulus period.
+//!   y_t = clip(y_{t−1} + 0.02·u_relevant,t, ±1), staying at ±1 once reached.
 //! - Sine-wave generation (Sussillo & Barak 2013): one static input u = j/51 + 0.25 for
 //!   j = 1…51, frequency 1 + 0.1 (j − 1) Hz; target sin(2π f t) for t = 1…500 ms.
 
@@ -26,8 +25,6 @@ pub enum Task {
 pub struct Trial {
     pub inputs: Vec<Vec<f64>>,
     pub targets: Vec<f64>,
-    /// Steps whose error counts in the output cost.
-    pub window: std::ops::Range<usize>,
     /// Which initial-state column (context) the trial starts from.
     pub context: usize,
 }
@@ -55,7 +52,6 @@ pub fn integration_trial(context: usize, coherence: [f64; 2], noisy: bool, rng: 
     Trial {
         inputs,
         targets,
-        window: CONTEXT_STEPS..total,
         context,
     }
 }
@@ -90,7 +86,6 @@ pub fn sine_trial(j: usize) -> Trial {
     Trial {
         inputs: vec![vec![u]; SINE_STEPS],
         targets,
-        window: 0..SINE_STEPS,
         context: 0,
     }
 }

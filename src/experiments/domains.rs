@@ -96,7 +96,7 @@ pub fn check(experiment: &Experiment) -> Checked {
             domain::count_in("network_count", p.network_count, 1, 1000)?;
             each("ranks", &p.ranks, |n, r| domain::count_in(n, r, 1, MAX_UNITS))?;
             domain::count_in("eval_repeats", p.eval_repeats, 1, 10_000)?;
-            domain::count_in("sampling_trials", p.sampling_trials, 1, 100_000)?;
+            domain::count_in("sampling_repeats", p.sampling_repeats, 1, 1000)?;
             if let super::operative_dimensions::NetworkSource::Trained(t) = &p.networks {
                 domain::count_in("networks.Trained.iterations", t.iterations, 1, MAX_STEPS)?;
                 domain::count_in("networks.Trained.batch_size", t.batch_size, 1, 100_000)?;

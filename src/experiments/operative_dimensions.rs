@@ -7,7 +7,7 @@
 //! here with BPTT (the trained network is the cached run, and the analysis its measurement).
 //! Per network: sampling locations on condition-averaged trajectories, global operative column
 //! and row dimensions and their spectra, and, for every rank in `ranks`, the output cost (with
-//! network and input noise, fixed seeds, over the task's cost window) and the noiseless state
+//! network and input noise, fixed seeds, over every step of every trial) and the noiseless state
 //! distance of W_k^OP (columns: U_k U_kᵀ W; rows: W U_k U_kᵀ) and of W's best rank-k
 //! approximation.
 
@@ -23,7 +23,7 @@ use crate::analysis::operative_rows::{
     RowSearch, best_direction, gram, local_ascent, local_row_dimensions, project_rows,
 };
 use crate::data::krause_tasks::{
-    CONTEXT_STEPS, STIMULUS_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
+    COHERENCES, SINE_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
 };
 use crate::data::npz::read_npz;
 use crate::model::rate_rnn::{ALPHA, RateRnn};
@@ -50,18 +50,23 @@ pub struct Params {
     /// How many networks (of the file, in order; or trained) to analyse.
     pub network_count: usize,
     pub ranks: Vec<usize>,
-    /// Integration: evaluation trials per relevant coherence and context (the paper: 5).
+    /// Evaluation trials: integration, per relevant coherence and context (the authors: 5);
+    /// sine, per frequency (the authors: 3).
     pub eval_repeats: usize,
-    /// Integration: noisy trials averaged per sampling condition.
-    pub sampling_trials: usize,
+    /// Integration: noisy trials per context and (input 1, input 2) coherence pair, averaged
+    /// into the 8 sign conditions (see [`AnalysisSettings::sampling_states`]).
+    pub sampling_repeats: usize,
     pub noise_seed: u64,
     /// How many local operative row dimensions to find per sampling location.
     pub rows: RowSearch,
 }
 
 /// Version of the analysis code below. Its output is what the cache stores for file networks,
-/// so any change to what it computes must bump this (it is part of every run's key).
-pub const ANALYSIS_VERSION: u32 = 3;
+/// so any change to what it computes must bump this (it is part of every run's key). 4: the
+/// authors' protocol — cost over every step, rank 0 = the zero-W network's cost, sampling
+/// locations at t = 1, 100, …, 1400 over all coherences (integration) and t = 1, 50, …, 500
+/// (sine), sine evaluated `eval_repeats` times per frequency.
+pub const ANALYSIS_VERSION: u32 = 4;
 
 /// How a network is analysed (everything but the network).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +76,7 @@ pub struct AnalysisSettings {
     pub task: Task,
     pub ranks: Vec<usize>,
     pub eval_repeats: usize,
-    pub sampling_trials: usize,
+    pub sampling_repeats: usize,
     pub noise_seed: u64,
     pub rows: RowSearch,
 }
@@ -222,52 +227,68 @@ impl AnalysisSettings {
     fn evaluation_trials(&self) -> Vec<Trial> {
         match self.task {
             Task::ContextIntegration => integration_evaluation(self.eval_repeats, self.noise_seed),
-            Task::SineWave => (1..=51).map(sine_trial).collect(),
+            Task::SineWave => (1..=51)
+                .flat_map(|j| std::iter::repeat_n(sine_trial(j), self.eval_repeats.max(1)))
+                .collect(),
         }
     }
 
-    /// Points on condition-averaged trajectories (integration: 8 conditions × 15 times of the
-    /// stimulus period; sine: 11 frequencies × 11 times, noiseless).
+    /// Points on condition-averaged trajectories, where and as the authors sample them
+    /// (`UtilsSamplingLocs.py`). Integration: 8 conditions (context × sign of each input's
+    /// coherence), each the mean of every noisy trial in it over all coherence magnitudes, at
+    /// t = 1, 100, 200, …, 1400 (context period included). The authors draw the two inputs'
+    /// coherences independently per trial; here every (input 1, input 2) pair of the 6
+    /// coherences runs `sampling_repeats` times, so each condition averages every magnitude pair
+    /// equally and none is ever empty. Sine: 11 frequencies (j = 1, 6, …, 51) at t = 1, 50, 100,
+    /// …, 500, noiseless (the authors average 10 noisy trials, whose mean this approximates).
     fn sampling_states(&self, net: &RateRnn) -> Vec<Vec<f64>> {
         let x0 = vec![0.0; net.n];
-        let mut states = Vec::new();
         match self.task {
             Task::ContextIntegration => {
+                let times: Vec<usize> = std::iter::once(1).chain((100..=1400).step_by(100)).collect();
                 let mut rng = SplitMix64::derive(self.noise_seed, 7);
-                let strong = 0.5 * 0.3;
+                // (context, input 1 positive, input 2 positive) → summed states at `times`, count.
+                let mut sums = vec![(vec![vec![0.0; net.n]; times.len()], 0usize); 8];
                 for context in 0..2 {
-                    for relevant in [-strong, strong] {
-                        for irrelevant in [-strong, strong] {
-                            let coherence = if context == 0 {
-                                [relevant, irrelevant]
-                            } else {
-                                [irrelevant, relevant]
-                            };
-                            let mut mean = vec![vec![0.0; net.n]; 15];
-                            for _ in 0..self.sampling_trials.max(1) {
-                                let trial = integration_trial(context, coherence, true, &mut rng);
+                    for &first in &COHERENCES {
+                        for &second in &COHERENCES {
+                            for _ in 0..self.sampling_repeats.max(1) {
+                                let trial = integration_trial(context, [first, second], true, &mut rng);
                                 let mut noise = SplitMix64::new(rng.next_u64());
                                 let traj = net.simulate(&net.w, &trial.inputs, &x0, Some(&mut noise));
-                                for (k, m) in mean.iter_mut().enumerate() {
-                                    let t = CONTEXT_STEPS + (k + 1) * STIMULUS_STEPS / 15 - 1;
-                                    for (a, b) in m.iter_mut().zip(&traj.states[t]) {
-                                        *a += b / self.sampling_trials.max(1) as f64;
+                                let condition = 4 * context + 2 * usize::from(first > 0.0) + usize::from(second > 0.0);
+                                let (sum, count) = &mut sums[condition];
+                                for (acc, &t) in sum.iter_mut().zip(&times) {
+                                    for (a, b) in acc.iter_mut().zip(&traj.states[t - 1]) {
+                                        *a += b;
                                     }
                                 }
+                                *count += 1;
                             }
-                            states.extend(mean);
                         }
                     }
                 }
+                sums.into_iter()
+                    .flat_map(|(sum, count)| {
+                        sum.into_iter()
+                            .map(move |state| state.into_iter().map(|v| v / count as f64).collect())
+                    })
+                    .collect()
             }
             Task::SineWave => {
-                for j in (1..=51).step_by(5) {
-                    let traj = net.simulate(&net.w, &sine_trial(j).inputs, &x0, None);
-                    states.extend((1..=11).map(|k| traj.states[k * 500 / 11 - 1].clone()));
-                }
+                let times: Vec<usize> = std::iter::once(1).chain((50..=SINE_STEPS).step_by(50)).collect();
+                (1..=51)
+                    .step_by(5)
+                    .flat_map(|j| {
+                        let traj = net.simulate(&net.w, &sine_trial(j).inputs, &x0, None);
+                        times
+                            .iter()
+                            .map(move |&t| traj.states[t - 1].clone())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
             }
         }
-        states
     }
 
     pub fn analyse(&self, net: &RateRnn) -> AnalysisOutput {
@@ -321,11 +342,8 @@ impl AnalysisSettings {
                 .sum::<f64>()
                 / reference_trials.len() as f64
         };
-        let zero_cost = trials
-            .iter()
-            .map(|t| t.window.clone().map(|s| t.targets[s].powi(2)).sum::<f64>() / t.window.len() as f64)
-            .sum::<f64>()
-            / trials.len() as f64;
+        // Rank 0 of every curve: the network with no recurrence, costed as every rank is.
+        let zero_cost = cost_of(&vec![0.0; n * n]);
         let mut curve = Vec::new();
         for (method, basis, by_rows) in [
             ("operative_columns", &operative, false),
@@ -439,7 +457,7 @@ impl Params {
             task: self.task,
             ranks: self.ranks.clone(),
             eval_repeats: self.eval_repeats,
-            sampling_trials: self.sampling_trials,
+            sampling_repeats: self.sampling_repeats,
             noise_seed: self.noise_seed,
             rows: self.rows,
         }
@@ -686,12 +704,12 @@ impl Params {
             figure: Figure { columns: 2, panels },
             measured,
             notes: vec![format!(
-                "{source} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over the {}; state distance noiseless, its 5% threshold relative to the zero-W network's; row dimensions by exact search (up to {} per location, down to {} of the first's Δf); the random-location control uses Gaussian states with the sampled states' mean and overall spread.",
+                "{source} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over every step of {} trials, its 5% threshold relative to the zero-W network's cost; sampling locations on condition-averaged trajectories at the authors' times; state distance noiseless, its 5% threshold relative to the zero-W network's; row dimensions by exact search (up to {} per location, down to {} of the first's Δf); the random-location control uses Gaussian states with the sampled states' mean and overall spread.",
                 self.ranks,
                 self.noise_seed,
                 match self.task {
-                    Task::ContextIntegration => "stimulus period (750 steps)",
-                    Task::SineWave => "whole 500-step trial",
+                    Task::ContextIntegration => 12 * self.eval_repeats.max(1),
+                    Task::SineWave => 51 * self.eval_repeats.max(1),
                 },
                 self.rows.max_dims,
                 self.rows.relative_floor,

@@ -76,9 +76,10 @@ impl RateRnn {
 }
 
 impl RateRnn {
-    /// The network output cost with recurrent weights `w`: the mean squared error over each
-    /// trial's cost window, averaged over trials, from x₀ = 0 with network noise (trial k's
-    /// noise from stream k of `noise_seed`, so every W sees the same noise).
+    /// The network output cost with recurrent weights `w`: the mean squared error over every
+    /// step of every trial (as the authors' `get_mse`, context period included), from x₀ = 0
+    /// with network noise (trial k's noise from stream k of `noise_seed`, so every W sees the
+    /// same noise).
     pub fn output_cost(&self, w: &[f64], trials: &[Trial], noise_seed: u64) -> f64 {
         let x0 = vec![0.0; self.n];
         trials
@@ -87,12 +88,12 @@ impl RateRnn {
             .map(|(k, trial)| {
                 let mut noise = SplitMix64::derive(noise_seed, 1000 + k as u64);
                 let traj = self.simulate(w, &trial.inputs, &x0, Some(&mut noise));
-                let window = trial.window.clone();
-                window
-                    .clone()
-                    .map(|t| (traj.outputs[t] - trial.targets[t]).powi(2))
+                traj.outputs
+                    .iter()
+                    .zip(&trial.targets)
+                    .map(|(z, y)| (z - y).powi(2))
                     .sum::<f64>()
-                    / window.len() as f64
+                    / trial.targets.len() as f64
             })
             .sum::<f64>()
             / trials.len() as f64

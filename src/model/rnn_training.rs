@@ -26,8 +26,9 @@ use crate::rng::SplitMix64;
 pub const UNITS: usize = 100;
 
 /// Version of the training code: part of every trained network's cache key, so a change to
-/// what training computes must bump it.
-pub const TRAINING_VERSION: u32 = 2;
+/// what training computes must bump it. 3: the validation cost that picks the kept checkpoint
+/// averages every step of an integration trial (as the loss does), not the stimulus period.
+pub const TRAINING_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
