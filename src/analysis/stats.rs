@@ -45,6 +45,11 @@ pub fn overlap_share(low: &[f64], high: &[f64]) -> Option<f64> {
     Some(overlapping as f64 / (low.len() * high.len()) as f64)
 }
 
+/// The arithmetic mean; `None` for no values.
+pub fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// The gap between two groups: the lowest value of `high` minus the highest of `low` (> 0: the
 /// groups do not overlap, by that margin). `None` if either group is empty.
 pub fn separation(low: &[f64], high: &[f64]) -> Option<f64> {

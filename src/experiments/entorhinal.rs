@@ -13,7 +13,7 @@ use super::cell;
 use super::kind::{Kind, Label, Measured, RunStatus, sweep_table, throttled};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
-use crate::analysis::stats::spearman;
+use crate::analysis::stats::{mean, spearman};
 use crate::data::grid_room::{Cell, RewardPlacement, Walk, covering_walk, displacement, index, random_walks};
 use crate::model::action_rnn::{self, Episode, Objective, Shape, Trained, Weights};
 use crate::model::adam::AdamSettings;
@@ -171,10 +171,6 @@ impl Params {
     fn status(&self, m: &EntorhinalMeasurement) -> RunStatus {
         RunStatus::of(m.diverged_at.is_some(), m.training_mse, self.max_training_mse)
     }
-}
-
-pub(super) fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 impl Kind for Params {

@@ -14,10 +14,11 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::cell;
-use super::entorhinal::{Training, mean, share_stream};
+use super::entorhinal::{Training, share_stream};
 use super::kind::{Kind, Label, Measured, RunStatus, sweep_table};
 use crate::analysis::info_metrics::{InfoOptions, info_modularity};
 use crate::analysis::linalg::Matrix;
+use crate::analysis::stats::mean;
 use crate::data::object_room::{OBJECTS, covering_episode, displacement_class, draw_room, random_episodes, visited};
 use crate::model::action_rnn::{Objective, Shape, Trained};
 use crate::render::figure::{Figure, Legend, Panel, Series};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_ae_run::LinearAeRun;
 use super::random_point_sets::colour_of;
 use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
-use crate::analysis::stats::separation;
+use crate::analysis::stats::{mean, separation};
 use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
@@ -126,7 +126,6 @@ impl Params {
             measured.insert("cinfom_separation".into(), gap);
         }
         for (set, (angles, cinfoms)) in &per_set {
-            let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
             if let Some(a) = mean(angles) {
                 measured.insert(format!("angle_{set}"), a);
             }

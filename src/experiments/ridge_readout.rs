@@ -18,7 +18,7 @@ use super::one_point_apart::point_set_panel;
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::mixing::most_mixed_neuron_angle;
-use crate::analysis::stats::separation;
+use crate::analysis::stats::{mean, separation};
 use crate::analysis::theory::{AngleGrid, TheoryCheck, check_two_sources};
 use crate::model::ridge_readout::{self, Encoder, Problem, RidgeObjective, RidgeTraining, Trained, code};
 use crate::render::figure::{Figure, Legend, Panel, Series};
@@ -99,10 +99,6 @@ impl Params {
             .filter(|m| m.set == set && self.status(m) == RunStatus::Trained)
             .collect()
     }
-}
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 impl Kind for Params {
