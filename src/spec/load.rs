@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{Profile, Scalar, Spec};
+use super::schema::{DerivedSpec, Profile, Scalar, Spec};
 use crate::experiments::Experiment;
 
 /// `<paper dir>/<file stem>`, e.g. `dorrell2025/fig1c`: the artefact's id, and where its
@@ -136,27 +136,147 @@ fn artefact_id(path: &Path) -> Result<ArtefactId, SpecError> {
     }
 }
 
-/// Parses and validates one spec file.
+/// Parses and validates one spec file: a full `Spec(…)`, or a `Derived(base: …)` spec that
+/// shares a full spec's experiment.
 pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
-    let bytes = std::fs::read(path).map_err(|source| SpecError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    let source = String::from_utf8(bytes.clone()).map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
-    let spec: Spec = ron::Options::default().from_str(&source).map_err(|e| {
-        invalid(
-            path,
-            Some((e.position.line, e.position.col)),
-            describe_syntax_error(&e.code, &source, e.position.line, e.position.col),
-        )
-    })?;
+    let (bytes, source) = read_source(path)?;
     let id = artefact_id(path)?;
+    let (spec, source_sha256) = if leading_identifier(&source) == Some("Derived") {
+        let derived: DerivedSpec = parse(path, &source)?;
+        let base = load_base(path, &source, &derived.base)?;
+        // The artefact depends on both files: the manifest's digest covers both.
+        let digest =
+            crate::cache::sha256_hex(format!("{}{}", crate::cache::sha256_hex(&bytes), base.source_sha256).as_bytes());
+        (derive(path, &source, &base.spec, derived)?, digest)
+    } else {
+        (parse::<Spec>(path, &source)?, crate::cache::sha256_hex(&bytes))
+    };
     validate(path, &source, &spec)?;
     Ok(LoadedSpec {
         id,
         path: path.to_owned(),
         spec,
-        source_sha256: crate::cache::sha256_hex(&bytes),
+        source_sha256,
+    })
+}
+
+fn read_source(path: &Path) -> Result<(Vec<u8>, String), SpecError> {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let source = String::from_utf8(bytes.clone()).map_err(|_| invalid(path, None, "the file is not UTF-8 text"))?;
+    Ok((bytes, source))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, source: &str) -> Result<T, SpecError> {
+    ron::Options::default().from_str(source).map_err(|e| {
+        invalid(
+            path,
+            Some((e.position.line, e.position.col)),
+            describe_syntax_error(&e.code, source, e.position.line, e.position.col),
+        )
+    })
+}
+
+/// The first identifier of a RON file after whitespace and comments: the top-level struct's
+/// name (`Spec` or `Derived`), if the file names it.
+fn leading_identifier(source: &str) -> Option<&str> {
+    let mut rest = source;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("//") {
+            rest = after.split_once('\n').map_or("", |(_, tail)| tail);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, tail)| tail);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The full spec a derived spec names, relative to the derived spec's directory.
+fn load_base(path: &Path, source: &str, base: &str) -> Result<LoadedSpec, SpecError> {
+    let at = position_of_field(source, "base");
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+    let base_source = std::fs::read_to_string(&base_path).map_err(|e| {
+        invalid(
+            path,
+            at,
+            format!(
+                "base `{base}` cannot be read ({}: {e}) (fix: name a spec file relative to this one, e.g. \"q_vs_regularisation.ron\")",
+                base_path.display()
+            ),
+        )
+    })?;
+    if leading_identifier(&base_source) == Some("Derived") {
+        return Err(invalid(
+            path,
+            at,
+            format!("base `{base}` is itself a Derived spec (fix: name the full Spec(…) it derives from)"),
+        ));
+    }
+    load(&base_path).map_err(|e| invalid(path, at, format!("base `{base}` does not load: {e}")))
+}
+
+/// The spec a derived spec stands for: the base's, with the derived spec's figure, title,
+/// claims and checks, and its `set` parameters applied to the base's experiment.
+fn derive(path: &Path, source: &str, base: &Spec, derived: DerivedSpec) -> Result<Spec, SpecError> {
+    let mut value = serde_json::to_value(&base.experiment).expect("experiments serialise");
+    let params = value
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .expect("an experiment is externally tagged: {Kind: params}");
+    let at = |param: &str| position_of(source, &format!("\"{param}\"")).or_else(|| position_of_field(source, "set"));
+    for (param, scalar) in &derived.set {
+        if !scalar.is_finite() {
+            return Err(invalid(
+                path,
+                at(param),
+                format!("`set` gives `{param}` the value {scalar}; allowed: finite numbers"),
+            ));
+        }
+        set_path(params, param, scalar.to_json())
+            .map_err(|message| invalid(path, at(param), format!("`set` changes `{param}`: {message}")))?;
+    }
+    let experiment = serde_json::from_value(value).map_err(|e| {
+        // Blame the first change that breaks the parameters on its own.
+        let pristine = serde_json::to_value(&base.experiment).expect("experiments serialise");
+        let culprit = derived.set.iter().find(|(param, scalar)| {
+            let mut alone = pristine.clone();
+            let params = alone
+                .as_object_mut()
+                .and_then(|o| o.values_mut().next())
+                .expect("tagged");
+            set_path(params, param, scalar.to_json()).is_ok() && serde_json::from_value::<Experiment>(alone).is_err()
+        });
+        let (position, what) = match culprit {
+            Some((param, scalar)) => (at(param), format!("`set` gives `{param}` the value {scalar}")),
+            None => (
+                position_of_field(source, "set"),
+                "`set` makes the base's parameters invalid".to_string(),
+            ),
+        };
+        invalid(
+            path,
+            position,
+            format!("{what}: {e} (fix: give the parameter a value of its type)"),
+        )
+    })?;
+    Ok(Spec {
+        paper: base.paper,
+        figure: derived.figure,
+        title: derived.title,
+        experiment,
+        sweep: base.sweep.clone(),
+        seeds: base.seeds.clone(),
+        profiles: base.profiles.clone(),
+        claims: derived.claims,
+        checks: derived.checks,
     })
 }
 
@@ -317,7 +437,8 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
                 let position = if overridden {
                     position_of(source, &format!("\"{}\"", e.param))
                 } else {
-                    position_of_field(source, &e.param)
+                    // A derived spec writes the parameters it changes as `"param": value`.
+                    position_of_field(source, &e.param).or_else(|| position_of(source, &format!("\"{}\"", e.param)))
                 };
                 let origin = if overridden {
                     format!(" (as profile `{}` or the sweep sets it)", profile.name())

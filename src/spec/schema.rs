@@ -212,3 +212,27 @@ pub struct Spec {
     #[serde(default)]
     pub checks: Vec<Claim>,
 }
+
+/// A spec that shares another spec's experiment (`Derived(base: "other.ron", …)`): the same
+/// paper, runs, seeds, sweep and profiles, so both read the same cached runs and editing the
+/// base changes both; its own figure, title, claims and checks, and the parameters it `set`s.
+/// Several artefacts of one experiment (Lange et al.'s five reports on one sweep of MLPs) are
+/// one full spec and a `Derived` spec per other artefact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Derived")]
+pub struct DerivedSpec {
+    /// The full spec it derives from, relative to this file's directory (a base must be a full
+    /// `Spec(…)`, not another `Derived`, so what a spec runs is one hop away).
+    pub base: String,
+    pub figure: String,
+    pub title: String,
+    /// The base experiment's parameters this artefact changes: dotted path → value, as in
+    /// `profiles` (e.g. `{"report": "Agreement"}`). A parameter that enters the runs' recipes
+    /// gives this artefact runs of its own.
+    #[serde(default)]
+    pub set: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+    #[serde(default)]
+    pub checks: Vec<Claim>,
+}
