@@ -2,7 +2,7 @@
 //! profiles, and a bad derived spec gets one clear error naming the file, line and fix.
 
 mod util;
-use util::{Project, random_sets_spec, trained_and_cached};
+use util::{CacheCounts, Project, random_sets_spec};
 
 const CLAIM: &str =
     r#"Claim(id: "c", statement: "s", measure: "verdict_accuracy", expect: AtLeast(0.0), published: "p", source: "s")"#;
@@ -33,12 +33,12 @@ fn a_derived_spec_reads_its_base_runs_from_the_cache() {
     );
     let base = p.modrepro(&["run", "t/base"]);
     assert_eq!(base.code, 0, "{}", base.stderr);
-    assert_eq!(trained_and_cached(&base.stderr), (2, 0));
+    assert_eq!(p.cache_counts("t/base"), CacheCounts { trained: 2, cached: 0 });
     let variant = p.modrepro(&["verify", "t/variant"]);
     assert_eq!(variant.code, 0, "{}", variant.stderr);
     assert_eq!(
-        trained_and_cached(&variant.stderr),
-        (0, 2),
+        p.cache_counts("t/variant"),
+        CacheCounts { trained: 0, cached: 2 },
         "shared runs: {}",
         variant.stderr
     );

@@ -2,20 +2,7 @@
 //! batch invariance, exit codes.
 
 mod util;
-use util::{Project, random_sets_spec};
-
-fn trained_and_cached(stderr: &str) -> (usize, usize) {
-    // "  N runs (C cached, T trained) in …"
-    let line = stderr
-        .lines()
-        .find(|l| l.contains(" cached, "))
-        .unwrap_or_else(|| panic!("summary line in {stderr}"));
-    let num = |after: &str, before: &str| -> usize {
-        let start = line.find(after).unwrap() + after.len();
-        line[start..].split(before).next().unwrap().trim().parse().unwrap()
-    };
-    (num("(", " cached"), num("cached, ", " trained"))
-}
+use util::{CacheCounts, Project, random_sets_spec};
 
 #[test]
 fn rerunning_trains_nothing_and_one_changed_sweep_point_retrains_only_its_runs() {
@@ -24,7 +11,7 @@ fn rerunning_trains_nothing_and_one_changed_sweep_point_retrains_only_its_runs()
     p.write("specs/t/sweep.ron", &random_sets_spec(2, 20, sweep));
     let first = p.modrepro(&["run", "t/sweep"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    assert_eq!(trained_and_cached(&first.stderr), (0, 4));
+    assert_eq!(p.cache_counts("t/sweep"), CacheCounts { trained: 4, cached: 0 });
     let csv = p.read("outputs/t/sweep.csv");
     assert!(
         csv.starts_with("objective.activity,seed,set,"),
@@ -33,12 +20,14 @@ fn rerunning_trains_nothing_and_one_changed_sweep_point_retrains_only_its_runs()
     assert_eq!(csv.lines().count(), 5);
 
     let again = p.modrepro(&["run", "t/sweep"]);
-    assert_eq!(trained_and_cached(&again.stderr), (4, 0));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(p.cache_counts("t/sweep"), CacheCounts { trained: 0, cached: 4 });
 
     let changed = r#"sweep: [SweepAxis(param: "objective.activity", values: [1e-3, 3e-3])],"#;
     p.write("specs/t/sweep.ron", &random_sets_spec(2, 20, changed));
     let partial = p.modrepro(&["run", "t/sweep"]);
-    assert_eq!(trained_and_cached(&partial.stderr), (2, 2));
+    assert_eq!(partial.code, 0, "{}", partial.stderr);
+    assert_eq!(p.cache_counts("t/sweep"), CacheCounts { trained: 2, cached: 2 });
 }
 
 #[test]
@@ -55,7 +44,7 @@ fn a_corrupted_cache_entry_is_reported_and_recomputed() {
     let run = p.modrepro(&["run", "t/c"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("failed its check"), "{}", run.stderr);
-    assert_eq!(trained_and_cached(&run.stderr), (1, 1));
+    assert_eq!(p.cache_counts("t/c"), CacheCounts { trained: 1, cached: 1 });
     assert_eq!(before, p.read("outputs/t/c.csv"), "the recomputed result is the same");
 }
 
@@ -120,7 +109,7 @@ fn same_spec_and_seed_give_bit_identical_csv_whatever_the_batching() {
     // A fresh cache, and every run trained alone rather than in one batch of 4.
     let run = p.modrepro(&["run", "t/d", "--cache", "cache-b", "--max-batch", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(trained_and_cached(&run.stderr), (0, 4));
+    assert_eq!(p.cache_counts("t/d"), CacheCounts { trained: 4, cached: 0 });
     assert_eq!(first, p.read("outputs/t/d.csv"));
 }
 
@@ -172,7 +161,8 @@ fn a_shard_trains_only_its_share() {
     p.write("specs/t/s.ron", &random_sets_spec(4, 10, ""));
     assert_eq!(p.modrepro(&["run", "t/s", "--shard", "1/2"]).code, 0);
     let run = p.modrepro(&["run", "t/s"]);
-    assert_eq!(trained_and_cached(&run.stderr), (2, 2));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(p.cache_counts("t/s"), CacheCounts { trained: 2, cached: 2 });
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -245,7 +235,7 @@ fn nonlinear_runs_are_identical_across_batching_and_threads() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let first = p.read("outputs/t/mlp.csv");
     let run = p.modrepro(&["run", "t/mlp", "--cache", "b", "--jobs", "1", "--max-batch", "1"]);
-    assert_eq!(trained_and_cached(&run.stderr), (0, 10));
+    assert_eq!(p.cache_counts("t/mlp"), CacheCounts { trained: 10, cached: 0 });
     assert_eq!(first, p.read("outputs/t/mlp.csv"));
 }
 
@@ -321,6 +311,19 @@ fn unit_clustering_runs_end_to_end_on_idx_files_and_reports_missing_mnist() {
     let again = p.modrepro(&["run", "t/lange", "--cache", "other", "--jobs", "1"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(csv, p.read("outputs/t/lange.csv"));
+
+    // Cache keys hold the data's fingerprint, not its path: moving the files retrains nothing…
+    std::fs::rename(p.path().join("mnist"), p.path().join("moved")).unwrap();
+    p.write("specs/t/lange.ron", &spec("moved"));
+    let moved = p.modrepro(&["run", "t/lange"]);
+    assert_eq!(moved.code, 0, "{}", moved.stderr);
+    assert_eq!(p.cache_counts("t/lange"), CacheCounts { trained: 0, cached: 4 });
+    assert_eq!(csv, p.read("outputs/t/lange.csv"));
+    // …and changing their content retrains every run that reads them.
+    write_tiny_idx(&p, "moved", 130, 30);
+    let changed = p.modrepro(&["run", "t/lange"]);
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    assert_eq!(p.cache_counts("t/lange"), CacheCounts { trained: 4, cached: 0 });
 }
 
 /// A Krause spec whose networks are trained here, tiny: one sine network, a few iterations.
@@ -352,7 +355,7 @@ fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_projec
     p.write("specs/t/rnn.ron", &trained_rnn_spec(3));
     let first = p.modrepro(&["verify"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    assert_eq!(trained_and_cached(&first.stderr), (0, 1));
+    assert_eq!(p.cache_counts("t/rnn"), CacheCounts { trained: 1, cached: 0 });
     let csv = p.read("outputs/t/rnn.csv");
     for method in ["operative_columns", "operative_rows", "svd", "random_locations"] {
         assert!(
@@ -370,7 +373,8 @@ fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_projec
         let distance: f64 = line.split(',').nth(column).unwrap().parse().unwrap();
         assert!(distance < 1e-6, "full rank is not W: {line}");
     }
-    assert_eq!(trained_and_cached(&p.modrepro(&["run", "t/rnn"]).stderr), (1, 0));
+    assert_eq!(p.modrepro(&["run", "t/rnn"]).code, 0);
+    assert_eq!(p.cache_counts("t/rnn"), CacheCounts { trained: 0, cached: 1 });
     assert_eq!(
         csv,
         p.read("outputs/t/rnn.csv"),
@@ -382,5 +386,6 @@ fn a_network_trained_here_is_analysed_cached_and_bit_identical_in_a_fresh_projec
     assert_eq!(csv, other.read("outputs/t/rnn.csv"), "same spec and seed → same bytes");
     // A different training length is a different run.
     p.write("specs/t/rnn.ron", &trained_rnn_spec(4));
-    assert_eq!(trained_and_cached(&p.modrepro(&["run", "t/rnn"]).stderr), (0, 1));
+    assert_eq!(p.modrepro(&["run", "t/rnn"]).code, 0);
+    assert_eq!(p.cache_counts("t/rnn"), CacheCounts { trained: 1, cached: 0 });
 }

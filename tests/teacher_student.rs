@@ -4,10 +4,11 @@
 
 mod util;
 
-use util::{Project, trained_and_cached};
+use util::{CacheCounts, Project};
 
 const SPEC: &str = include_str!("../specs/dorrell2025/fig3fg_teacher_student.ron");
 const SPEC_PATH: &str = "specs/dorrell2025/fig3fg_teacher_student.ron";
+const ID: &str = "dorrell2025/fig3fg_teacher_student";
 const CSV: &str = "outputs/dorrell2025/fig3fg_teacher_student.csv";
 const CONDITIONS: usize = 14;
 
@@ -42,7 +43,7 @@ fn adding_a_condition_trains_only_the_new_run() {
         ),
     );
     let run = p.modrepro(&["run"]);
-    assert_eq!(trained_and_cached(&run.stderr), (1, CONDITIONS), "{}", run.stderr);
+    assert_eq!(p.cache_counts(ID), CacheCounts { trained: 1, cached: CONDITIONS }, "{}", run.stderr);
     let after = p.read(CSV);
     for row in before.lines().skip(1) {
         assert!(after.contains(row), "{row} changed");

@@ -4,10 +4,11 @@
 
 mod util;
 
-use util::{Project, trained_and_cached};
+use util::{CacheCounts, Project};
 
 const LINEAR_SPEC: &str = include_str!("../specs/dorrell2025/fig3ab_frequencies_linear.ron");
 const SPEC_PATH: &str = "specs/dorrell2025/fig3ab_frequencies_linear.ron";
+const ID: &str = "dorrell2025/fig3ab_frequencies_linear";
 const CSV: &str = "outputs/dorrell2025/fig3ab_frequencies_linear.csv";
 
 #[test]
@@ -33,7 +34,7 @@ fn adding_a_pair_trains_only_the_new_run() {
         &LINEAR_SPEC.replace("\"pairs.rational\": 2", "\"pairs.rational\": 3"),
     );
     let run = p.modrepro(&["run"]);
-    assert_eq!(trained_and_cached(&run.stderr), (1, 5), "{}", run.stderr);
+    assert_eq!(p.cache_counts(ID), CacheCounts { trained: 1, cached: 5 }, "{}", run.stderr);
     // The old runs' rows are unchanged.
     let after = p.read(CSV);
     for row in before.lines().filter(|l| l.starts_with("irrational,")) {

@@ -119,26 +119,41 @@ impl Run {
     }
 }
 
-/// (trained, cached) from the line `N runs (C cached, T trained…)` of a run's stderr.
-pub fn trained_and_cached(stderr: &str) -> (usize, usize) {
-    let line = stderr.lines().find(|l| l.contains(" runs (")).expect("a runs line");
-    let inner = &line[line.find('(').unwrap() + 1..line.find(')').unwrap()];
-    let numbers: Vec<usize> = inner
-        .split(", ")
-        .filter_map(|part| part.split(' ').next()?.parse().ok())
-        .collect();
-    (numbers[1], numbers[0])
+/// How many of an artefact's runs its last `run` or `verify` trained and read from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub trained: usize,
+    pub cached: usize,
+}
+
+impl Project {
+    /// The cache counts of artefact `id` (e.g. `t/sweep`), from its manifest
+    /// (`outputs/<id>.manifest.json`), which is where a script would read them too.
+    pub fn cache_counts(&self, id: &str) -> CacheCounts {
+        let text = self.read(&format!("outputs/{id}.manifest.json"));
+        let manifest: serde_json::Value = serde_json::from_str(&text).expect("a manifest is JSON");
+        let count = |field: &str| {
+            manifest["cache"][field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("cache.{field} in the manifest of {id}: {text}")) as usize
+        };
+        CacheCounts {
+            trained: count("trained"),
+            cached: count("hits"),
+        }
+    }
 }
 
 /// Runs a shipped spec at the smoke profile on one thread, on two threads in another project,
 /// and again from the first project's cache; asserts that every run trained once, that the CSVs
 /// are byte-identical, and returns the project and its CSV.
 pub fn shipped_spec_is_deterministic(spec_path: &str, spec: &str, csv_path: &str, runs: usize) -> (Project, String) {
+    let id = spec_path.trim_start_matches("specs/").trim_end_matches(".ron");
     let one = Project::new();
     one.write(spec_path, spec);
     let run = one.modrepro(&["--jobs", "1", "run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(trained_and_cached(&run.stderr), (runs, 0), "{}", run.stderr);
+    assert_eq!(one.cache_counts(id), CacheCounts { trained: runs, cached: 0 }, "{}", run.stderr);
     let csv = one.read(csv_path);
 
     let two = Project::new();
@@ -147,7 +162,7 @@ pub fn shipped_spec_is_deterministic(spec_path: &str, spec: &str, csv_path: &str
     assert_eq!(two.read(csv_path), csv, "threads changed a result");
 
     let again = one.modrepro(&["run"]);
-    assert_eq!(trained_and_cached(&again.stderr), (0, runs), "{}", again.stderr);
+    assert_eq!(one.cache_counts(id), CacheCounts { trained: 0, cached: runs }, "{}", again.stderr);
     assert_eq!(one.read(csv_path), csv, "a cached rerun changed a result");
     (one, csv)
 }
