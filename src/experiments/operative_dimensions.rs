@@ -81,11 +81,14 @@ pub struct AnalysisSettings {
     pub rows: RowSearch,
 }
 
-/// One file network's analysis: hashed into its cache key (with the file's digest).
+/// One file network's analysis: hashed into its cache key, which holds the file's digest, not
+/// its path, so moving the file keeps its cached analyses and changing its content does not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkAnalysis {
     pub settings: AnalysisSettings,
+    /// Where the file was when the run was planned; not part of the key.
+    #[serde(skip)]
     pub networks: String,
     pub networks_sha256: String,
     pub network: usize,
@@ -219,6 +222,12 @@ fn network_from_arrays(
 
 impl NetworkAnalysis {
     pub fn analyse(&self) -> anyhow::Result<AnalysisOutput> {
+        let bytes = std::fs::read(&self.networks).map_err(|e| anyhow::anyhow!("{}: {e}", self.networks))?;
+        anyhow::ensure!(
+            crate::cache::sha256_hex(&bytes) == self.networks_sha256,
+            "{}: the file changed since this run was planned (fix: run again)",
+            self.networks
+        );
         Ok(self.settings.analyse(&load_network(&self.networks, self.network)?))
     }
 }

@@ -65,6 +65,9 @@ pub enum Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifierRun {
+    /// Where MNIST was read from when the run was planned; not part of the key, which holds
+    /// the data's fingerprint instead: moving the files keeps the cache, changing them does not.
+    #[serde(skip)]
     pub data_dir: String,
     pub data_fingerprint: String,
     pub widths: Vec<usize>,
