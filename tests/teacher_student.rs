@@ -43,7 +43,15 @@ fn adding_a_condition_trains_only_the_new_run() {
         ),
     );
     let run = p.modrepro(&["run"]);
-    assert_eq!(p.cache_counts(ID), CacheCounts { trained: 1, cached: CONDITIONS }, "{}", run.stderr);
+    assert_eq!(
+        p.cache_counts(ID),
+        CacheCounts {
+            trained: 1,
+            cached: CONDITIONS
+        },
+        "{}",
+        run.stderr
+    );
     let after = p.read(CSV);
     for row in before.lines().skip(1) {
         assert!(after.contains(row), "{row} changed");

@@ -34,7 +34,12 @@ fn adding_a_pair_trains_only_the_new_run() {
         &LINEAR_SPEC.replace("\"pairs.rational\": 2", "\"pairs.rational\": 3"),
     );
     let run = p.modrepro(&["run"]);
-    assert_eq!(p.cache_counts(ID), CacheCounts { trained: 1, cached: 5 }, "{}", run.stderr);
+    assert_eq!(
+        p.cache_counts(ID),
+        CacheCounts { trained: 1, cached: 5 },
+        "{}",
+        run.stderr
+    );
     // The old runs' rows are unchanged.
     let after = p.read(CSV);
     for row in before.lines().filter(|l| l.starts_with("irrational,")) {

@@ -153,7 +153,15 @@ pub fn shipped_spec_is_deterministic(spec_path: &str, spec: &str, csv_path: &str
     one.write(spec_path, spec);
     let run = one.modrepro(&["--jobs", "1", "run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(one.cache_counts(id), CacheCounts { trained: runs, cached: 0 }, "{}", run.stderr);
+    assert_eq!(
+        one.cache_counts(id),
+        CacheCounts {
+            trained: runs,
+            cached: 0
+        },
+        "{}",
+        run.stderr
+    );
     let csv = one.read(csv_path);
 
     let two = Project::new();
@@ -162,7 +170,15 @@ pub fn shipped_spec_is_deterministic(spec_path: &str, spec: &str, csv_path: &str
     assert_eq!(two.read(csv_path), csv, "threads changed a result");
 
     let again = one.modrepro(&["run"]);
-    assert_eq!(one.cache_counts(id), CacheCounts { trained: 0, cached: runs }, "{}", again.stderr);
+    assert_eq!(
+        one.cache_counts(id),
+        CacheCounts {
+            trained: 0,
+            cached: runs
+        },
+        "{}",
+        again.stderr
+    );
     assert_eq!(one.read(csv_path), csv, "a cached rerun changed a result");
     (one, csv)
 }
