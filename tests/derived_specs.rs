@@ -2,7 +2,7 @@
 //! profiles, and a bad derived spec gets one clear error naming the file, line and fix.
 
 mod util;
-use util::{CacheCounts, Project, random_sets_spec};
+use util::{CacheCounts, Project, assert_clean_error, random_sets_spec};
 
 const CLAIM: &str =
     r#"Claim(id: "c", statement: "s", measure: "verdict_accuracy", expect: AtLeast(0.0), published: "p", source: "s")"#;
@@ -11,15 +11,6 @@ fn derived(set: &str, claims: &str) -> String {
     format!(
         "// A second artefact of base.ron.\nDerived(\n    base: \"base.ron\",\n    figure: \"Figure 1d (variant)\",\n    title: \"derived\",\n    set: {{{set}}},\n    claims: [{claims}],\n)\n"
     )
-}
-
-fn assert_clean_error(run: &util::Run, needles: &[&str]) {
-    assert_eq!(run.code, 2, "exit code; stderr: {}", run.stderr);
-    assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);
-    let first = run.stderr.lines().next().unwrap_or_default();
-    for needle in needles {
-        assert!(first.contains(needle), "`{needle}` in the error line: {}", run.stderr);
-    }
 }
 
 #[test]

@@ -2,16 +2,7 @@
 //! where there is one), and never a panic.
 
 mod util;
-use util::{Project, random_sets_spec};
-
-fn assert_clean_error(run: &util::Run, needles: &[&str]) {
-    assert_eq!(run.code, 2, "exit code; stderr: {}", run.stderr);
-    assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);
-    let first = run.stderr.lines().next().unwrap_or_default();
-    for needle in needles {
-        assert!(first.contains(needle), "`{needle}` in the error line: {}", run.stderr);
-    }
-}
+use util::{Project, assert_clean_error, random_sets_spec};
 
 #[test]
 fn malformed_ron_names_file_line_and_column() {

@@ -10,6 +10,17 @@ pub struct Project {
     pub dir: tempfile::TempDir,
 }
 
+/// Asserts that a run failed as a bad input should: exit 2, no panic, and every needle in
+/// the first line of stderr (the one-line error that names the file, line and fix).
+pub fn assert_clean_error(run: &Run, needles: &[&str]) {
+    assert_eq!(run.code, 2, "exit code; stderr: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);
+    let first = run.stderr.lines().next().unwrap_or_default();
+    for needle in needles {
+        assert!(first.contains(needle), "`{needle}` in the error line: {}", run.stderr);
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
