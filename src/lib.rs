@@ -32,8 +32,10 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// Bumped whenever a change alters what is computed from trained runs: a measurement, a
 /// summary (table, figure, measured values) or an analysis. Part of every artefact summary's
 /// cache key, so the next run recomputes summaries (never retrains). Claims are not part of it:
-/// they are evaluated afresh on every run. 7: Fig 1c's `cinfom_separation`.
-pub const ANALYSIS_VERSION: u32 = 7;
+/// they are evaluated afresh on every run. 7: Fig 1c's `cinfom_separation`. 8: faer's
+/// eigensolver for the spectral start of modularity clustering and SVD-based R² for the linear
+/// information metrics (were Jacobi rotations and normal equations).
+pub const ANALYSIS_VERSION: u32 = 8;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.

@@ -1,6 +1,9 @@
-//! The little dense linear algebra the metrics need: a row-major matrix and least squares by
-//! the normal equations (the systems here are a handful of columns wide; a dependency would buy
-//! nothing).
+//! The dense linear algebra the metrics need: a row-major matrix, least-squares R², and
+//! symmetric eigen-decompositions. The solvers are faer's (a dependency already, for the ridge
+//! readout and the student RNN): one well-tested implementation per job instead of hand-written
+//! elimination and Jacobi rotations.
+
+use faer::{Mat, Side};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
@@ -51,131 +54,64 @@ impl Matrix {
 }
 
 /// Coefficient of determination of the least-squares regression of `y` on the columns of `x`
-/// with an intercept: 1 − SSE/SST. 0 when `y` is constant or `x` has no columns.
+/// with an intercept: 1 − SSE/SST, the share of y's variance in the span of the centred
+/// columns. 0 when `y` is constant or `x` has no columns. Computed from a thin SVD of the
+/// centred columns, keeping the directions above rounding, so collinear or constant columns
+/// count once (or not at all) instead of making a normal-equations system singular.
 pub fn r_squared(x: &Matrix, y: &[f64]) -> f64 {
-    let n = y.len() as f64;
-    let y_mean = y.iter().sum::<f64>() / n;
-    let sst: f64 = y.iter().map(|v| (v - y_mean).powi(2)).sum();
-    if sst <= 0.0 || x.cols() == 0 {
+    let n = y.len();
+    let y_mean = y.iter().sum::<f64>() / n as f64;
+    let centred_y: Vec<f64> = y.iter().map(|v| v - y_mean).collect();
+    let sst: f64 = centred_y.iter().map(|v| v * v).sum();
+    if sst <= 0.0 || x.cols() == 0 || !sst.is_finite() {
         return 0.0;
     }
-    // Centre the predictors (this absorbs the intercept), then solve (XᵀX) β = Xᵀy.
     let p = x.cols();
-    let means: Vec<f64> = (0..p).map(|c| x.column(c).iter().sum::<f64>() / n).collect();
-    let mut xtx = vec![vec![0.0; p]; p];
-    let mut xty = vec![0.0; p];
-    let centred_row = |r: usize| -> Vec<f64> { (0..p).map(|c| x.get(r, c) - means[c]).collect() };
-    for (r, &yr) in y.iter().enumerate() {
-        let xr = centred_row(r);
-        for (a, row) in xtx.iter_mut().enumerate() {
-            xty[a] += xr[a] * (yr - y_mean);
-            for (b, cell) in row.iter_mut().enumerate() {
-                *cell += xr[a] * xr[b];
-            }
-        }
-    }
-    let Some(beta) = solve_symmetric(xtx, xty) else {
+    let means: Vec<f64> = (0..p).map(|c| x.column(c).iter().sum::<f64>() / n as f64).collect();
+    let centred = Mat::from_fn(n, p, |r, c| x.get(r, c) - means[c]);
+    let Ok(svd) = centred.thin_svd() else {
         return 0.0;
     };
-    let sse: f64 = y
-        .iter()
-        .enumerate()
-        .map(|(r, &yr)| {
-            let fit: f64 = centred_row(r).iter().zip(&beta).map(|(xc, b)| xc * b).sum();
-            (yr - y_mean - fit).powi(2)
-        })
+    let singular = svd.S();
+    let largest = (0..singular.dim()).map(|k| singular[k]).fold(0.0f64, f64::max);
+    let cutoff = largest * f64::EPSILON * n.max(p) as f64;
+    let u = svd.U();
+    let explained: f64 = (0..singular.dim())
+        .filter(|&k| singular[k] > cutoff && singular[k] > 0.0)
+        .map(|k| (0..n).map(|r| u[(r, k)] * centred_y[r]).sum::<f64>().powi(2))
         .sum();
-    (1.0 - sse / sst).clamp(0.0, 1.0)
+    (explained / sst).clamp(0.0, 1.0)
 }
 
-/// Gaussian elimination with partial pivoting; `None` for a singular system.
-fn solve_symmetric(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
-    let n = b.len();
-    let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() <= 1e-12 * scale {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (upper, lower) = a.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for (offset, row) in lower.iter_mut().enumerate() {
-            let f = row[col] / pivot_row[col];
-            for (cell, &p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *cell -= f * p;
-            }
-            b[col + 1 + offset] -= f * b[col];
-        }
+/// Eigenvalues (ascending) and eigenvectors (the columns of the returned row-major n × n
+/// matrix) of a symmetric matrix, by faer's self-adjoint decomposition (sequential: faer is
+/// built without threads here, so the result is the same on every run). `None` if it does not
+/// converge, which only a matrix holding NaN or infinities does.
+pub fn symmetric_eigen(a: &[f64], n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    assert_eq!(a.len(), n * n, "a symmetric matrix is n × n");
+    if a.iter().any(|v| !v.is_finite()) {
+        return None;
     }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - tail) / a[row][row];
-    }
-    Some(x)
-}
-
-/// Eigenvalues and eigenvectors (columns of the returned row-major matrix) of a symmetric
-/// matrix by cyclic Jacobi rotations: exact to rounding, fine for the ≤ 256 units here.
-pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
+    let matrix = Mat::from_fn(n, n, |i, j| a[i * n + j]);
+    let evd = matrix.self_adjoint_eigen(Side::Lower).ok()?;
+    let values = (0..n).map(|i| evd.S()[i]).collect();
+    let u = evd.U();
+    let vectors = (0..n * n).map(|k| u[(k / n, k % n)]).collect();
+    Some((values, vectors))
 }
 
 /// Eigen-decomposition sorted by descending eigenvalue: (values, vectors as rows).
-pub fn sorted_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let (values, vectors) = symmetric_eigen(a, n);
+pub fn sorted_eigen(a: &[f64], n: usize) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
+    let (values, vectors) = symmetric_eigen(a, n)?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| values[y].total_cmp(&values[x]));
-    (
+    Some((
         order.iter().map(|&c| values[c]).collect(),
         order
             .iter()
             .map(|&c| (0..n).map(|r| vectors[r * n + c]).collect())
             .collect(),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -199,10 +135,52 @@ mod tests {
     }
 
     #[test]
+    fn eigen_of_a_known_matrix() {
+        // [[2, 1], [1, 2]]: eigenvalues 1 and 3, eigenvectors (1, −1)/√2 and (1, 1)/√2.
+        let (values, vectors) = sorted_eigen(&[2.0, 1.0, 1.0, 2.0], 2).unwrap();
+        assert!((values[0] - 3.0).abs() < 1e-12 && (values[1] - 1.0).abs() < 1e-12);
+        let s = 1.0 / 2f64.sqrt();
+        assert!((vectors[0][0].abs() - s).abs() < 1e-12 && (vectors[0][0] - vectors[0][1]).abs() < 1e-12);
+        assert!((vectors[1][0] + vectors[1][1]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn eigenvectors_reconstruct_the_matrix() {
+        // A = V diag(λ) Vᵀ for a random symmetric 7 × 7.
+        let n = 7;
+        let mut rng = crate::rng::SplitMix64::new(5);
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let v = rng.normal();
+                a[i * n + j] = v;
+                a[j * n + i] = v;
+            }
+        }
+        let (values, vectors) = symmetric_eigen(&a, n).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let back: f64 = (0..n)
+                    .map(|k| vectors[i * n + k] * values[k] * vectors[j * n + k])
+                    .sum();
+                assert!((back - a[i * n + j]).abs() < 1e-10);
+            }
+        }
+        assert!(symmetric_eigen(&[f64::NAN, 0.0, 0.0, 1.0], 2).is_none());
+    }
+
+    #[test]
     fn singular_or_constant_inputs_explain_nothing() {
         let x = Matrix::from_rows(vec![vec![1.0], vec![1.0], vec![1.0]]);
         assert_eq!(r_squared(&x, &[1.0, 2.0, 3.0]), 0.0);
         let x = Matrix::from_rows(vec![vec![1.0], vec![2.0], vec![3.0]]);
         assert_eq!(r_squared(&x, &[5.0, 5.0, 5.0]), 0.0);
+    }
+
+    #[test]
+    fn a_repeated_column_counts_once() {
+        // The normal equations were singular here (and gave 0); the span is x's, so R² = 0.2.
+        let x = Matrix::from_rows(vec![vec![1.0, 1.0], vec![2.0, 2.0], vec![1.0, 1.0], vec![2.0, 2.0]]);
+        assert!((r_squared(&x, &[1.0, 2.0, 3.0, 4.0]) - 0.2).abs() < 1e-12);
     }
 }

@@ -23,7 +23,14 @@ pub fn left_singular(columns: &[Vec<f64>], n: usize) -> (Vec<Vec<f64>>, Vec<f64>
             }
         }
     }
-    let (values, vectors) = sorted_eigen(&gram, n);
+    // Only a diverged network (NaN states) fails to decompose: it gets an all-zero spectrum
+    // and the identity as its basis (its costs are NaN, and reported so, anyway).
+    let (values, vectors) = sorted_eigen(&gram, n).unwrap_or_else(|| {
+        let identity = (0..n)
+            .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+            .collect();
+        (vec![f64::NAN; n], identity)
+    });
     let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
     let shares = values
         .iter()
