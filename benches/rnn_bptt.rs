@@ -1,6 +1,7 @@
-//! BPTT training throughput of the Krause et al. 2022 rate RNN (N = 100) on the default
-//! backend: context-dependent integration, batch 32 × 1,400 steps, and sine generation,
-//! batch 51 × 500 steps; Adam with a global gradient-norm clip. Prints a markdown table and,
+//! BPTT training throughput of the Krause et al. 2022 rate RNN (N = 100), the hand-written f32
+//! BPTT of `model::rnn_bptt` on the CPU: context-dependent integration, batch 32 × 1,400 steps,
+//! and sine generation, batch 51 × 500 steps; Adam with a global gradient-norm clip. Prints a
+//! markdown table and,
 //! last, `modrepro_iterations_per_second=<integration>` for scripts/bench_rnn_vs_jax.py. The
 //! validation checkpoints training makes (f64 simulation, every 50 iterations) are timed and
 //! left out.
@@ -8,13 +9,11 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use modrepro::data::krause_tasks::Task;
 use modrepro::model::rnn_training::{RnnTraining, initial_network, train, validation_trials};
 
 fn main() {
     let iterations: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10);
-    let device = Device::flex();
     let training = RnnTraining {
         iterations,
         batch_size: 32,
@@ -31,9 +30,9 @@ fn main() {
             iterations: 1,
             ..training
         };
-        train(task, &init, &warm, 0, &device, |_, _| {});
+        train(task, &init, &warm, 0, |_, _| {});
         let started = Instant::now();
-        train(task, &init, &training, 0, &device, |_, _| {});
+        train(task, &init, &training, 0, |_, _| {});
         let total = started.elapsed().as_secs_f64();
         // Training checks a validation cost at iteration 0 and at the end (and every 50): time
         // one and leave those out, so that the figure is BPTT iterations as in the JAX script.

@@ -41,7 +41,8 @@ pub struct Cli {
     /// Most runs trained together as one batched program (at least 1).
     #[arg(long, global = true, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch: u32,
-    /// Threads training batched programs in parallel (default: the number of cores; at least 1).
+    /// Threads training batched programs, and then measuring trained runs, in parallel (default:
+    /// the number of cores; at least 1).
     #[arg(long, short = 'j', global = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// No progress bars.

@@ -387,7 +387,7 @@ fn train_chunk(
                 let RunRecipe::RnnTraining(run) = &runs[k].recipe else {
                     unreachable!("a batch holds one kind of run")
                 };
-                let trained = run.train(device, |_, _| bar.inc(1));
+                let trained = run.train(|_, _| bar.inc(1));
                 Ok(RunOutput::Rnn(trained))
             })
             .collect(),

@@ -82,9 +82,39 @@ pub fn summary_key(plan: &Plan, backend: Backend) -> RunKey {
     RunKey::of(&summary_inputs(plan), crate::NUMERICS_VERSION, backend.name())
 }
 
+/// Measures the runs `which` on up to `jobs` threads, each taking the next unmeasured run (a
+/// Krause network's analysis takes minutes; Lange's clusterings seconds each). Every
+/// measurement depends on its own run only, so the result is the same for any `jobs`.
+fn measure_in_parallel(
+    plan: &Plan,
+    outputs: &[RunOutput],
+    which: &[usize],
+    jobs: usize,
+) -> anyhow::Result<Vec<crate::experiments::Measurement>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<crate::experiments::Measurement>>>> =
+        which.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, which.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&k) = which.get(i) else { break };
+                    let measured = measure_run(&plan.runs[k].recipe, &outputs[k], &plan.experiment);
+                    *slots[i].lock().expect("no thread panics holding it") = Some(measured);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("no thread panicked").expect("every run measured"))
+        .collect()
+}
+
 /// Measures every run that trained and summarises the artefact; runs that diverged are left
 /// out of the measurements and listed in the table, the notes and `share_diverged`.
-fn summarise(plan: &Plan, outputs: &[RunOutput]) -> anyhow::Result<Summary> {
+fn summarise(plan: &Plan, outputs: &[RunOutput], jobs: usize) -> anyhow::Result<Summary> {
     let trained: Vec<usize> = (0..outputs.len())
         .filter(|&k| !matches!(outputs[k], RunOutput::Diverged(_)))
         .collect();
@@ -98,10 +128,7 @@ fn summarise(plan: &Plan, outputs: &[RunOutput]) -> anyhow::Result<Summary> {
             first.detail
         );
     }
-    let measurements = trained
-        .iter()
-        .map(|&k| measure_run(&plan.runs[k].recipe, &outputs[k], &plan.experiment))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let measurements = measure_in_parallel(plan, outputs, &trained, jobs)?;
     let measured_runs: Vec<MeasuredRun<'_>> = trained
         .iter()
         .zip(&measurements)
@@ -253,7 +280,7 @@ pub fn run_artefact(loaded: &LoadedSpec, options: &Options) -> anyhow::Result<Ar
                     stats,
                 });
             }
-            let summary = summarise(&plan, &outputs)?;
+            let summary = summarise(&plan, &outputs, options.jobs)?;
             // Only a summary that survives JSON exactly is cached (JSON has no NaN or ∞): one
             // that does not is recomputed on every run, never read back changed.
             if crate::cache::survives_json(&summary) {
@@ -375,7 +402,7 @@ mod tests {
     fn a_diverged_run_is_listed_counted_and_left_out_of_the_measurements() {
         let dir = tempfile::tempdir().unwrap();
         let (plan, mut outputs) = trained_plan(dir.path());
-        let all_trained = summarise(&plan, &outputs).unwrap();
+        let all_trained = summarise(&plan, &outputs, 2).unwrap();
         assert_eq!(all_trained.measured["share_diverged"], 0.0);
         assert!(all_trained.table.rows.iter().all(|r| r.last().unwrap() == "trained"));
 
@@ -383,7 +410,7 @@ mod tests {
             by_step: 20,
             detail: "the trained weights hold NaN or infinite values after 20 steps".into(),
         });
-        let summary = summarise(&plan, &outputs).unwrap();
+        let summary = summarise(&plan, &outputs, 1).unwrap();
         assert_eq!(summary.measured["share_diverged"], 0.25);
         let status = summary.table.header.iter().position(|h| h == "status").unwrap();
         let statuses: Vec<&str> = summary.table.rows.iter().map(|r| r[status].as_str()).collect();
@@ -402,7 +429,7 @@ mod tests {
         let mut without = plan.clone();
         without.runs.remove(1);
         let trained_only: Vec<RunOutput> = [0, 2, 3].iter().map(|&k| outputs[k].clone()).collect();
-        let mut expected = summarise(&without, &trained_only).unwrap().measured;
+        let mut expected = summarise(&without, &trained_only, 2).unwrap().measured;
         let mut measured = summary.measured.clone();
         expected.remove("share_diverged");
         measured.remove("share_diverged");
@@ -422,7 +449,7 @@ mod tests {
                 })
             })
             .collect();
-        let error = summarise(&plan, &diverged).unwrap_err().to_string();
+        let error = summarise(&plan, &diverged, 2).unwrap_err().to_string();
         assert!(error.contains("every one of the 4 runs diverged"), "{error}");
     }
 }

@@ -60,26 +60,36 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
-    /// Fills `out` with standard normals times `scale` by Marsaglia's polar method, both of
-    /// each pair used: one logarithm per two draws and no trigonometry, for hot loops (the
-    /// RNN's per-step noise, where Box–Muller's sin/cos took a third of a training step).
-    /// A different stream from repeated [`normal`](Self::normal) calls.
+    /// Fills `out` with N(0, scale²) draws in f32, by the ziggurat method (`rand_distr`'s
+    /// `StandardNormal`, one `next_u64` per draw in the common case): the Krause RNN draws
+    /// 4.5 M per training iteration, where the polar method's ln and sqrt were a third of it.
     pub fn fill_normal_f32(&mut self, out: &mut [f32], scale: f64) {
-        for pair in out.chunks_mut(2) {
-            let (u, v, s) = loop {
-                let u = 2.0 * self.uniform() - 1.0;
-                let v = 2.0 * self.uniform() - 1.0;
-                let s = u * u + v * v;
-                if s > 0.0 && s < 1.0 {
-                    break (u, v, s);
-                }
-            };
-            let factor = scale * (-2.0 * s.ln() / s).sqrt();
-            pair[0] = (factor * u) as f32;
-            if let Some(second) = pair.get_mut(1) {
-                *second = (factor * v) as f32;
-            }
+        use rand_distr::Distribution;
+        for value in out {
+            let draw: f64 = rand_distr::StandardNormal.sample(self);
+            *value = (scale * draw) as f32;
         }
+    }
+}
+
+/// `rand_core`'s generator trait, so `rand_distr`'s samplers can draw from our stream.
+impl rand_core::TryRng for SplitMix64 {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.next_u64() >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
     }
 }
 
@@ -97,18 +107,24 @@ mod tests {
     }
 
     #[test]
-    fn paired_normals_have_unit_variance_and_no_correlation_within_pairs() {
+    fn f32_normals_have_the_normal_moments_and_no_correlation_between_neighbours() {
         let mut rng = SplitMix64::new(5);
-        let mut draws = vec![0f32; 20_001];
+        let mut draws = vec![0f32; 200_001];
         rng.fill_normal_f32(&mut draws, 2.0);
         let n = draws.len() as f64;
-        let mean = draws.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = draws.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        let pairs: f64 = draws.chunks_exact(2).map(|p| p[0] as f64 * p[1] as f64).sum::<f64>() / (n / 2.0);
-        assert!(
-            mean.abs() < 0.05 && (var - 4.0).abs() < 0.15 && pairs.abs() < 0.15,
-            "{mean} {var} {pairs}"
-        );
+        let z: Vec<f64> = draws.iter().map(|&v| f64::from(v) / 2.0).collect();
+        let mean = z.iter().sum::<f64>() / n;
+        let moment = |k: i32| z.iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n;
+        let neighbours: f64 = z.windows(2).map(|p| p[0] * p[1]).sum::<f64>() / (n - 1.0);
+        // Standard errors at n = 2·10⁵: mean 0.002, variance 0.003, kurtosis 0.011.
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((moment(2) - 1.0).abs() < 0.015, "variance {}", moment(2));
+        assert!(moment(3).abs() < 0.03, "skew {}", moment(3));
+        assert!((moment(4) - 3.0).abs() < 0.06, "kurtosis {}", moment(4));
+        assert!(neighbours.abs() < 0.01, "{neighbours}");
+        // The tails: P(|z| > 3) = 0.0027.
+        let tail = z.iter().filter(|v| v.abs() > 3.0).count() as f64 / n;
+        assert!((tail - 0.0027).abs() < 0.0006, "tail {tail}");
     }
 
     #[test]

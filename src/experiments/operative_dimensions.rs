@@ -107,9 +107,11 @@ pub struct RnnTrainingRun {
 }
 
 impl RnnTrainingRun {
-    pub fn train(&self, device: &burn::tensor::Device, on_iteration: impl FnMut(usize, f64)) -> TrainedRnn {
+    /// Trains on the CPU whatever the backend: the BPTT is written out with faer (see
+    /// `model::rnn_bptt`), faster there than Burn's graph for a network this small.
+    pub fn train(&self, on_iteration: impl FnMut(usize, f64)) -> TrainedRnn {
         let init = initial_network(self.task, self.training.init_density, self.seed);
-        train(self.task, &init, &self.training, self.seed, device, on_iteration)
+        train(self.task, &init, &self.training, self.seed, on_iteration)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod linear_ae;
 pub mod mlp_ae;
 pub mod rate_rnn;
 pub mod ridge_readout;
+pub mod rnn_bptt;
 pub mod rnn_training;
 pub mod student_rnn;
 pub mod what_where;

@@ -1,0 +1,248 @@
+//! Backpropagation through time for the rate RNN of Krause et al. 2022, written out in f32
+//! with faer's matrix product — the loss and gradient [`super::rnn_training`] trains on.
+//!
+//! Row-vector form, batch rows: X_t = (1 − α) X_{t−1} + α R_{t−1} Wᵀ + α U_t Bᵀ + E_t,
+//! R_t = tanh(X_t), z_t = R_t w_out, X_{−1} = R_{−1} = 0, E_t ~ N(0, (ασ)²) drawn per step
+//! in (trial, unit) order; loss = mean over steps and trials of (z − y)².
+//!
+//! Why by hand rather than Burn's autodiff: per step the work is one (batch × 100)·(100 × 100)
+//! product forward and one backward; Burn's graph adds a node and an allocation per operation
+//! per step (≈ 30 per step, 42,000 per integration iteration), which cost more than the
+//! arithmetic. Here the forward keeps each step's rates, the backward runs the recursion for
+//! dX_t, and the two weight gradients are one large product each over all steps at the end
+//! (Σ_t dX_tᵀ R_{t−1} as one (N × T·B)·(T·B × N) product), where faer runs at full SIMD width.
+//! `Par::Seq` everywhere: faer is built without threads, so a result never depends on how many
+//! cores there are.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+use super::rate_rnn::{ALPHA, NOISE_SD};
+use crate::data::krause_tasks::Trial;
+use crate::rng::SplitMix64;
+
+/// tanh in f32 as a rational function of x (odd degree 13 over even degree 6; the minimax fit
+/// Eigen uses for its vectorised `tanh`), exact to a few ulp on [−7.9, 7.9] and ±1 beyond. It
+/// is straight-line arithmetic, so the compiler vectorises the loops that call it; libm's
+/// scalar `tanhf` was a quarter of a training iteration.
+#[inline(always)]
+pub fn fast_tanh(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const ALPHA: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347e-4, 1.198_258_4e-6];
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = ALPHA[6];
+    for a in ALPHA[..6].iter().rev() {
+        p = p * x2 + a;
+    }
+    let q = ((BETA[3] * x2 + BETA[2]) * x2 + BETA[1]) * x2 + BETA[0];
+    // Near 0 the ratio is x·(α₁/β₀) to rounding; returning x keeps tanh(x) ≈ x exact there.
+    if x.abs() < 4e-4 { x } else { x * p / q }
+}
+
+/// The trained parameters, f32, row-major: W (N × N), B (N × inputs), w_out (N).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameters {
+    pub n: usize,
+    pub inputs: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub w_out: Vec<f32>,
+}
+
+/// Gradients of the loss, laid out as [`Parameters`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradient {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub w_out: Vec<f32>,
+}
+
+/// The loss on `trials` (all of one length) with network noise drawn from `rng`, and its gradient.
+pub fn loss_and_gradient(p: &Parameters, trials: &[Trial], rng: &mut SplitMix64) -> (f32, Gradient) {
+    let (n, ni) = (p.n, p.inputs);
+    let (batch, steps) = (trials.len(), trials.first().map_or(0, |t| t.inputs.len()));
+    let rows = batch * steps;
+    let alpha = ALPHA as f32;
+    let w = MatRef::from_row_major_slice(&p.w, n, n);
+    let b_in = MatRef::from_row_major_slice(&p.b, n, ni);
+
+    // Inputs of every step, step-major rows (row t·B + b is trial b at step t), as the rates.
+    let inputs: Vec<f32> = (0..steps)
+        .flat_map(|t| trials.iter().flat_map(move |tr| tr.inputs[t].iter().map(|&v| v as f32)))
+        .collect();
+    let inputs = MatRef::from_row_major_slice(&inputs, rows, ni);
+
+    // Forward. `rates` holds R_t for every step; `x` is the current state.
+    let mut rates = vec![0f32; rows * n];
+    let mut x = vec![0f32; batch * n];
+    let mut noise = vec![0f32; batch * n];
+    let drive = {
+        // α U Bᵀ for every step at once: one product.
+        let mut drive = vec![0f32; rows * n];
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut drive, rows, n),
+            Accum::Replace,
+            inputs,
+            b_in.transpose(),
+            alpha,
+            Par::Seq,
+        );
+        drive
+    };
+    for t in 0..steps {
+        rng.fill_normal_f32(&mut noise, ALPHA * NOISE_SD);
+        let step = t * batch * n..(t + 1) * batch * n;
+        for ((x, e), d) in x.iter_mut().zip(&noise).zip(&drive[step.clone()]) {
+            *x = (1.0 - alpha) * *x + d + e;
+        }
+        if t > 0 {
+            let (before, current) = rates.split_at_mut(step.start);
+            let previous = MatRef::from_row_major_slice(&before[step.start - batch * n..], batch, n);
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut x, batch, n),
+                Accum::Add,
+                previous,
+                w.transpose(),
+                alpha,
+                Par::Seq,
+            );
+            current[..batch * n]
+                .iter_mut()
+                .zip(&x)
+                .for_each(|(r, x)| *r = fast_tanh(*x));
+        } else {
+            rates[step].iter_mut().zip(&x).for_each(|(r, x)| *r = fast_tanh(*x));
+        }
+    }
+
+    // Readout and loss: z = R w_out over all steps at once.
+    let targets: Vec<f32> = (0..steps)
+        .flat_map(|t| trials.iter().map(move |tr| tr.targets[t] as f32))
+        .collect();
+    let rates_all = MatRef::from_row_major_slice(&rates, rows, n);
+    let mut z = vec![0f32; rows];
+    matmul(
+        MatMut::from_column_major_slice_mut(&mut z, rows, 1),
+        Accum::Replace,
+        rates_all,
+        MatRef::from_column_major_slice(&p.w_out, n, 1),
+        1.0,
+        Par::Seq,
+    );
+    let scale = 1.0 / rows as f32;
+    let mut loss = 0f64;
+    let dz: Vec<f32> = z
+        .iter()
+        .zip(&targets)
+        .map(|(z, y)| {
+            let e = z - y;
+            loss += f64::from(e * e);
+            2.0 * e * scale
+        })
+        .collect();
+
+    // Backward: dR_t = dz_t w_outᵀ + α dX_{t+1} W; dX_t = dR_t ⊙ (1 − R_t²) + (1 − α) dX_{t+1}.
+    let mut dx_all = vec![0f32; rows * n];
+    let mut d_rate = vec![0f32; batch * n];
+    for t in (0..steps).rev() {
+        let step = t * batch * n..(t + 1) * batch * n;
+        for (row, chunk) in d_rate.chunks_mut(n).enumerate() {
+            let g = dz[t * batch + row];
+            chunk.iter_mut().zip(&p.w_out).for_each(|(d, w)| *d = g * w);
+        }
+        let (current, after) = dx_all.split_at_mut(step.end);
+        let current = &mut current[step.clone()];
+        if t + 1 < steps {
+            let next = &after[..batch * n];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut d_rate, batch, n),
+                Accum::Add,
+                MatRef::from_row_major_slice(next, batch, n),
+                w,
+                alpha,
+                Par::Seq,
+            );
+            for (((dx, dr), r), next) in current.iter_mut().zip(&d_rate).zip(&rates[step.clone()]).zip(next) {
+                *dx = dr * (1.0 - r * r) + (1.0 - alpha) * next;
+            }
+        } else {
+            for ((dx, dr), r) in current.iter_mut().zip(&d_rate).zip(&rates[step.clone()]) {
+                *dx = dr * (1.0 - r * r);
+            }
+        }
+    }
+
+    // Weight gradients, each one product over every step: g_W = α Σ_{t≥1} dX_tᵀ R_{t−1},
+    // g_B = α Σ_t dX_tᵀ U_t, g_w_out = Σ_t R_tᵀ dz_t.
+    let dx = MatRef::from_row_major_slice(&dx_all, rows, n);
+    let mut g_w = vec![0f32; n * n];
+    let shifted = batch * n;
+    if steps > 1 {
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut g_w, n, n),
+            Accum::Replace,
+            MatRef::from_row_major_slice(&dx_all[shifted..], rows - batch, n).transpose(),
+            MatRef::from_row_major_slice(&rates[..rows * n - shifted], rows - batch, n),
+            alpha,
+            Par::Seq,
+        );
+    }
+    let mut g_b = vec![0f32; n * ni];
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut g_b, n, ni),
+        Accum::Replace,
+        dx.transpose(),
+        inputs,
+        alpha,
+        Par::Seq,
+    );
+    let mut g_w_out = vec![0f32; n];
+    matmul(
+        MatMut::from_column_major_slice_mut(&mut g_w_out, n, 1),
+        Accum::Replace,
+        rates_all.transpose(),
+        MatRef::from_column_major_slice(&dz, rows, 1),
+        1.0,
+        Par::Seq,
+    );
+    (
+        (loss / rows as f64) as f32,
+        Gradient {
+            w: g_w,
+            b: g_b,
+            w_out: g_w_out,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_tanh_is_tanh_to_a_few_ulp() {
+        let mut worst = 0f64;
+        for k in -200_000..=200_000 {
+            let x = k as f32 * 1e-4; // −20 … 20
+            let exact = f64::from(x).tanh();
+            let error = (f64::from(fast_tanh(x)) - exact).abs();
+            worst = worst.max(error / exact.abs().max(1e-30).min(1.0));
+        }
+        // Relative error below 1e-6 (f32's epsilon is 1.2e-7).
+        assert!(worst < 1e-6, "worst relative error {worst}");
+        assert_eq!(fast_tanh(0.0), 0.0);
+        assert_eq!(fast_tanh(50.0), 1.0);
+        assert_eq!(fast_tanh(-50.0), -1.0);
+        assert_eq!(fast_tanh(f32::INFINITY), 1.0);
+    }
+}
