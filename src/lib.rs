@@ -34,8 +34,9 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// cache key, so the next run recomputes summaries (never retrains). Claims are not part of it:
 /// they are evaluated afresh on every run. 7: Fig 1c's `cinfom_separation`. 8: faer's
 /// eigensolver for the spectral start of modularity clustering and SVD-based R² for the linear
-/// information metrics (were Jacobi rotations and normal equations).
-pub const ANALYSIS_VERSION: u32 = 8;
+/// information metrics (were Jacobi rotations and normal equations). 9: Fig 2 centre's
+/// `min_group_kept_share`.
+pub const ANALYSIS_VERSION: u32 = 9;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.

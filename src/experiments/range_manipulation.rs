@@ -50,6 +50,7 @@ pub const MEASURES: &[&str] = &[
     "diagonal_strengthen_max_nmi",
     "untouched_cinfom",
     "runs_dropped_by_filter",
+    "min_group_kept_share",
 ];
 
 /// Colours follow this order; what_where.rs orders its groups of the same roles alike.
@@ -123,6 +124,8 @@ impl Params {
         // (group, parameter) → the kept runs' values.
         let mut points: BTreeMap<(String, String), PointRuns> = BTreeMap::new();
         let mut dropped = 0usize;
+        // group → (kept, trained): the filter must not empty a group (issue 15).
+        let mut kept_by_group: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for run in runs {
             let Measurement::MlpAe(m) = run.measurement else {
                 unreachable!("range manipulation runs are MLP AEs")
@@ -131,6 +134,8 @@ impl Params {
                 .reconstruction_filter
                 .is_none_or(|limit| m.reconstruction_loss <= limit);
             dropped += usize::from(!kept);
+            let group = kept_by_group.entry(run.label["group"].as_str()).or_default();
+            *group = (group.0 + usize::from(kept), group.1 + 1);
             table.push(sweep_row(
                 run,
                 [
@@ -171,6 +176,13 @@ impl Params {
             measured.insert("untouched_cinfom".into(), v.1);
         }
         measured.insert("runs_dropped_by_filter".into(), dropped as f64);
+        if let Some(share) = kept_by_group
+            .values()
+            .map(|&(kept, trained)| kept as f64 / trained as f64)
+            .min_by(f64::total_cmp)
+        {
+            measured.insert("min_group_kept_share".into(), share);
+        }
 
         Summary {
             table,
