@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, Lookup};
+use crate::experiments::kind::KindOutput;
 use crate::experiments::linear_ae_run::{self, LinearAeRun};
 use crate::experiments::mlp_ae_run::{self, MlpAeRun};
 use crate::experiments::operative_dimensions::{OperativeMeasurement, TrainingCourse};
@@ -22,11 +23,13 @@ use crate::plan::PlannedRun;
 pub enum RunOutput {
     LinearAe(LinearAeWeights),
     MlpAe(MlpWeights),
-    WhatWhere(crate::model::what_where::TwoLayerWeights),
     Classifier(crate::model::classifier::TrainedClassifier),
     Operative(crate::experiments::operative_dimensions::AnalysisOutput),
     Rnn(crate::model::rnn_training::TrainedRnn),
-    /// The output of a [`crate::experiments::kind::Kind`], as JSON.
+    /// The output of a [`crate::experiments::kind::Kind`], as JSON. The aliases are the
+    /// variants of the kinds since moved onto the trait (`Kind::LEGACY_TAG`): their cached
+    /// outputs read back as this.
+    #[serde(alias = "WhatWhere")]
     Kind(serde_json::Value),
     /// Training produced non-finite numbers. Stored like any result, so that a rerun does not
     /// train it again, and left out of every measurement (a `Kind` reports its own divergence
@@ -284,7 +287,6 @@ pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
     let steps = match recipe {
         RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,
-        RunRecipe::WhatWhere(run) => run.training.steps,
         // Progress counts epochs for classifiers (their step count depends on early stopping).
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
         RunRecipe::Operative(_) => 1,
@@ -325,7 +327,13 @@ fn train_chunk(
                 })
                 .collect();
             let outputs = kind.train(&recipes, device, &|units| bar.inc(units))?;
-            Ok(outputs.into_iter().map(RunOutput::Kind).collect())
+            Ok(outputs
+                .into_iter()
+                .map(|output| match output {
+                    KindOutput::Trained(value) => RunOutput::Kind(value),
+                    KindOutput::Diverged(divergence) => RunOutput::Diverged(divergence),
+                })
+                .collect())
         }
         RunRecipe::LinearAe(_) => {
             let linear: Vec<&LinearAeRun> = chunk
@@ -407,31 +415,6 @@ fn train_chunk(
                 Ok(RunOutput::Classifier(trained))
             })
             .collect(),
-        RunRecipe::WhatWhere(_) => {
-            let ww: Vec<&crate::experiments::what_where::WhatWhereRun> = chunk
-                .iter()
-                .map(|&k| match &runs[k].recipe {
-                    RunRecipe::WhatWhere(run) => run,
-                    _ => unreachable!("a batch holds one kind of run"),
-                })
-                .collect();
-            let (x, y, _) = ww[0].inputs_targets_weights();
-            let weights: Vec<Vec<f64>> = ww.iter().map(|run| run.inputs_targets_weights().2).collect();
-            let inits: Vec<_> = ww.iter().map(|run| run.initial_weights()).collect();
-            let first = ww[0];
-            let on_step = progress(bar, chunk.len(), first.training.steps);
-            let trained = crate::model::what_where::train_batch(
-                &x,
-                &y,
-                &weights,
-                &inits,
-                &first.objective,
-                &first.training,
-                device,
-                on_step,
-            );
-            Ok(trained.into_iter().map(RunOutput::WhatWhere).collect())
-        }
     }
 }
 
@@ -474,9 +457,6 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
         (RunRecipe::MlpAe(run), RunOutput::MlpAe(weights)) => {
             Ok(Measurement::MlpAe(mlp_ae_run::measure(run, weights, metrics)))
         }
-        (RunRecipe::WhatWhere(run), RunOutput::WhatWhere(weights)) => Ok(Measurement::WhatWhere(
-            crate::experiments::what_where::measure(run, weights),
-        )),
         _ => anyhow::bail!(
             "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
         ),

@@ -108,7 +108,11 @@ fn measure_in_parallel(
     });
     slots
         .into_iter()
-        .map(|slot| slot.into_inner().expect("no thread panicked").expect("every run measured"))
+        .map(|slot| {
+            slot.into_inner()
+                .expect("no thread panicked")
+                .expect("every run measured")
+        })
         .collect()
 }
 
@@ -143,7 +147,7 @@ fn summarise(plan: &Plan, outputs: &[RunOutput], jobs: usize) -> anyhow::Result<
         })
         .collect();
     let mut summary = plan.experiment.summarise(&measured_runs);
-    if plan.experiment.as_kind().is_none() {
+    if plan.experiment.as_kind().is_none_or(|kind| kind.pipeline_divergence()) {
         record_divergence(&mut summary, plan, outputs);
     }
     Ok(summary)

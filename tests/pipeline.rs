@@ -235,6 +235,7 @@ fn nonlinear_runs_are_identical_across_batching_and_threads() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let first = p.read("outputs/t/mlp.csv");
     let run = p.modrepro(&["run", "t/mlp", "--cache", "b", "--jobs", "1", "--max-batch", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(p.cache_counts("t/mlp"), CacheCounts { trained: 10, cached: 0 });
     assert_eq!(first, p.read("outputs/t/mlp.csv"));
 }

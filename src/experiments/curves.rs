@@ -58,32 +58,67 @@ pub fn interpolate(curve: &[(f64, f64, f64)], x: f64) -> Option<f64> {
     })
 }
 
+/// What the claims read of the group that cuts the range: the Spearman correlation of its
+/// CInfoM with NMI, and its CInfoM and NMI at the largest cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CutCurve {
+    pub spearman_cinfom_vs_nmi: Option<f64>,
+    pub cinfom_at_max_nmi: Option<f64>,
+    pub max_nmi: Option<f64>,
+}
+
+pub fn cut_curve(curves: &Curves, group: &str) -> CutCurve {
+    let Some(cut) = curves.get(group) else {
+        return CutCurve::default();
+    };
+    let (x, y): (Vec<f64>, Vec<f64>) = cut.iter().map(|p| (p.0, p.1)).unzip();
+    // Curves are sorted by NMI: the last point is the largest cut.
+    CutCurve {
+        spearman_cinfom_vs_nmi: crate::analysis::stats::spearman(&x, &y),
+        cinfom_at_max_nmi: cut.last().map(|p| p.1),
+        max_nmi: cut.last().map(|p| p.0),
+    }
+}
+
+/// What the claims read of a group that keeps the range: its lowest CInfoM and largest NMI.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KeptCurve {
+    pub min_cinfom: Option<f64>,
+    pub max_nmi: Option<f64>,
+}
+
+pub fn kept_curve(curves: &Curves, group: &str) -> KeptCurve {
+    let Some(curve) = curves.get(group) else {
+        return KeptCurve::default();
+    };
+    KeptCurve {
+        min_cinfom: Some(curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min)),
+        max_nmi: Some(curve.iter().map(|p| p.0).fold(0.0, f64::max)),
+    }
+}
+
 /// The values a range-manipulation figure's claims read off its CInfoM curves: for the group
 /// that cuts the range, Spearman(CInfoM, NMI) and CInfoM and NMI at its largest NMI; for the
 /// groups that keep the range, their smallest CInfoM and largest NMI. Named `<group>_<what>`.
 pub fn curve_measures(curves: &Curves, cut_group: &str, range_keeping: &[&str]) -> BTreeMap<String, f64> {
     let mut measured = BTreeMap::new();
-    if let Some(cut) = curves.get(cut_group) {
-        let (x, y): (Vec<f64>, Vec<f64>) = cut.iter().map(|p| (p.0, p.1)).unzip();
-        if let Some(rho) = crate::analysis::stats::spearman(&x, &y) {
-            measured.insert(format!("{cut_group}_spearman_cinfom_vs_nmi"), rho);
-        }
-        // Curves are sorted by NMI: the last point is the largest cut.
-        if let Some(last) = cut.last() {
-            measured.insert(format!("{cut_group}_cinfom_at_max_nmi"), last.1);
-            measured.insert(format!("{cut_group}_max_nmi"), last.0);
+    let cut = cut_curve(curves, cut_group);
+    let named = [
+        ("spearman_cinfom_vs_nmi", cut.spearman_cinfom_vs_nmi),
+        ("cinfom_at_max_nmi", cut.cinfom_at_max_nmi),
+        ("max_nmi", cut.max_nmi),
+    ];
+    for (name, value) in named {
+        if let Some(v) = value {
+            measured.insert(format!("{cut_group}_{name}"), v);
         }
     }
     for group in range_keeping {
-        if let Some(curve) = curves.get(group) {
-            measured.insert(
-                format!("{group}_min_cinfom"),
-                curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-            );
-            measured.insert(
-                format!("{group}_max_nmi"),
-                curve.iter().map(|p| p.0).fold(0.0, f64::max),
-            );
+        let kept = kept_curve(curves, group);
+        for (name, value) in [("min_cinfom", kept.min_cinfom), ("max_nmi", kept.max_nmi)] {
+            if let Some(v) = value {
+                measured.insert(format!("{group}_{name}"), v);
+            }
         }
     }
     measured

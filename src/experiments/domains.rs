@@ -7,10 +7,10 @@
 use super::Experiment;
 use crate::spec::domain::{self, Checked};
 
-const MAX_STEPS: usize = 100_000_000;
-const MAX_UNITS: usize = 4096;
+pub(super) const MAX_STEPS: usize = 100_000_000;
+pub(super) const MAX_UNITS: usize = 4096;
 
-fn adam(prefix: &str, learning_rate: f64, betas: Option<(f64, f64, f64)>) -> Checked {
+pub(super) fn adam(prefix: &str, learning_rate: f64, betas: Option<(f64, f64, f64)>) -> Checked {
     domain::open_interval(&format!("{prefix}.learning_rate"), learning_rate, 0.0, 1.0)?;
     if let Some((beta_1, beta_2, epsilon)) = betas {
         domain::open_interval(&format!("{prefix}.beta_1"), beta_1, 0.0, 1.0)?;
@@ -20,7 +20,7 @@ fn adam(prefix: &str, learning_rate: f64, betas: Option<(f64, f64, f64)>) -> Che
     Ok(())
 }
 
-fn each<T: Copy>(param: &str, values: &[T], check: impl Fn(&str, T) -> Checked) -> Checked {
+pub(super) fn each<T: Copy>(param: &str, values: &[T], check: impl Fn(&str, T) -> Checked) -> Checked {
     values.iter().try_for_each(|&v| check(param, v))
 }
 
@@ -64,18 +64,6 @@ pub fn check(experiment: &Experiment) -> Checked {
             adam("training", t.learning_rate, None)?;
             domain::non_negative("training.weight_decay", t.weight_decay)?;
             domain::non_negative("training.init_scale", t.init_scale)
-        }
-        Experiment::WhatWhere(p) => {
-            // values² one-hot inputs; 1 leaves nothing to tell apart (and divides by zero).
-            domain::count_in("values", p.values, 2, 100)?;
-            domain::count_in("hidden", p.hidden, 1, MAX_UNITS)?;
-            each("corner_cuts", &p.corner_cuts, |n, c| {
-                domain::count_in(n, c, 0, 2 * p.values)
-            })?;
-            each("diag_radii", &p.diag_radii, |n, r| domain::count_in(n, r, 0, p.values))?;
-            each("corr_extra", &p.corr_extra, |n, e| domain::count_in(n, e, 0, 1_000_000))?;
-            domain::count_in("training.steps", p.training.steps, 1, MAX_STEPS)?;
-            adam("training", p.training.learning_rate, None)
         }
         Experiment::UnitClustering(p) => {
             each("hidden", &p.hidden, |n, u| domain::count_in(n, u, 1, 8192))?;

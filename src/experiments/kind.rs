@@ -9,7 +9,10 @@
 //! (docs/ADDING_AN_EXPERIMENT.md walks through it).
 //!
 //! Kinds written before this trait still go through the older enums (`RunRecipe`, `RunOutput`,
-//! `Measurement`); they move here one at a time.
+//! `Measurement`); they move here one at a time, keeping their cache entries: a moved kind
+//! names its old `RunRecipe` variant in [`Kind::LEGACY_TAG`], so its runs hash to the keys they
+//! had (`{"WhatWhere": recipe}`), and `RunOutput::Kind` reads the outputs stored under that
+//! variant's name.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -47,10 +50,20 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// cache key, so no stale cached result is read as the new code's. Left out of the key
     /// while 0, so the keys of runs cached before it existed stay valid.
     const VERSION: u32 = 0;
+    /// For a kind that existed before this trait: the name of its old `RunRecipe` variant.
+    /// Its runs are then keyed as that variant serialised (`{"<tag>": recipe}`, no kind name
+    /// or version), so runs cached before the move stay valid (`RunOutput::Kind` reads their
+    /// outputs under the same name). `None` for every kind written with the trait.
+    const LEGACY_TAG: Option<&'static str> = None;
+    /// `true`: an output holding a NaN or an infinity is stored as diverged, left out of the
+    /// measurements and listed by the pipeline (a `status` column in the table, a note, and
+    /// `share_diverged`), as for the kinds written before this trait. `false`: the kind reports
+    /// divergence inside its output and measures (`share_diverged` is then its own field).
+    const PIPELINE_DIVERGENCE: bool = false;
     /// One fully resolved unit of training work; its JSON is hashed into the cache key.
     type Recipe: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
     /// What training leaves, stored in the cache. Must hold only finite numbers (JSON has no NaN).
-    type Output: Serialize + DeserializeOwned + Clone + Send + Sync;
+    type Output: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync;
     /// What is measured on one trained run (recomputed from the cached output).
     type Measurement: Send + Sync + 'static;
     /// The values claims may name: one field each, `Option<f64>` for a value that may be
@@ -187,6 +200,26 @@ pub struct KindRecipe {
     /// [`Kind::VERSION`]; absent from the JSON (and so from the key) while 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u32,
+    /// Set for a kind with a [`Kind::LEGACY_TAG`]: `RunRecipe` then serialises this run as
+    /// `{tag: json}`, the recipe as its own type writes it (fields in declaration order, as
+    /// the old enum did; `recipe` above is a JSON value, whose keys are sorted).
+    #[serde(skip)]
+    pub legacy: Option<LegacyForm>,
+}
+
+/// A run as the `RunRecipe` variant of a kind written before the trait serialised it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyForm {
+    pub tag: &'static str,
+    pub json: String,
+}
+
+/// What [`ErasedKind::train`] gives back for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindOutput {
+    Trained(serde_json::Value),
+    /// Only for kinds with [`Kind::PIPELINE_DIVERGENCE`].
+    Diverged(crate::execute::Divergence),
 }
 
 fn is_zero(version: &u32) -> bool {
@@ -209,6 +242,7 @@ pub trait ErasedKind: Sync {
     fn paper(&self) -> crate::spec::Paper;
     fn validate(&self) -> Checked;
     fn measure_names(&self) -> Vec<String>;
+    fn pipeline_divergence(&self) -> bool;
     fn runs(&self, seed: u64) -> Vec<RunSlot>;
     fn batch_key(&self, recipe: &KindRecipe) -> String;
     fn work(&self, recipe: &KindRecipe) -> u64;
@@ -217,7 +251,7 @@ pub trait ErasedKind: Sync {
         recipes: &[&KindRecipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> anyhow::Result<Vec<serde_json::Value>>;
+    ) -> anyhow::Result<Vec<KindOutput>>;
     fn measure(&self, recipe: &KindRecipe, output: &serde_json::Value) -> anyhow::Result<Measurement>;
     fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary;
 }
@@ -247,7 +281,15 @@ impl<K: Kind> ErasedKind for K {
     }
 
     fn measure_names(&self) -> Vec<String> {
-        measure_names::<K::Measures>()
+        let mut names = measure_names::<K::Measures>();
+        if K::PIPELINE_DIVERGENCE {
+            names.push("share_diverged".into());
+        }
+        names
+    }
+
+    fn pipeline_divergence(&self) -> bool {
+        K::PIPELINE_DIVERGENCE
     }
 
     fn runs(&self, seed: u64) -> Vec<RunSlot> {
@@ -257,8 +299,12 @@ impl<K: Kind> ErasedKind for K {
                 label,
                 recipe: RunRecipe::Kind(KindRecipe {
                     kind: K::NAME.to_string(),
-                    recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
+                    recipe: serde_json::to_value(&recipe).expect("recipes are plain data"),
                     version: K::VERSION,
+                    legacy: K::LEGACY_TAG.map(|tag| LegacyForm {
+                        tag,
+                        json: serde_json::to_string(&recipe).expect("recipes are plain data"),
+                    }),
                 }),
             })
             .collect()
@@ -281,7 +327,7 @@ impl<K: Kind> ErasedKind for K {
         recipes: &[&KindRecipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> anyhow::Result<Vec<serde_json::Value>> {
+    ) -> anyhow::Result<Vec<KindOutput>> {
         let typed = recipes
             .iter()
             .map(|r| typed_recipe::<K>(r))
@@ -297,8 +343,19 @@ impl<K: Kind> ErasedKind for K {
         );
         outputs
             .iter()
-            .map(|o| {
-                serde_json::to_value(o).map_err(|e| anyhow::anyhow!("a {} output does not serialise: {e}", K::NAME))
+            .zip(&typed)
+            .map(|(o, recipe)| {
+                // JSON has no NaN: such an output could not be read back from the cache.
+                if K::PIPELINE_DIVERGENCE && !crate::cache::survives_json(o) {
+                    let steps = K::work(recipe);
+                    return Ok(KindOutput::Diverged(crate::execute::Divergence {
+                        by_step: steps,
+                        detail: format!("the trained weights hold NaN or infinite values after {steps} steps"),
+                    }));
+                }
+                serde_json::to_value(o)
+                    .map(KindOutput::Trained)
+                    .map_err(|e| anyhow::anyhow!("a {} output does not serialise: {e}", K::NAME))
             })
             .collect()
     }
@@ -356,6 +413,7 @@ mod tests {
             kind: "K".into(),
             recipe: serde_json::json!({"a": 1}),
             version,
+            legacy: None,
         };
         // Version 0 serialises as recipes did before versions existed: their keys stay valid.
         assert_eq!(

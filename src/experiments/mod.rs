@@ -85,16 +85,50 @@ impl Unavailable {
 }
 
 /// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RunRecipe {
     LinearAe(LinearAeRun),
     MlpAe(MlpAeRun),
-    WhatWhere(what_where::WhatWhereRun),
     Classifier(unit_clustering::ClassifierRun),
     Operative(operative_dimensions::NetworkAnalysis),
     RnnTraining(operative_dimensions::RnnTrainingRun),
     /// A run of a kind written with the [`kind::Kind`] trait.
     Kind(kind::KindRecipe),
+}
+
+/// How a [`RunRecipe`] is written, and so hashed: each variant as `{"Variant": run}`, except
+/// that a run of a kind moved onto the [`kind::Kind`] trait is written as its old variant was
+/// (`{"WhatWhere": recipe}`, see [`kind::Kind::LEGACY_TAG`]), so its cache key did not move.
+impl Serialize for RunRecipe {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        enum Tagged<'a> {
+            LinearAe(&'a LinearAeRun),
+            MlpAe(&'a MlpAeRun),
+            Classifier(&'a unit_clustering::ClassifierRun),
+            Operative(&'a operative_dimensions::NetworkAnalysis),
+            RnnTraining(&'a operative_dimensions::RnnTrainingRun),
+            Kind(&'a kind::KindRecipe),
+        }
+        match self {
+            RunRecipe::Kind(run) => match &run.legacy {
+                Some(legacy) => {
+                    use serde::ser::{Error, SerializeMap};
+                    let raw =
+                        serde_json::value::RawValue::from_string(legacy.json.clone()).map_err(S::Error::custom)?;
+                    let mut map = serializer.serialize_map(Some(1))?;
+                    map.serialize_entry(legacy.tag, &raw)?;
+                    map.end()
+                }
+                None => Tagged::Kind(run).serialize(serializer),
+            },
+            RunRecipe::LinearAe(run) => Tagged::LinearAe(run).serialize(serializer),
+            RunRecipe::MlpAe(run) => Tagged::MlpAe(run).serialize(serializer),
+            RunRecipe::Classifier(run) => Tagged::Classifier(run).serialize(serializer),
+            RunRecipe::Operative(run) => Tagged::Operative(run).serialize(serializer),
+            RunRecipe::RnnTraining(run) => Tagged::RnnTraining(run).serialize(serializer),
+        }
+    }
 }
 
 impl RunRecipe {
@@ -103,7 +137,6 @@ impl RunRecipe {
         match self {
             RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
             RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
-            RunRecipe::WhatWhere(run) => format!("what_where:{}", run.batch_key()),
             // Trained one at a time (threads run several): each run is its own batch.
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
@@ -135,7 +168,6 @@ pub struct MeasuredRun<'a> {
 pub enum Measurement {
     LinearAe(LinearAeMeasurement),
     MlpAe(MlpAeMeasurement),
-    WhatWhere(what_where::WhatWhereMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
     Operative(operative_dimensions::OperativeMeasurement),
     Kind(kind::KindMeasurement),
@@ -164,7 +196,6 @@ impl Experiment {
             Experiment::RandomPointSets(_) => "RandomPointSets",
             Experiment::RangeManipulation(_) => "RangeManipulation",
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
-            Experiment::WhatWhere(_) => "WhatWhere",
             Experiment::UnitClustering(_) => "UnitClustering",
             Experiment::OperativeDimensions(_) => "OperativeDimensions",
             _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
@@ -186,8 +217,7 @@ impl Experiment {
             Experiment::OnePointApart(_)
             | Experiment::RandomPointSets(_)
             | Experiment::RangeManipulation(_)
-            | Experiment::Isaac3dQlae(_)
-            | Experiment::WhatWhere(_) => Paper::Dorrell2025,
+            | Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
             Experiment::UnitClustering(_) => Paper::Lange2022,
             Experiment::OperativeDimensions(_) => Paper::Krause2022,
             _ => return self.as_kind().map(|kind| kind.paper()),
@@ -203,6 +233,7 @@ impl Experiment {
             Experiment::TeacherStudent(p) => Some(p),
             Experiment::RidgeReadout(p) => Some(p),
             Experiment::MissingVariable(p) => Some(p),
+            Experiment::WhatWhere(p) => Some(p),
             _ => None,
         }
     }
@@ -217,7 +248,6 @@ impl Experiment {
             Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
-            Experiment::WhatWhere(_) => what_where::MEASURES,
             Experiment::UnitClustering(_) => unit_clustering::MEASURES,
             Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
             _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
@@ -237,7 +267,6 @@ impl Experiment {
             Experiment::RandomPointSets(p) => p.runs(seed),
             Experiment::RangeManipulation(p) => p.runs(seed),
             Experiment::Isaac3dQlae(_) => Vec::new(),
-            Experiment::WhatWhere(p) => p.runs(seed),
             Experiment::UnitClustering(p) => p.runs(seed),
             Experiment::OperativeDimensions(p) => p.runs(seed),
             _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
@@ -253,7 +282,6 @@ impl Experiment {
             Experiment::RandomPointSets(p) => p.summarise(runs),
             Experiment::RangeManipulation(p) => p.summarise(runs),
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
-            Experiment::WhatWhere(p) => p.summarise(runs),
             Experiment::UnitClustering(p) => p.summarise(runs),
             Experiment::OperativeDimensions(p) => p.summarise(runs),
             _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),

@@ -236,7 +236,7 @@ mod tests {
             let x = k as f32 * 1e-4; // −20 … 20
             let exact = f64::from(x).tanh();
             let error = (f64::from(fast_tanh(x)) - exact).abs();
-            worst = worst.max(error / exact.abs().max(1e-30).min(1.0));
+            worst = worst.max(error / exact.abs().clamp(1e-30, 1.0));
         }
         // Relative error below 1e-6 (f32's epsilon is 1.2e-7).
         assert!(worst < 1e-6, "worst relative error {worst}");
