@@ -10,18 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, Lookup};
 use crate::experiments::kind::KindOutput;
-use crate::experiments::linear_ae_run::{self, LinearAeRun};
 use crate::experiments::mlp_ae_run::{self, MlpAeRun};
 use crate::experiments::operative_dimensions::{OperativeMeasurement, TrainingCourse};
 use crate::experiments::{Experiment, Measurement, RunRecipe};
-use crate::model::linear_ae::{self, LinearAeWeights};
 use crate::model::mlp_ae::{self, MlpWeights};
 use crate::plan::PlannedRun;
 
 /// What training produced for one run: the cached part of a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RunOutput {
-    LinearAe(LinearAeWeights),
     MlpAe(MlpWeights),
     Classifier(crate::model::classifier::TrainedClassifier),
     Operative(crate::experiments::operative_dimensions::AnalysisOutput),
@@ -29,7 +26,7 @@ pub enum RunOutput {
     /// The output of a [`crate::experiments::kind::Kind`], as JSON. The aliases are the
     /// variants of the kinds since moved onto the trait (`Kind::LEGACY_TAG`): their cached
     /// outputs read back as this.
-    #[serde(alias = "WhatWhere")]
+    #[serde(alias = "WhatWhere", alias = "LinearAe")]
     Kind(serde_json::Value),
     /// Training produced non-finite numbers. Stored like any result, so that a rerun does not
     /// train it again, and left out of every measurement (a `Kind` reports its own divergence
@@ -285,7 +282,6 @@ fn batch_key(experiment: &Experiment, recipe: &RunRecipe) -> String {
 /// the cost by which shards are dealt.
 pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
     let steps = match recipe {
-        RunRecipe::LinearAe(run) => run.training.steps,
         RunRecipe::MlpAe(run) => run.training.steps,
         // Progress counts epochs for classifiers (their step count depends on early stopping).
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
@@ -334,24 +330,6 @@ fn train_chunk(
                     KindOutput::Diverged(divergence) => RunOutput::Diverged(divergence),
                 })
                 .collect())
-        }
-        RunRecipe::LinearAe(_) => {
-            let linear: Vec<&LinearAeRun> = chunk
-                .iter()
-                .map(|&k| match &runs[k].recipe {
-                    RunRecipe::LinearAe(run) => run,
-                    _ => unreachable!("a batch holds one kind of run"),
-                })
-                .collect();
-            let data = linear
-                .iter()
-                .map(|run| Ok(run.points.generate()?.iter().map(|p| p.to_vec()).collect()))
-                .collect::<anyhow::Result<Vec<Vec<Vec<f64>>>>>()?;
-            let inits: Vec<LinearAeWeights> = linear.iter().map(|run| run.initial_weights()).collect();
-            let first = linear[0];
-            let on_step = progress(bar, chunk.len(), first.training.steps);
-            let weights = linear_ae::train_batch(&data, &inits, &first.objective, &first.training, device, on_step);
-            Ok(weights.into_iter().map(RunOutput::LinearAe).collect())
         }
         RunRecipe::MlpAe(_) => {
             let mlp: Vec<&MlpAeRun> = chunk
@@ -450,10 +428,6 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
                 run, trained, params,
             )?))
         }
-        (RunRecipe::LinearAe(run), RunOutput::LinearAe(weights)) => Ok(Measurement::LinearAe(linear_ae_run::measure(
-            run.points.generate()?,
-            weights,
-        ))),
         (RunRecipe::MlpAe(run), RunOutput::MlpAe(weights)) => {
             Ok(Measurement::MlpAe(mlp_ae_run::measure(run, weights, metrics)))
         }
@@ -482,13 +456,10 @@ mod tests {
     }
 
     fn linear_weights(value: f32) -> RunOutput {
-        RunOutput::LinearAe(LinearAeWeights {
-            inputs: 2,
-            latent: 2,
-            w_enc: vec![0.5, value, 0.1, 0.2],
-            b_enc: vec![0.0; 2],
-            w_dec: vec![0.3; 4],
-            b_dec: vec![0.0; 2],
+        RunOutput::MlpAe(MlpWeights {
+            widths: vec![2, 2],
+            weights: vec![vec![0.5, value, 0.1, 0.2]],
+            biases: vec![vec![0.0; 2]],
         })
     }
 

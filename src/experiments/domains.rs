@@ -25,7 +25,12 @@ pub(super) fn each<T: Copy>(param: &str, values: &[T], check: impl Fn(&str, T) -
 }
 
 /// The parameters Fig 1c and Fig 1d share: point sets, a linear autoencoder, Adam.
-fn linear_autoencoder(n_points: usize, latent: usize, t: &crate::model::linear_ae::Training, angle: f64) -> Checked {
+pub(super) fn linear_autoencoder(
+    n_points: usize,
+    latent: usize,
+    t: &crate::model::linear_ae::Training,
+    angle: f64,
+) -> Checked {
     domain::count_in("n_points", n_points, 2, 100_000)?;
     domain::count_in("latent", latent, 1, MAX_UNITS)?;
     domain::count_in("training.steps", t.steps, 1, MAX_STEPS)?;
@@ -36,11 +41,6 @@ fn linear_autoencoder(n_points: usize, latent: usize, t: &crate::model::linear_a
 /// Checks a pre-`Kind` experiment's parameters; `Ok` for kinds that check themselves.
 pub fn check(experiment: &Experiment) -> Checked {
     match experiment {
-        Experiment::OnePointApart(p) => linear_autoencoder(p.n_points, p.latent, &p.training, p.mixed_angle_threshold),
-        Experiment::RandomPointSets(p) => {
-            domain::count_in("n_sets", p.n_sets, 1, 100_000)?;
-            linear_autoencoder(p.n_points, p.latent, &p.training, p.mixed_angle_threshold)
-        }
         Experiment::RangeManipulation(p) => {
             domain::count_in("values_per_source", p.values_per_source, 2, 200)?;
             // The cut keeps s₁ + s₂ + s₃ ≥ c on [0, 1]³: c outside [0, 3] keeps all or nothing.

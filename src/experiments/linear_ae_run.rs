@@ -1,6 +1,7 @@
 //! One run of a linear, nonnegative, energy-regularised autoencoder on a 2-D point set, and
 //! what is measured on it (shared by Fig 1c and Fig 1d).
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::linalg::Matrix;
@@ -9,7 +10,7 @@ use crate::analysis::mixing::most_mixed_neuron_angle;
 use crate::analysis::multiinfo::{Normalisation, discretise_auto, normalised_multiinformation};
 use crate::analysis::theory::{AngleGrid, TheoryCheck, Verdict, check_two_sources};
 use crate::data::points::PointRecipe;
-use crate::model::linear_ae::{LinearAeWeights, Training, loss_terms};
+use crate::model::linear_ae::{self, LinearAeWeights, Training, loss_terms};
 use crate::model::{AutoencoderLossTerms, AutoencoderObjective};
 
 /// Everything that decides a trained network: hashed into the run's cache key.
@@ -86,4 +87,39 @@ pub fn measure(points: Vec<[f64; 2]>, weights: &LinearAeWeights) -> LinearAeMeas
         neurons,
         points,
     }
+}
+
+/// Trains runs with one batch key as one batched program: the `Kind::train` of Fig 1c and 1d.
+pub fn train_batch(
+    recipes: &[&LinearAeRun],
+    device: &Device,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<Vec<LinearAeWeights>> {
+    let data = recipes
+        .iter()
+        .map(|run| Ok(run.points.generate()?.iter().map(|p| p.to_vec()).collect()))
+        .collect::<anyhow::Result<Vec<Vec<Vec<f64>>>>>()?;
+    let inits: Vec<LinearAeWeights> = recipes.iter().map(|run| run.initial_weights()).collect();
+    let first = recipes[0];
+    let (steps, runs) = (first.training.steps, recipes.len());
+    let mut reported = 0;
+    let on_step = |step: usize| {
+        if step - reported >= 1000 || step == steps {
+            progress(((step - reported) * runs) as u64);
+            reported = step;
+        }
+    };
+    Ok(linear_ae::train_batch(
+        &data,
+        &inits,
+        &first.objective,
+        &first.training,
+        device,
+        on_step,
+    ))
+}
+
+/// Measures a trained run on its own (regenerated) points: the `Kind::measure` of Fig 1c and 1d.
+pub fn measure_run(run: &LinearAeRun, weights: &LinearAeWeights) -> anyhow::Result<LinearAeMeasurement> {
+    Ok(measure(run.points.generate()?, weights))
 }

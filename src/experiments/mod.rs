@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::render::figure::Figure;
 use crate::render::table::Table;
-use linear_ae_run::{LinearAeMeasurement, LinearAeRun};
 use mlp_ae_run::{MlpAeMeasurement, MlpAeRun};
 
 /// The experiment of a spec, with its parameters.
@@ -87,7 +86,6 @@ impl Unavailable {
 /// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunRecipe {
-    LinearAe(LinearAeRun),
     MlpAe(MlpAeRun),
     Classifier(unit_clustering::ClassifierRun),
     Operative(operative_dimensions::NetworkAnalysis),
@@ -103,7 +101,6 @@ impl Serialize for RunRecipe {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         enum Tagged<'a> {
-            LinearAe(&'a LinearAeRun),
             MlpAe(&'a MlpAeRun),
             Classifier(&'a unit_clustering::ClassifierRun),
             Operative(&'a operative_dimensions::NetworkAnalysis),
@@ -122,7 +119,6 @@ impl Serialize for RunRecipe {
                 }
                 None => Tagged::Kind(run).serialize(serializer),
             },
-            RunRecipe::LinearAe(run) => Tagged::LinearAe(run).serialize(serializer),
             RunRecipe::MlpAe(run) => Tagged::MlpAe(run).serialize(serializer),
             RunRecipe::Classifier(run) => Tagged::Classifier(run).serialize(serializer),
             RunRecipe::Operative(run) => Tagged::Operative(run).serialize(serializer),
@@ -135,7 +131,6 @@ impl RunRecipe {
     /// Runs with equal batch keys can be trained together as one batched program.
     pub fn batch_key(&self) -> String {
         match self {
-            RunRecipe::LinearAe(run) => format!("linear_ae:{}", run.batch_key()),
             RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
             // Trained one at a time (threads run several): each run is its own batch.
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
@@ -166,7 +161,6 @@ pub struct MeasuredRun<'a> {
 /// What the harness measured on a run.
 #[derive(Debug, Clone)]
 pub enum Measurement {
-    LinearAe(LinearAeMeasurement),
     MlpAe(MlpAeMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
     Operative(operative_dimensions::OperativeMeasurement),
@@ -192,8 +186,6 @@ impl Experiment {
             return kind.name();
         }
         match self {
-            Experiment::OnePointApart(_) => "OnePointApart",
-            Experiment::RandomPointSets(_) => "RandomPointSets",
             Experiment::RangeManipulation(_) => "RangeManipulation",
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
             Experiment::UnitClustering(_) => "UnitClustering",
@@ -214,10 +206,7 @@ impl Experiment {
     pub fn paper(&self) -> Option<crate::spec::Paper> {
         use crate::spec::Paper;
         Some(match self {
-            Experiment::OnePointApart(_)
-            | Experiment::RandomPointSets(_)
-            | Experiment::RangeManipulation(_)
-            | Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
+            Experiment::RangeManipulation(_) | Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
             Experiment::UnitClustering(_) => Paper::Lange2022,
             Experiment::OperativeDimensions(_) => Paper::Krause2022,
             _ => return self.as_kind().map(|kind| kind.paper()),
@@ -234,6 +223,8 @@ impl Experiment {
             Experiment::RidgeReadout(p) => Some(p),
             Experiment::MissingVariable(p) => Some(p),
             Experiment::WhatWhere(p) => Some(p),
+            Experiment::OnePointApart(p) => Some(p),
+            Experiment::RandomPointSets(p) => Some(p),
             _ => None,
         }
     }
@@ -244,8 +235,6 @@ impl Experiment {
             return kind.measure_names();
         }
         let names: &[&str] = match self {
-            Experiment::OnePointApart(_) => one_point_apart::MEASURES,
-            Experiment::RandomPointSets(_) => random_point_sets::MEASURES,
             Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
             Experiment::UnitClustering(_) => unit_clustering::MEASURES,
@@ -263,8 +252,6 @@ impl Experiment {
             return kind.runs(seed);
         }
         match self {
-            Experiment::OnePointApart(p) => p.runs(seed),
-            Experiment::RandomPointSets(p) => p.runs(seed),
             Experiment::RangeManipulation(p) => p.runs(seed),
             Experiment::Isaac3dQlae(_) => Vec::new(),
             Experiment::UnitClustering(p) => p.runs(seed),
@@ -278,8 +265,6 @@ impl Experiment {
             return kind.summarise(runs);
         }
         match self {
-            Experiment::OnePointApart(p) => p.summarise(runs),
-            Experiment::RandomPointSets(p) => p.summarise(runs),
             Experiment::RangeManipulation(p) => p.summarise(runs),
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
             Experiment::UnitClustering(p) => p.summarise(runs),
@@ -305,14 +290,6 @@ impl Experiment {
             Experiment::RangeManipulation(p) => p.metrics,
             _ => Default::default(),
         }
-    }
-}
-
-/// The linear-autoencoder measurement of a run of a linear-autoencoder experiment.
-pub fn linear_ae_measurement(m: &Measurement) -> &LinearAeMeasurement {
-    match m {
-        Measurement::LinearAe(x) => x,
-        _ => unreachable!("linear autoencoder experiments only plan linear runs"),
     }
 }
 

@@ -4,18 +4,23 @@
 
 use std::collections::BTreeMap;
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::linear_ae_run::LinearAeRun;
+use super::cell;
+use super::domains::linear_autoencoder;
+use super::kind::{self, Kind, Label, Measured};
+use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use super::random_point_sets::colour_of;
-use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
 use crate::analysis::stats::{mean, separation};
 use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
-use crate::model::linear_ae::Training;
+use crate::model::linear_ae::{LinearAeWeights, Training};
 use crate::render::figure::{Figure, Panel, Series};
+use crate::render::table::Table;
 use crate::rng::SplitMix64;
+use crate::spec::domain::Checked;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,129 +37,178 @@ pub struct Params {
     pub mixed_angle_threshold: f64,
 }
 
-pub const MEASURES: &[&str] = &[
-    "verdict_agreement",
-    "angle_full_set",
-    "angle_less_one_point",
-    "cinfom_full_set",
-    "cinfom_less_one_point",
-    "cinfom_separation",
-    "max_reconstruction_loss",
-];
+/// The values Fig 1c's claims read; each `None` without runs of its set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Measures {
+    /// Share of runs whose network verdict (the angle cut) agrees with the theory's.
+    pub verdict_agreement: Option<f64>,
+    pub angle_full_set: Option<f64>,
+    pub angle_less_one_point: Option<f64>,
+    pub cinfom_full_set: Option<f64>,
+    pub cinfom_less_one_point: Option<f64>,
+    /// The lowest CInfoM on the modular (full) set less the highest on the mixed set (> 0:
+    /// every seed separates the sets).
+    pub cinfom_separation: Option<f64>,
+    pub max_reconstruction_loss: Option<f64>,
+}
 
 const MEMBERS: [(Verdict, &str); 2] = [(Verdict::Modular, "full_set"), (Verdict::Mixed, "less_one_point")];
 
-impl Params {
-    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+impl Kind for Params {
+    const NAME: &'static str = "OnePointApart";
+    const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
+    // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::LinearAe`.
+    const LEGACY_TAG: Option<&'static str> = Some("LinearAe");
+    const PIPELINE_DIVERGENCE: bool = true;
+    type Recipe = LinearAeRun;
+    type Output = LinearAeWeights;
+    type Measurement = LinearAeMeasurement;
+    type Measures = Measures;
+
+    fn validate(&self) -> Checked {
+        linear_autoencoder(self.n_points, self.latent, &self.training, self.mixed_angle_threshold)
+    }
+
+    fn runs(&self, seed: u64) -> Vec<(Label, LinearAeRun)> {
         MEMBERS
             .iter()
             .enumerate()
-            .map(|(k, &(member, name))| RunSlot {
-                label: BTreeMap::from([("set".to_string(), name.to_string())]),
-                recipe: RunRecipe::LinearAe(LinearAeRun {
-                    points: PointRecipe::OnePointApart {
-                        n_points: self.n_points,
-                        data_seed: self.data_seed,
-                        member,
+            .map(|(k, &(member, name))| {
+                (
+                    BTreeMap::from([("set".to_string(), name.to_string())]),
+                    LinearAeRun {
+                        points: PointRecipe::OnePointApart {
+                            n_points: self.n_points,
+                            data_seed: self.data_seed,
+                            member,
+                        },
+                        latent: self.latent,
+                        objective: self.objective,
+                        training: self.training,
+                        init_seed: SplitMix64::derive(seed, k as u64).next_u64(),
                     },
-                    latent: self.latent,
-                    objective: self.objective,
-                    training: self.training,
-                    init_seed: SplitMix64::derive(seed, k as u64).next_u64(),
-                }),
+                )
             })
             .collect()
     }
 
-    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let mut table = sweep_table(
-            runs,
-            &[
-                "seed",
-                "set",
-                "n_points",
-                "theory_verdict",
-                "mixing_energy_gain",
-                "most_mixed_angle",
-                "linear_cinfom",
-                "linear_infom",
-                "network_verdict",
-                "reconstruction_loss",
-            ],
-        );
-        let mut agree = 0usize;
-        let mut per_set: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        let mut max_rec = 0.0f64;
-        let mut panels = Vec::new();
-        for run in runs {
-            let m = linear_ae_measurement(run.measurement);
-            let set = run.label["set"].clone();
-            let network = m.network_verdict(self.mixed_angle_threshold);
-            agree += usize::from(network == m.theory.verdict);
-            max_rec = max_rec.max(m.losses.reconstruction);
-            let entry = per_set.entry(set.clone()).or_default();
-            entry.0.extend(m.most_mixed_angle);
-            entry.1.extend(m.linear_cinfom);
-            table.push(sweep_row(
-                run,
-                [
-                    run.seed.to_string(),
-                    set.clone(),
-                    m.points.len().to_string(),
-                    m.theory.verdict.as_str().to_string(),
-                    m.theory.mixing_energy_gain.to_string(),
-                    cell(m.most_mixed_angle),
-                    cell(m.linear_cinfom),
-                    cell(m.linear_infom),
-                    network.as_str().to_string(),
-                    m.losses.reconstruction.to_string(),
-                ],
-            ));
-            panels.push(data_panel(run, m, network));
+    fn batch_key(recipe: &LinearAeRun) -> String {
+        recipe.batch_key()
+    }
+
+    fn work(recipe: &LinearAeRun) -> u64 {
+        recipe.training.steps as u64
+    }
+
+    fn train(
+        recipes: &[&LinearAeRun],
+        device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<LinearAeWeights>> {
+        linear_ae_run::train_batch(recipes, device, progress)
+    }
+
+    fn measure(&self, recipe: &LinearAeRun, output: &LinearAeWeights) -> anyhow::Result<LinearAeMeasurement> {
+        linear_ae_run::measure_run(recipe, output)
+    }
+
+    fn measures(&self, runs: &[Measured<'_, Self>]) -> Measures {
+        let of_set = |set: &'static str| -> Vec<&LinearAeMeasurement> {
+            runs.iter()
+                .filter(|r| r.label["set"] == set)
+                .map(|r| r.measurement)
+                .collect()
+        };
+        let angles = |set| {
+            of_set(set)
+                .iter()
+                .filter_map(|m| m.most_mixed_angle)
+                .collect::<Vec<_>>()
+        };
+        let cinfoms = |set| of_set(set).iter().filter_map(|m| m.linear_cinfom).collect::<Vec<_>>();
+        let agree = runs
+            .iter()
+            .filter(|r| r.measurement.network_verdict(self.mixed_angle_threshold) == r.measurement.theory.verdict)
+            .count();
+        Measures {
+            verdict_agreement: (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
+            angle_full_set: mean(&angles("full_set")),
+            angle_less_one_point: mean(&angles("less_one_point")),
+            cinfom_full_set: mean(&cinfoms("full_set")),
+            cinfom_less_one_point: mean(&cinfoms("less_one_point")),
+            // The verdicts are a cut on one angle; this asks whether the two sets' codes are
+            // apart at all: the least modular network on the modular set against the most
+            // modular one on the mixed set.
+            cinfom_separation: separation(&cinfoms("less_one_point"), &cinfoms("full_set")),
+            max_reconstruction_loss: runs
+                .iter()
+                .map(|r| r.measurement.losses.reconstruction)
+                .reduce(f64::max)
+                .map(|m| m.max(0.0)),
         }
-        let mut measured = BTreeMap::new();
-        if !runs.is_empty() {
-            measured.insert("verdict_agreement".into(), agree as f64 / runs.len() as f64);
-            measured.insert("max_reconstruction_loss".into(), max_rec);
+    }
+
+    fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
+        let columns = [
+            "seed",
+            "set",
+            "n_points",
+            "theory_verdict",
+            "mixing_energy_gain",
+            "most_mixed_angle",
+            "linear_cinfom",
+            "linear_infom",
+            "network_verdict",
+            "reconstruction_loss",
+        ];
+        kind::sweep_table(runs, &columns, |run| {
+            let m = run.measurement;
+            vec![vec![
+                run.seed.to_string(),
+                run.label["set"].clone(),
+                m.points.len().to_string(),
+                m.theory.verdict.as_str().to_string(),
+                m.theory.mixing_energy_gain.to_string(),
+                cell(m.most_mixed_angle),
+                cell(m.linear_cinfom),
+                cell(m.linear_infom),
+                m.network_verdict(self.mixed_angle_threshold).as_str().to_string(),
+                m.losses.reconstruction.to_string(),
+            ]]
+        })
+    }
+
+    fn figure(&self, runs: &[Measured<'_, Self>], _: &Measures) -> Figure {
+        Figure {
+            columns: 2,
+            panels: runs
+                .iter()
+                .map(|run| {
+                    let network = run.measurement.network_verdict(self.mixed_angle_threshold);
+                    data_panel(&run.label["set"], run.seed, run.measurement, network)
+                })
+                .collect(),
         }
-        // The verdicts are a cut on one angle; this asks whether the two sets' codes are apart at
-        // all: the least modular network on the modular set against the most modular one on the
-        // mixed set (> 0: every seed separates them).
-        if let (Some((_, full)), Some((_, less))) = (per_set.get("full_set"), per_set.get("less_one_point"))
-            && let Some(gap) = separation(less, full)
-        {
-            measured.insert("cinfom_separation".into(), gap);
-        }
-        for (set, (angles, cinfoms)) in &per_set {
-            if let Some(a) = mean(angles) {
-                measured.insert(format!("angle_{set}"), a);
-            }
-            if let Some(c) = mean(cinfoms) {
-                measured.insert(format!("cinfom_{set}"), c);
-            }
-        }
-        Summary {
-            table,
-            figure: Figure { columns: 2, panels },
-            measured,
-            notes: vec![format!(
-                "{} runs: a set of {} points uniform on [0,1]² that the theory calls modular and the same set less one point that it calls mixed (data seed {}); linear AE 2→{}→2, {} Adam steps at lr {}.",
-                runs.len(),
-                self.n_points,
-                self.data_seed,
-                self.latent,
-                self.training.steps,
-                self.training.learning_rate
-            )],
-        }
+    }
+
+    fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String> {
+        vec![format!(
+            "{} runs: a set of {} points uniform on [0,1]² that the theory calls modular and the same set less one point that it calls mixed (data seed {}); linear AE 2→{}→2, {} Adam steps at lr {}.",
+            runs.len(),
+            self.n_points,
+            self.data_seed,
+            self.latent,
+            self.training.steps,
+            self.training.learning_rate
+        )]
     }
 }
 
-fn data_panel(run: &MeasuredRun<'_>, m: &super::linear_ae_run::LinearAeMeasurement, network: Verdict) -> Panel {
+fn data_panel(set: &str, seed: u64, m: &LinearAeMeasurement, network: Verdict) -> Panel {
     let title = format!(
         "{} (seed {}): theory {}, network {}, CInfoM {}",
-        run.label["set"].replace('_', " "),
-        run.seed,
+        set.replace('_', " "),
+        seed,
         m.theory.verdict.as_str(),
         network.as_str(),
         m.linear_cinfom.map_or("n/a".into(), |c| format!("{c:.2}"))
@@ -193,5 +247,106 @@ pub fn point_set_panel(title: String, theory: &TheoryCheck, points: &[[f64; 2]],
             ),
             Series::segments("neuron encodings", 3, arrows),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::RunRecipe;
+    use crate::experiments::kind::ErasedKind;
+
+    fn params() -> Params {
+        Params {
+            n_points: 28,
+            data_seed: 3,
+            latent: 2,
+            objective: AutoencoderObjective {
+                reconstruction: 1.0,
+                activity: 1e-3,
+                nonnegativity: 0.5,
+                weight: 1e-4,
+            },
+            training: Training {
+                steps: 10,
+                learning_rate: 1e-3,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+            },
+            mixed_angle_threshold: 0.05,
+        }
+    }
+
+    /// A 2 → 2 → 2 linear autoencoder whose first neuron reads source 1 and whose second reads
+    /// `second` (a modular code when it is (0, 1)).
+    fn weights(second: [f32; 2]) -> LinearAeWeights {
+        LinearAeWeights {
+            inputs: 2,
+            latent: 2,
+            // [inputs × latent]: column j is neuron j.
+            w_enc: vec![1.0, second[0], 0.0, second[1]],
+            b_enc: vec![0.0; 2],
+            w_dec: vec![1.0, 0.0, 0.0, 1.0],
+            b_dec: vec![0.0; 2],
+        }
+    }
+
+    #[test]
+    fn measures_of_hand_built_codes() {
+        let p = params();
+        let runs = ErasedKind::runs(&p, 0);
+        let recipe = |k: usize| -> LinearAeRun {
+            let RunRecipe::Kind(kind) = &runs[k].recipe else {
+                panic!("a Kind run")
+            };
+            serde_json::from_value(kind.recipe.clone()).unwrap()
+        };
+        // The modular set gets a modular code, the mixed set a code with one neuron at 45°.
+        let modular = linear_ae_run::measure_run(&recipe(0), &weights([0.0, 1.0])).unwrap();
+        let mixed = linear_ae_run::measure_run(&recipe(1), &weights([1.0, 1.0])).unwrap();
+        assert_eq!(modular.theory.verdict, Verdict::Modular);
+        assert_eq!(mixed.theory.verdict, Verdict::Mixed);
+        let sweep = BTreeMap::new();
+        let labels = [&runs[0].label, &runs[1].label];
+        let measured: Vec<Measured<'_, Params>> = [&modular, &mixed]
+            .into_iter()
+            .zip(labels)
+            .map(|(measurement, label)| Measured {
+                sweep: &sweep,
+                seed: 0,
+                label,
+                measurement,
+            })
+            .collect();
+        let m = p.measures(&measured);
+        assert_eq!(m.verdict_agreement, Some(1.0));
+        assert_eq!(m.angle_full_set, Some(0.0));
+        assert!((m.angle_less_one_point.unwrap() - std::f64::consts::FRAC_PI_4).abs() < 1e-6);
+        assert_eq!(m.cinfom_full_set, modular.linear_cinfom);
+        let gap = modular.linear_cinfom.unwrap() - mixed.linear_cinfom.unwrap();
+        assert_eq!(m.cinfom_separation, Some(gap));
+        assert!(gap > 0.0, "a 45° neuron mixes: {gap}");
+        let table = p.table(&measured);
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[1][1], "less_one_point");
+        assert_eq!(table.rows[1][8], "mixed", "the network verdict column");
+        assert_eq!(p.figure(&measured, &m).panels.len(), 2, "one panel per run");
+        assert_eq!(p.measures(&[]), Measures::default());
+    }
+
+    #[test]
+    fn runs_keep_the_cache_keys_of_the_old_enum_variant() {
+        let slot = ErasedKind::runs(&params(), 3).remove(0);
+        let RunRecipe::Kind(kind) = &slot.recipe else {
+            panic!("a Kind run")
+        };
+        let typed: LinearAeRun = serde_json::from_value(kind.recipe.clone()).unwrap();
+        let old_form = format!("{{\"LinearAe\":{}}}", serde_json::to_string(&typed).unwrap());
+        assert_eq!(
+            String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
+            old_form
+        );
+        assert!(old_form.starts_with("{\"LinearAe\":{\"points\":"), "{old_form}");
     }
 }

@@ -4,17 +4,22 @@
 
 use std::collections::BTreeMap;
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::linear_ae_run::LinearAeRun;
-use super::{MeasuredRun, RunRecipe, RunSlot, Summary, cell, linear_ae_measurement, sweep_row, sweep_table};
+use super::cell;
+use super::domains::linear_autoencoder;
+use super::kind::{self, Kind, Label, Measured};
+use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
-use crate::model::linear_ae::Training;
+use crate::model::linear_ae::{LinearAeWeights, Training};
 use crate::render::figure::{Figure, Panel, Series};
+use crate::render::table::Table;
 use crate::rng::SplitMix64;
+use crate::spec::domain::{self, Checked};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,23 +41,61 @@ pub struct Params {
     pub mixed_angle_threshold: f64,
 }
 
-pub const MEASURES: &[&str] = &[
-    "spearman_gain_vs_angle",
-    "spearman_multiinfo_vs_angle",
-    "pearson_gain_vs_angle",
-    "pearson_multiinfo_vs_angle",
-    "spearman_gain_vs_cinfom",
-    "spearman_multiinfo_vs_cinfom",
-    "spearman_multiinfo_vs_angle_mixed",
-    "spearman_multiinfo_vs_angle_modular",
-    "spearman_gain_vs_angle_mixed",
-    "spearman_gain_vs_angle_modular",
-    "verdict_accuracy",
-    "max_reconstruction_loss",
-];
+/// The values Fig 1d's claims read; a correlation is `None` when it is undefined (fewer than
+/// two runs, or a constant variable).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Measures {
+    pub spearman_gain_vs_angle: Option<f64>,
+    pub spearman_multiinfo_vs_angle: Option<f64>,
+    pub pearson_gain_vs_angle: Option<f64>,
+    pub pearson_multiinfo_vs_angle: Option<f64>,
+    pub spearman_gain_vs_cinfom: Option<f64>,
+    pub spearman_multiinfo_vs_cinfom: Option<f64>,
+    /// Within the sets the theory calls mixed.
+    pub spearman_multiinfo_vs_angle_mixed: Option<f64>,
+    /// Within the sets the theory calls modular.
+    pub spearman_multiinfo_vs_angle_modular: Option<f64>,
+    pub spearman_gain_vs_angle_mixed: Option<f64>,
+    pub spearman_gain_vs_angle_modular: Option<f64>,
+    /// Share of runs whose network verdict (the angle cut) agrees with the theory's.
+    pub verdict_accuracy: Option<f64>,
+    pub max_reconstruction_loss: Option<f64>,
+}
 
-impl Params {
-    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+/// A run's point in the four panels (multiinformation or gain against angle or CInfoM), by
+/// the theory's verdict on its set.
+fn panel_points<'a>(runs: &[Measured<'a, Params>]) -> BTreeMap<&'static str, [Vec<(f64, f64)>; 4]> {
+    let mut points: BTreeMap<&'static str, [Vec<(f64, f64)>; 4]> = BTreeMap::new();
+    for run in runs {
+        let m = run.measurement;
+        let a = m.most_mixed_angle.unwrap_or(0.0);
+        let c = m.linear_cinfom.unwrap_or(f64::NAN);
+        let p = points.entry(m.theory.verdict.as_str()).or_default();
+        p[0].push((m.multiinformation, a));
+        p[1].push((m.theory.mixing_energy_gain, a));
+        p[2].push((m.multiinformation, c));
+        p[3].push((m.theory.mixing_energy_gain, c));
+    }
+    points
+}
+
+impl Kind for Params {
+    const NAME: &'static str = "RandomPointSets";
+    const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
+    // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::LinearAe`.
+    const LEGACY_TAG: Option<&'static str> = Some("LinearAe");
+    const PIPELINE_DIVERGENCE: bool = true;
+    type Recipe = LinearAeRun;
+    type Output = LinearAeWeights;
+    type Measurement = LinearAeMeasurement;
+    type Measures = Measures;
+
+    fn validate(&self) -> Checked {
+        domain::count_in("n_sets", self.n_sets, 1, 100_000)?;
+        linear_autoencoder(self.n_points, self.latent, &self.training, self.mixed_angle_threshold)
+    }
+
+    fn runs(&self, seed: u64) -> Vec<(Label, LinearAeRun)> {
         (0..self.n_sets as u64)
             .map(|index| {
                 let required = self.balanced.then_some(if index % 2 == 0 {
@@ -60,9 +103,9 @@ impl Params {
                 } else {
                     Verdict::Mixed
                 });
-                RunSlot {
-                    label: BTreeMap::from([("set".to_string(), index.to_string())]),
-                    recipe: RunRecipe::LinearAe(LinearAeRun {
+                (
+                    BTreeMap::from([("set".to_string(), index.to_string())]),
+                    LinearAeRun {
                         points: PointRecipe::UniformWithVerdict {
                             n_points: self.n_points,
                             data_seed: self.data_seed,
@@ -73,94 +116,103 @@ impl Params {
                         objective: self.objective,
                         training: self.training,
                         init_seed: SplitMix64::derive(seed, index).next_u64(),
-                    }),
-                }
+                    },
+                )
             })
             .collect()
     }
 
-    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let mut table = sweep_table(
-            runs,
-            &[
-                "seed",
-                "set",
-                "theory_verdict",
-                "mixing_energy_gain",
-                "multiinformation",
-                "most_mixed_angle",
-                "linear_cinfom",
-                "linear_infom",
-                "network_verdict",
-                "reconstruction_loss",
-            ],
-        );
-        let (mut gain, mut info, mut angle, mut cinfom) = (vec![], vec![], vec![], vec![]);
-        let (mut agree, mut max_rec) = (0usize, 0.0f64);
-        let mut panels_points: BTreeMap<&str, [Vec<(f64, f64)>; 4]> = BTreeMap::new();
-        for run in runs {
-            let m = linear_ae_measurement(run.measurement);
-            let network = m.network_verdict(self.mixed_angle_threshold);
-            agree += usize::from(network == m.theory.verdict);
-            max_rec = max_rec.max(m.losses.reconstruction);
-            table.push(sweep_row(
-                run,
-                [
-                    run.seed.to_string(),
-                    run.label["set"].clone(),
-                    m.theory.verdict.as_str().to_string(),
-                    m.theory.mixing_energy_gain.to_string(),
-                    m.multiinformation.to_string(),
-                    cell(m.most_mixed_angle),
-                    cell(m.linear_cinfom),
-                    cell(m.linear_infom),
-                    network.as_str().to_string(),
-                    m.losses.reconstruction.to_string(),
-                ],
-            ));
-            let a = m.most_mixed_angle.unwrap_or(0.0);
-            let c = m.linear_cinfom.unwrap_or(f64::NAN);
-            gain.push(m.theory.mixing_energy_gain);
-            info.push(m.multiinformation);
-            angle.push(a);
-            cinfom.push(c);
-            let p = panels_points.entry(m.theory.verdict.as_str()).or_default();
-            p[0].push((m.multiinformation, a));
-            p[1].push((m.theory.mixing_energy_gain, a));
-            p[2].push((m.multiinformation, c));
-            p[3].push((m.theory.mixing_energy_gain, c));
-        }
+    fn batch_key(recipe: &LinearAeRun) -> String {
+        recipe.batch_key()
+    }
 
-        let mut measured = BTreeMap::new();
-        let mut put = |name: &str, v: Option<f64>| {
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                measured.insert(name.to_string(), v);
-            }
+    fn work(recipe: &LinearAeRun) -> u64 {
+        recipe.training.steps as u64
+    }
+
+    fn train(
+        recipes: &[&LinearAeRun],
+        device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<LinearAeWeights>> {
+        linear_ae_run::train_batch(recipes, device, progress)
+    }
+
+    fn measure(&self, recipe: &LinearAeRun, output: &LinearAeWeights) -> anyhow::Result<LinearAeMeasurement> {
+        linear_ae_run::measure_run(recipe, output)
+    }
+
+    fn measures(&self, runs: &[Measured<'_, Self>]) -> Measures {
+        let column =
+            |f: &dyn Fn(&LinearAeMeasurement) -> f64| runs.iter().map(|r| f(r.measurement)).collect::<Vec<_>>();
+        let gain = column(&|m| m.theory.mixing_energy_gain);
+        let info = column(&|m| m.multiinformation);
+        let angle = column(&|m| m.most_mixed_angle.unwrap_or(0.0));
+        let cinfom = column(&|m| m.linear_cinfom.unwrap_or(f64::NAN));
+        let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+        let points = panel_points(runs);
+        // Within one verdict group: (multiinformation, gain) against the angle.
+        let within = |verdict: &str, by_gain: bool| {
+            let p = points.get(verdict)?;
+            let angle: Vec<f64> = p[0].iter().map(|q| q.1).collect();
+            let x: Vec<f64> = p[usize::from(by_gain)].iter().map(|q| q.0).collect();
+            finite(spearman(&x, &angle))
         };
-        put("spearman_gain_vs_angle", spearman(&gain, &angle));
-        put("spearman_multiinfo_vs_angle", spearman(&info, &angle));
-        put("pearson_gain_vs_angle", pearson(&gain, &angle));
-        put("pearson_multiinfo_vs_angle", pearson(&info, &angle));
-        put("spearman_gain_vs_cinfom", spearman(&gain, &cinfom));
-        put("spearman_multiinfo_vs_cinfom", spearman(&info, &cinfom));
-        // Within each verdict group: the overall correlations mix a between-group difference
-        // with the relation inside a group, where the paper's "multiinformation does not predict
-        // mixing" is the sharper test.
-        for (verdict, p) in &panels_points {
-            let (info, angle): (Vec<f64>, Vec<f64>) = p[0].iter().copied().unzip();
-            let gain: Vec<f64> = p[1].iter().map(|q| q.0).collect();
-            put(
-                &format!("spearman_multiinfo_vs_angle_{verdict}"),
-                spearman(&info, &angle),
-            );
-            put(&format!("spearman_gain_vs_angle_{verdict}"), spearman(&gain, &angle));
+        let agree = runs
+            .iter()
+            .filter(|r| r.measurement.network_verdict(self.mixed_angle_threshold) == r.measurement.theory.verdict)
+            .count();
+        Measures {
+            spearman_gain_vs_angle: finite(spearman(&gain, &angle)),
+            spearman_multiinfo_vs_angle: finite(spearman(&info, &angle)),
+            pearson_gain_vs_angle: finite(pearson(&gain, &angle)),
+            pearson_multiinfo_vs_angle: finite(pearson(&info, &angle)),
+            spearman_gain_vs_cinfom: finite(spearman(&gain, &cinfom)),
+            spearman_multiinfo_vs_cinfom: finite(spearman(&info, &cinfom)),
+            spearman_multiinfo_vs_angle_mixed: within("mixed", false),
+            spearman_multiinfo_vs_angle_modular: within("modular", false),
+            spearman_gain_vs_angle_mixed: within("mixed", true),
+            spearman_gain_vs_angle_modular: within("modular", true),
+            verdict_accuracy: (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
+            max_reconstruction_loss: runs
+                .iter()
+                .map(|r| r.measurement.losses.reconstruction)
+                .reduce(f64::max)
+                .map(|m| m.max(0.0)),
         }
-        put(
-            "verdict_accuracy",
-            (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
-        );
-        put("max_reconstruction_loss", (!runs.is_empty()).then_some(max_rec));
+    }
 
+    fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
+        let columns = [
+            "seed",
+            "set",
+            "theory_verdict",
+            "mixing_energy_gain",
+            "multiinformation",
+            "most_mixed_angle",
+            "linear_cinfom",
+            "linear_infom",
+            "network_verdict",
+            "reconstruction_loss",
+        ];
+        kind::sweep_table(runs, &columns, |run| {
+            let m = run.measurement;
+            vec![vec![
+                run.seed.to_string(),
+                run.label["set"].clone(),
+                m.theory.verdict.as_str().to_string(),
+                m.theory.mixing_energy_gain.to_string(),
+                m.multiinformation.to_string(),
+                cell(m.most_mixed_angle),
+                cell(m.linear_cinfom),
+                cell(m.linear_infom),
+                m.network_verdict(self.mixed_angle_threshold).as_str().to_string(),
+                m.losses.reconstruction.to_string(),
+            ]]
+        })
+    }
+
+    fn figure(&self, runs: &[Measured<'_, Self>], _: &Measures) -> Figure {
         let titles = [
             (
                 "Mixing vs source multiinformation",
@@ -183,6 +235,7 @@ impl Params {
                 "linear CInfoM",
             ),
         ];
+        let points = panel_points(runs);
         let panels = titles
             .iter()
             .enumerate()
@@ -192,7 +245,7 @@ impl Params {
                 y_label: y.to_string(),
                 equal_aspect: false,
                 legend: Default::default(),
-                series: panels_points
+                series: points
                     .iter()
                     .map(|(verdict, pts)| {
                         Series::points(format!("theory: {verdict}"), colour_of(verdict), pts[k].clone())
@@ -200,30 +253,113 @@ impl Params {
                     .collect(),
             })
             .collect();
-        Summary {
-            table,
-            figure: Figure { columns: 2, panels },
-            measured,
-            notes: vec![format!(
-                "{} runs: {} point sets of {} points uniform on [0,1]² (data seed {}), {}; linear AE 2→{}→2, {} Adam steps at lr {}; network verdict 'mixed' iff most mixed neuron > {} rad.",
-                runs.len(),
-                self.n_sets,
-                self.n_points,
-                self.data_seed,
-                if self.balanced {
-                    "alternately redrawn until the theory calls them modular / mixed"
-                } else {
-                    "as drawn"
-                },
-                self.latent,
-                self.training.steps,
-                self.training.learning_rate,
-                self.mixed_angle_threshold
-            )],
-        }
+        Figure { columns: 2, panels }
+    }
+
+    fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String> {
+        vec![format!(
+            "{} runs: {} point sets of {} points uniform on [0,1]² (data seed {}), {}; linear AE 2→{}→2, {} Adam steps at lr {}; network verdict 'mixed' iff most mixed neuron > {} rad.",
+            runs.len(),
+            self.n_sets,
+            self.n_points,
+            self.data_seed,
+            if self.balanced {
+                "alternately redrawn until the theory calls them modular / mixed"
+            } else {
+                "as drawn"
+            },
+            self.latent,
+            self.training.steps,
+            self.training.learning_rate,
+            self.mixed_angle_threshold
+        )]
     }
 }
 
 pub fn colour_of(verdict: &str) -> usize {
     usize::from(verdict == "mixed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::RunRecipe;
+    use crate::experiments::kind::ErasedKind;
+
+    fn params(n_sets: usize) -> Params {
+        Params {
+            n_sets,
+            n_points: 32,
+            data_seed: 2,
+            balanced: true,
+            latent: 2,
+            objective: AutoencoderObjective {
+                reconstruction: 1.0,
+                activity: 1e-3,
+                nonnegativity: 0.5,
+                weight: 1e-4,
+            },
+            training: Training {
+                steps: 10,
+                learning_rate: 1e-3,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+            },
+            mixed_angle_threshold: 0.05,
+        }
+    }
+
+    #[test]
+    fn measures_of_codes_that_follow_the_theory() {
+        // Six balanced sets; each gets the code its verdict calls for (the mixed ones a neuron
+        // at 45°), so the network verdicts agree with the theory on every set.
+        let p = params(6);
+        let slots = ErasedKind::runs(&p, 0);
+        let measurements: Vec<LinearAeMeasurement> = slots
+            .iter()
+            .map(|slot| {
+                let RunRecipe::Kind(kind) = &slot.recipe else {
+                    panic!("a Kind run")
+                };
+                let recipe: LinearAeRun = serde_json::from_value(kind.recipe.clone()).unwrap();
+                let points = recipe.points.generate().unwrap();
+                let verdict = crate::analysis::theory::check_two_sources(&points, Default::default())
+                    .unwrap()
+                    .verdict;
+                let second = if verdict == Verdict::Mixed { 1.0 } else { 0.0 };
+                let weights = LinearAeWeights {
+                    inputs: 2,
+                    latent: 2,
+                    w_enc: vec![1.0, second, 0.0, 1.0],
+                    b_enc: vec![0.0; 2],
+                    w_dec: vec![1.0, 0.0, 0.0, 1.0],
+                    b_dec: vec![0.0; 2],
+                };
+                linear_ae_run::measure_run(&recipe, &weights).unwrap()
+            })
+            .collect();
+        let sweep = BTreeMap::new();
+        let runs: Vec<Measured<'_, Params>> = slots
+            .iter()
+            .zip(&measurements)
+            .map(|(slot, measurement)| Measured {
+                sweep: &sweep,
+                seed: 0,
+                label: &slot.label,
+                measurement,
+            })
+            .collect();
+        let m = p.measures(&runs);
+        assert_eq!(m.verdict_accuracy, Some(1.0));
+        // Angles are 0 or π/4 by verdict, so they rise with the theory's gain.
+        assert!(m.spearman_gain_vs_angle.unwrap() > 0.5, "{m:?}");
+        // Within one verdict group every angle is the same: no correlation is defined.
+        assert_eq!(m.spearman_gain_vs_angle_mixed, None);
+        assert!(m.max_reconstruction_loss.is_some());
+        assert_eq!(p.table(&runs).rows.len(), 6);
+        let figure = p.figure(&runs, &m);
+        assert_eq!(figure.panels.len(), 4);
+        assert_eq!(figure.panels[0].series.len(), 2, "modular and mixed");
+    }
 }
