@@ -10,23 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, Lookup};
 use crate::experiments::kind::KindOutput;
-use crate::experiments::mlp_ae_run::{self, MlpAeRun};
 use crate::experiments::operative_dimensions::{OperativeMeasurement, TrainingCourse};
 use crate::experiments::{Experiment, Measurement, RunRecipe};
-use crate::model::mlp_ae::{self, MlpWeights};
 use crate::plan::PlannedRun;
 
 /// What training produced for one run: the cached part of a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RunOutput {
-    MlpAe(MlpWeights),
     Classifier(crate::model::classifier::TrainedClassifier),
     Operative(crate::experiments::operative_dimensions::AnalysisOutput),
     Rnn(crate::model::rnn_training::TrainedRnn),
     /// The output of a [`crate::experiments::kind::Kind`], as JSON. The aliases are the
     /// variants of the kinds since moved onto the trait (`Kind::LEGACY_TAG`): their cached
     /// outputs read back as this.
-    #[serde(alias = "WhatWhere", alias = "LinearAe")]
+    #[serde(alias = "WhatWhere", alias = "LinearAe", alias = "MlpAe")]
     Kind(serde_json::Value),
     /// Training produced non-finite numbers. Stored like any result, so that a rerun does not
     /// train it again, and left out of every measurement (a `Kind` reports its own divergence
@@ -282,7 +279,6 @@ fn batch_key(experiment: &Experiment, recipe: &RunRecipe) -> String {
 /// the cost by which shards are dealt.
 pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
     let steps = match recipe {
-        RunRecipe::MlpAe(run) => run.training.steps,
         // Progress counts epochs for classifiers (their step count depends on early stopping).
         RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
         RunRecipe::Operative(_) => 1,
@@ -290,17 +286,6 @@ pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
         RunRecipe::Kind(run) => return experiment.as_kind().map_or(1, |kind| kind.work(run)),
     };
     steps as u64
-}
-
-/// Calls `bar.inc` with the work done, every 1,000 steps and at the end.
-fn progress(bar: &ProgressBar, runs: usize, steps: usize) -> impl FnMut(usize) + '_ {
-    let mut last = 0usize;
-    move |step| {
-        if step - last >= 1000 || step == steps {
-            bar.inc(((step - last) * runs) as u64);
-            last = step;
-        }
-    }
 }
 
 fn train_chunk(
@@ -330,31 +315,6 @@ fn train_chunk(
                     KindOutput::Diverged(divergence) => RunOutput::Diverged(divergence),
                 })
                 .collect())
-        }
-        RunRecipe::MlpAe(_) => {
-            let mlp: Vec<&MlpAeRun> = chunk
-                .iter()
-                .map(|&k| match &runs[k].recipe {
-                    RunRecipe::MlpAe(run) => run,
-                    _ => unreachable!("a batch holds one kind of run"),
-                })
-                .collect();
-            let data: Vec<Vec<Vec<f64>>> = mlp.iter().map(|run| run.samples().values).collect();
-            let inits: Vec<MlpWeights> = mlp.iter().map(|run| run.initial_weights()).collect();
-            let seeds: Vec<u64> = mlp.iter().map(|run| run.batch_seed).collect();
-            let first = mlp[0];
-            let on_step = progress(bar, chunk.len(), first.training.steps);
-            let weights = mlp_ae::train_batch(
-                &data,
-                &inits,
-                &seeds,
-                &first.shape,
-                &first.objective,
-                &first.training,
-                device,
-                on_step,
-            );
-            Ok(weights.into_iter().map(RunOutput::MlpAe).collect())
         }
         RunRecipe::Operative(_) => chunk
             .iter()
@@ -398,7 +358,6 @@ fn train_chunk(
 
 /// Measures a run from its recipe and trained output.
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
-    let metrics = &experiment.info_options();
     match (recipe, output) {
         (RunRecipe::Kind(run), RunOutput::Kind(output)) => experiment
             .as_kind()
@@ -428,9 +387,6 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
                 run, trained, params,
             )?))
         }
-        (RunRecipe::MlpAe(run), RunOutput::MlpAe(weights)) => {
-            Ok(Measurement::MlpAe(mlp_ae_run::measure(run, weights, metrics)))
-        }
         _ => anyhow::bail!(
             "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
         ),
@@ -456,10 +412,15 @@ mod tests {
     }
 
     fn linear_weights(value: f32) -> RunOutput {
-        RunOutput::MlpAe(MlpWeights {
-            widths: vec![2, 2],
-            weights: vec![vec![0.5, value, 0.1, 0.2]],
-            biases: vec![vec![0.0; 2]],
+        RunOutput::Classifier(TrainedClassifier {
+            weights: ClassifierWeights {
+                widths: vec![2, 2],
+                weights: vec![vec![0.5, value, 0.1, 0.2]],
+                biases: vec![vec![0.0; 2]],
+            },
+            epochs: 3,
+            best_epoch: 3,
+            best_validation_loss: Some(0.1),
         })
     }
 

@@ -41,30 +41,6 @@ pub(super) fn linear_autoencoder(
 /// Checks a pre-`Kind` experiment's parameters; `Ok` for kinds that check themselves.
 pub fn check(experiment: &Experiment) -> Checked {
     match experiment {
-        Experiment::RangeManipulation(p) => {
-            domain::count_in("values_per_source", p.values_per_source, 2, 200)?;
-            // The cut keeps s₁ + s₂ + s₃ ≥ c on [0, 1]³: c outside [0, 3] keeps all or nothing.
-            each("corner_cuts", &p.corner_cuts, |n, c| {
-                domain::interval(n, c, 0.0, 3.0, (true, false))
-            })?;
-            each("diagonal_remove_radii", &p.diagonal_remove_radii, domain::non_negative)?;
-            domain::non_negative("diagonal_strengthen_radius", p.diagonal_strengthen_radius)?;
-            each("diagonal_strengthen_copies", &p.diagonal_strengthen_copies, |n, c| {
-                domain::count_in(n, c, 1, 1000)
-            })?;
-            each("shape.encoder", &p.shape.encoder, |n, u| {
-                domain::count_in(n, u, 1, MAX_UNITS)
-            })?;
-            each("shape.decoder", &p.shape.decoder, |n, u| {
-                domain::count_in(n, u, 1, MAX_UNITS)
-            })?;
-            let t = &p.training;
-            domain::count_in("training.steps", t.steps, 1, MAX_STEPS)?;
-            domain::count_in("training.batch_size", t.batch_size, 1, 1_000_000)?;
-            adam("training", t.learning_rate, None)?;
-            domain::non_negative("training.weight_decay", t.weight_decay)?;
-            domain::non_negative("training.init_scale", t.init_scale)
-        }
         Experiment::UnitClustering(p) => {
             each("hidden", &p.hidden, |n, u| domain::count_in(n, u, 1, 8192))?;
             each("dropout", &p.dropout, |n, d| {

@@ -150,6 +150,18 @@ pub fn throttled<'a>(progress: &'a (dyn Fn(u64) + Sync), every: usize, total: us
     }
 }
 
+/// An `on_step(step)` callback for one batched program of `runs` runs and `steps` steps that
+/// reports `runs` units per step to the progress bar, every 1,000 steps and at the last.
+pub fn batch_progress<'a>(progress: &'a (dyn Fn(u64) + Sync), runs: usize, steps: usize) -> impl FnMut(usize) + 'a {
+    let mut reported = 0;
+    move |step: usize| {
+        if step - reported >= 1000 || step == steps {
+            progress(((step - reported) * runs) as u64);
+            reported = step;
+        }
+    }
+}
+
 /// A kind's CSV: the sweep's parameters first (the first run's sweep keys), then `columns`;
 /// `rows` gives a run's rows (one per run, or one per unit), each after the run's sweep values.
 pub fn sweep_table<K: Kind>(

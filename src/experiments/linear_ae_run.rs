@@ -102,13 +102,7 @@ pub fn train_batch(
     let inits: Vec<LinearAeWeights> = recipes.iter().map(|run| run.initial_weights()).collect();
     let first = recipes[0];
     let (steps, runs) = (first.training.steps, recipes.len());
-    let mut reported = 0;
-    let on_step = |step: usize| {
-        if step - reported >= 1000 || step == steps {
-            progress(((step - reported) * runs) as u64);
-            reported = step;
-        }
-    };
+    let on_step = super::kind::batch_progress(progress, runs, steps);
     Ok(linear_ae::train_batch(
         &data,
         &inits,

@@ -1,6 +1,7 @@
 //! One run of the nonlinear autoencoder on manipulated 3-D grid sources, and what is measured
 //! on it (Dorrell et al. 2025, Fig 2 centre).
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::info_metrics::{InfoOptions, info_modularity};
@@ -8,7 +9,7 @@ use crate::analysis::linalg::Matrix;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
 use crate::data::grid3d::{GridSamples, Manipulation, generate};
 use crate::model::AutoencoderObjective;
-use crate::model::mlp_ae::{MlpShape, MlpTraining, MlpWeights, mlp_loss_terms};
+use crate::model::mlp_ae::{self, MlpShape, MlpTraining, MlpWeights, mlp_loss_terms};
 
 /// Everything that decides a trained network: hashed into the run's cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,4 +62,24 @@ pub fn measure(run: &MlpAeRun, weights: &MlpWeights, metrics: &InfoOptions) -> M
         active_latents: info.active.iter().filter(|&&a| a).count(),
         samples: samples.labels.len(),
     }
+}
+
+/// Trains runs with one batch key as one batched program: Fig 2 centre's `Kind::train`.
+pub fn train_batch(recipes: &[&MlpAeRun], device: &Device, progress: &(dyn Fn(u64) + Sync)) -> Vec<MlpWeights> {
+    let data: Vec<Vec<Vec<f64>>> = recipes.iter().map(|run| run.samples().values).collect();
+    let inits: Vec<MlpWeights> = recipes.iter().map(|run| run.initial_weights()).collect();
+    let seeds: Vec<u64> = recipes.iter().map(|run| run.batch_seed).collect();
+    let first = recipes[0];
+    let (steps, runs) = (first.training.steps, recipes.len());
+    let on_step = super::kind::batch_progress(progress, runs, steps);
+    mlp_ae::train_batch(
+        &data,
+        &inits,
+        &seeds,
+        &first.shape,
+        &first.objective,
+        &first.training,
+        device,
+        on_step,
+    )
 }

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::render::figure::Figure;
 use crate::render::table::Table;
-use mlp_ae_run::{MlpAeMeasurement, MlpAeRun};
 
 /// The experiment of a spec, with its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +85,6 @@ impl Unavailable {
 /// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunRecipe {
-    MlpAe(MlpAeRun),
     Classifier(unit_clustering::ClassifierRun),
     Operative(operative_dimensions::NetworkAnalysis),
     RnnTraining(operative_dimensions::RnnTrainingRun),
@@ -101,7 +99,6 @@ impl Serialize for RunRecipe {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         enum Tagged<'a> {
-            MlpAe(&'a MlpAeRun),
             Classifier(&'a unit_clustering::ClassifierRun),
             Operative(&'a operative_dimensions::NetworkAnalysis),
             RnnTraining(&'a operative_dimensions::RnnTrainingRun),
@@ -119,7 +116,6 @@ impl Serialize for RunRecipe {
                 }
                 None => Tagged::Kind(run).serialize(serializer),
             },
-            RunRecipe::MlpAe(run) => Tagged::MlpAe(run).serialize(serializer),
             RunRecipe::Classifier(run) => Tagged::Classifier(run).serialize(serializer),
             RunRecipe::Operative(run) => Tagged::Operative(run).serialize(serializer),
             RunRecipe::RnnTraining(run) => Tagged::RnnTraining(run).serialize(serializer),
@@ -131,7 +127,6 @@ impl RunRecipe {
     /// Runs with equal batch keys can be trained together as one batched program.
     pub fn batch_key(&self) -> String {
         match self {
-            RunRecipe::MlpAe(run) => format!("mlp_ae:{}", run.batch_key()),
             // Trained one at a time (threads run several): each run is its own batch.
             RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
             RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
@@ -161,7 +156,6 @@ pub struct MeasuredRun<'a> {
 /// What the harness measured on a run.
 #[derive(Debug, Clone)]
 pub enum Measurement {
-    MlpAe(MlpAeMeasurement),
     Classifier(unit_clustering::ClusteringMeasurement),
     Operative(operative_dimensions::OperativeMeasurement),
     Kind(kind::KindMeasurement),
@@ -186,7 +180,6 @@ impl Experiment {
             return kind.name();
         }
         match self {
-            Experiment::RangeManipulation(_) => "RangeManipulation",
             Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
             Experiment::UnitClustering(_) => "UnitClustering",
             Experiment::OperativeDimensions(_) => "OperativeDimensions",
@@ -206,7 +199,7 @@ impl Experiment {
     pub fn paper(&self) -> Option<crate::spec::Paper> {
         use crate::spec::Paper;
         Some(match self {
-            Experiment::RangeManipulation(_) | Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
+            Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
             Experiment::UnitClustering(_) => Paper::Lange2022,
             Experiment::OperativeDimensions(_) => Paper::Krause2022,
             _ => return self.as_kind().map(|kind| kind.paper()),
@@ -225,6 +218,7 @@ impl Experiment {
             Experiment::WhatWhere(p) => Some(p),
             Experiment::OnePointApart(p) => Some(p),
             Experiment::RandomPointSets(p) => Some(p),
+            Experiment::RangeManipulation(p) => Some(p),
             _ => None,
         }
     }
@@ -235,7 +229,6 @@ impl Experiment {
             return kind.measure_names();
         }
         let names: &[&str] = match self {
-            Experiment::RangeManipulation(_) => range_manipulation::MEASURES,
             Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
             Experiment::UnitClustering(_) => unit_clustering::MEASURES,
             Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
@@ -252,7 +245,6 @@ impl Experiment {
             return kind.runs(seed);
         }
         match self {
-            Experiment::RangeManipulation(p) => p.runs(seed),
             Experiment::Isaac3dQlae(_) => Vec::new(),
             Experiment::UnitClustering(p) => p.runs(seed),
             Experiment::OperativeDimensions(p) => p.runs(seed),
@@ -265,7 +257,6 @@ impl Experiment {
             return kind.summarise(runs);
         }
         match self {
-            Experiment::RangeManipulation(p) => p.summarise(runs),
             Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
             Experiment::UnitClustering(p) => p.summarise(runs),
             Experiment::OperativeDimensions(p) => p.summarise(runs),
@@ -281,14 +272,6 @@ impl Experiment {
             Experiment::UnitClustering(p) => Ok(p.unavailable()),
             Experiment::OperativeDimensions(p) => Ok(p.unavailable()),
             _ => Ok(None),
-        }
-    }
-
-    /// Settings of the information metrics, for experiments that use them.
-    pub fn info_options(&self) -> crate::analysis::info_metrics::InfoOptions {
-        match self {
-            Experiment::RangeManipulation(p) => p.metrics,
-            _ => Default::default(),
         }
     }
 }

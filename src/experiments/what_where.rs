@@ -251,13 +251,7 @@ impl Kind for Params {
         let weights: Vec<Vec<f64>> = recipes.iter().map(|run| run.inputs_targets_weights().2).collect();
         let inits: Vec<_> = recipes.iter().map(|run| run.initial_weights()).collect();
         let (steps, runs) = (first.training.steps, recipes.len());
-        let mut reported = 0;
-        let on_step = |step: usize| {
-            if step - reported >= 1000 || step == steps {
-                progress(((step - reported) * runs) as u64);
-                reported = step;
-            }
-        };
+        let on_step = kind::batch_progress(progress, runs, steps);
         Ok(crate::model::what_where::train_batch(
             &x,
             &y,
