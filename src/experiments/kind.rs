@@ -409,6 +409,25 @@ impl<K: Kind> ErasedKind for K {
     }
 }
 
+/// Test helper for a kind moved onto the trait: its runs must hash the bytes its old
+/// `RunRecipe::<tag>` variant serialised, `{"<tag>":{…fields in declaration order…}}`, so
+/// that no cached run retrains. Returns that JSON for further checks.
+#[cfg(test)]
+pub fn assert_legacy_key<K: Kind>(params: &K, seed: u64) -> String {
+    let slot = ErasedKind::runs(params, seed).remove(0);
+    let RunRecipe::Kind(run) = &slot.recipe else {
+        panic!("a Kind run")
+    };
+    let tag = K::LEGACY_TAG.expect("a kind moved onto the trait names its old variant");
+    let typed: K::Recipe = serde_json::from_value(run.recipe.clone()).expect("the recipe parses");
+    let old_form = format!("{{\"{tag}\":{}}}", serde_json::to_string(&typed).expect("plain data"));
+    assert_eq!(
+        String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
+        old_form
+    );
+    old_form
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

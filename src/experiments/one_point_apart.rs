@@ -337,16 +337,7 @@ mod tests {
 
     #[test]
     fn runs_keep_the_cache_keys_of_the_old_enum_variant() {
-        let slot = ErasedKind::runs(&params(), 3).remove(0);
-        let RunRecipe::Kind(kind) = &slot.recipe else {
-            panic!("a Kind run")
-        };
-        let typed: LinearAeRun = serde_json::from_value(kind.recipe.clone()).unwrap();
-        let old_form = format!("{{\"LinearAe\":{}}}", serde_json::to_string(&typed).unwrap());
-        assert_eq!(
-            String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
-            old_form
-        );
+        let old_form = crate::experiments::kind::assert_legacy_key(&params(), 3);
         assert!(old_form.starts_with("{\"LinearAe\":{\"points\":"), "{old_form}");
     }
 }

@@ -299,7 +299,6 @@ impl Kind for Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiments::RunRecipe;
     use crate::experiments::kind::ErasedKind;
 
     fn params() -> Params {
@@ -396,16 +395,7 @@ mod tests {
 
     #[test]
     fn runs_keep_the_cache_keys_of_the_old_enum_variant() {
-        let slot = ErasedKind::runs(&params(), 402).remove(0);
-        let RunRecipe::Kind(kind) = &slot.recipe else {
-            panic!("a Kind run")
-        };
-        let typed: MlpAeRun = serde_json::from_value(kind.recipe.clone()).unwrap();
-        let old_form = format!("{{\"MlpAe\":{}}}", serde_json::to_string(&typed).unwrap());
-        assert_eq!(
-            String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
-            old_form
-        );
+        let old_form = crate::experiments::kind::assert_legacy_key(&params(), 402);
         assert!(
             old_form.starts_with("{\"MlpAe\":{\"values_per_source\":6,"),
             "{old_form}"

@@ -342,7 +342,6 @@ impl Kind for Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiments::RunRecipe;
     use crate::experiments::kind::ErasedKind;
 
     fn params() -> Params {
@@ -474,18 +473,7 @@ mod tests {
 
     #[test]
     fn runs_keep_the_cache_keys_of_the_old_enum_variant() {
-        // The old `RunRecipe::WhatWhere(run)` serialised as {"WhatWhere": run}, fields in
-        // declaration order; the moved kind must hash the same bytes.
-        let slot = ErasedKind::runs(&params(), 3).remove(0);
-        let RunRecipe::Kind(kind) = &slot.recipe else {
-            panic!("a Kind run")
-        };
-        let typed: WhatWhereRun = serde_json::from_value(kind.recipe.clone()).unwrap();
-        let old_form = format!("{{\"WhatWhere\":{}}}", serde_json::to_string(&typed).unwrap());
-        assert_eq!(
-            String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
-            old_form
-        );
+        let old_form = crate::experiments::kind::assert_legacy_key(&params(), 3);
         assert!(
             old_form.starts_with("{\"WhatWhere\":{\"values\":9,\"data\":"),
             "{old_form}"
