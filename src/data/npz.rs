@@ -261,7 +261,7 @@ mod tests {
                     3 => bytes.insert(at, rng.next_u64() as u8),
                     _ => {
                         // A 16- or 32-bit field set to 0 or its maximum.
-                        let value = if rng.next_u64() % 2 == 0 { 0u8 } else { 0xff };
+                        let value = if rng.next_u64().is_multiple_of(2) { 0u8 } else { 0xff };
                         for b in bytes.iter_mut().skip(at).take(2 + 2 * pick(&mut rng, 2)) {
                             *b = value;
                         }
