@@ -35,8 +35,10 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// they are evaluated afresh on every run. 7: Fig 1c's `cinfom_separation`. 8: faer's
 /// eigensolver for the spectral start of modularity clustering and SVD-based R² for the linear
 /// information metrics (were Jacobi rotations and normal equations). 9: Fig 2 centre's
-/// `min_group_kept_share`.
-pub const ANALYSIS_VERSION: u32 = 9;
+/// `min_group_kept_share`. 10: the Monte Carlo clustering reads an emptied cluster from its
+/// unit count, not from a summed degree of exactly 0 (rounding residues had made phantom
+/// clusters, and at the Lange paper profile a panic).
+pub const ANALYSIS_VERSION: u32 = 10;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.
