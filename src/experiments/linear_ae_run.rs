@@ -89,6 +89,19 @@ pub fn measure(points: Vec<[f64; 2]>, weights: &LinearAeWeights) -> LinearAeMeas
     }
 }
 
+/// Share of measurements whose network verdict (the angle cut at `threshold`) agrees with the
+/// theory's verdict on their set; `None` without runs. Fig 1c and Fig 1d both claim it.
+pub fn verdict_agreement<'a>(
+    runs: impl ExactSizeIterator<Item = &'a LinearAeMeasurement>,
+    threshold: f64,
+) -> Option<f64> {
+    let total = runs.len();
+    let agree = runs
+        .filter(|m| m.network_verdict(threshold) == m.theory.verdict)
+        .count();
+    (total > 0).then(|| agree as f64 / total as f64)
+}
+
 /// Trains runs with one batch key as one batched program: the `Kind::train` of Fig 1c and 1d.
 pub fn train_batch(
     recipes: &[&LinearAeRun],

@@ -126,12 +126,11 @@ impl Kind for Params {
                 .collect::<Vec<_>>()
         };
         let cinfoms = |set| of_set(set).iter().filter_map(|m| m.linear_cinfom).collect::<Vec<_>>();
-        let agree = runs
-            .iter()
-            .filter(|r| r.measurement.network_verdict(self.mixed_angle_threshold) == r.measurement.theory.verdict)
-            .count();
         Measures {
-            verdict_agreement: (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
+            verdict_agreement: linear_ae_run::verdict_agreement(
+                runs.iter().map(|r| r.measurement),
+                self.mixed_angle_threshold,
+            ),
             angle_full_set: mean(&angles("full_set")),
             angle_less_one_point: mean(&angles("less_one_point")),
             cinfom_full_set: mean(&cinfoms("full_set")),

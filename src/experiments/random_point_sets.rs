@@ -158,10 +158,6 @@ impl Kind for Params {
             let x: Vec<f64> = p[usize::from(by_gain)].iter().map(|q| q.0).collect();
             finite(spearman(&x, &angle))
         };
-        let agree = runs
-            .iter()
-            .filter(|r| r.measurement.network_verdict(self.mixed_angle_threshold) == r.measurement.theory.verdict)
-            .count();
         Measures {
             spearman_gain_vs_angle: finite(spearman(&gain, &angle)),
             spearman_multiinfo_vs_angle: finite(spearman(&info, &angle)),
@@ -173,7 +169,10 @@ impl Kind for Params {
             spearman_multiinfo_vs_angle_modular: within("modular", false),
             spearman_gain_vs_angle_mixed: within("mixed", true),
             spearman_gain_vs_angle_modular: within("modular", true),
-            verdict_accuracy: (!runs.is_empty()).then(|| agree as f64 / runs.len() as f64),
+            verdict_accuracy: linear_ae_run::verdict_agreement(
+                runs.iter().map(|r| r.measurement),
+                self.mixed_angle_threshold,
+            ),
             max_reconstruction_loss: runs
                 .iter()
                 .map(|r| r.measurement.losses.reconstruction)
