@@ -246,14 +246,10 @@ fn derive(path: &Path, source: &str, base: &Spec, derived: DerivedSpec) -> Resul
     let experiment = serde_json::from_value(value).map_err(|e| {
         // Blame the first change that breaks the parameters on its own.
         let pristine = serde_json::to_value(&base.experiment).expect("experiments serialise");
-        let culprit = derived.set.iter().find(|(param, scalar)| {
-            let mut alone = pristine.clone();
-            let params = alone
-                .as_object_mut()
-                .and_then(|o| o.values_mut().next())
-                .expect("tagged");
-            set_path(params, param, scalar.to_json()).is_ok() && serde_json::from_value::<Experiment>(alone).is_err()
-        });
+        let culprit = derived
+            .set
+            .iter()
+            .find(|(param, scalar)| breaks_alone(&pristine, param, scalar));
         let (position, what) = match culprit {
             Some((param, scalar)) => (at(param), format!("`set` gives `{param}` the value {scalar}")),
             None => (
@@ -539,14 +535,9 @@ pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Expe
     serde_json::from_value(value.clone()).map_err(|e| {
         // Blame the first override that breaks the parameters on its own, so the error points
         // at it rather than at whichever override happens to come first.
-        let culprit = overrides.iter().find(|(path, scalar, _)| {
-            let mut alone = pristine.clone();
-            let params = alone
-                .as_object_mut()
-                .and_then(|o| o.values_mut().next())
-                .expect("tagged");
-            set_path(params, path, scalar.to_json()).is_ok() && serde_json::from_value::<Experiment>(alone).is_err()
-        });
+        let culprit = overrides
+            .iter()
+            .find(|(path, scalar, _)| breaks_alone(&pristine, path, scalar));
         match culprit {
             Some((path, scalar, origin)) => ResolveError {
                 path: path.clone(),
@@ -563,6 +554,17 @@ pub fn resolve(spec: &Spec, profile: Profile, point: &SweepPoint) -> Result<Expe
             },
         }
     })
+}
+
+/// Whether setting `path` to `scalar` alone, in an experiment serialised as `pristine`,
+/// leaves parameters that no longer parse: how an error blames one override of several.
+fn breaks_alone(pristine: &serde_json::Value, path: &str, scalar: &Scalar) -> bool {
+    let mut alone = pristine.clone();
+    let params = alone
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .expect("an experiment is externally tagged: {Kind: params}");
+    set_path(params, path, scalar.to_json()).is_ok() && serde_json::from_value::<Experiment>(alone).is_err()
 }
 
 fn set_path(root: &mut serde_json::Value, path: &str, new: serde_json::Value) -> Result<(), String> {
