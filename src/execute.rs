@@ -10,24 +10,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, Lookup};
 use crate::experiments::kind::KindOutput;
-use crate::experiments::operative_dimensions::{OperativeMeasurement, TrainingCourse};
 use crate::experiments::{Experiment, Measurement, RunRecipe};
 use crate::plan::PlannedRun;
 
 /// What training produced for one run: the cached part of a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RunOutput {
-    Classifier(crate::model::classifier::TrainedClassifier),
-    Operative(crate::experiments::operative_dimensions::AnalysisOutput),
-    Rnn(crate::model::rnn_training::TrainedRnn),
     /// The output of a [`crate::experiments::kind::Kind`], as JSON. The aliases are the
-    /// variants of the kinds since moved onto the trait (`Kind::LEGACY_TAG`): their cached
+    /// variants of the kinds written before the trait (`Kind::LEGACY_KEY`): their cached
     /// outputs read back as this.
-    #[serde(alias = "WhatWhere", alias = "LinearAe", alias = "MlpAe")]
+    #[serde(
+        alias = "WhatWhere",
+        alias = "LinearAe",
+        alias = "MlpAe",
+        alias = "Classifier",
+        alias = "Operative",
+        alias = "Rnn"
+    )]
     Kind(serde_json::Value),
-    /// Training produced non-finite numbers. Stored like any result, so that a rerun does not
-    /// train it again, and left out of every measurement (a `Kind` reports its own divergence
-    /// inside its output instead).
+    /// Training produced non-finite numbers (kinds with `Kind::PIPELINE_DIVERGENCE`). Stored like
+    /// any result, so that a rerun does not train it again, and left out of every measurement.
     Diverged(Divergence),
 }
 
@@ -38,30 +40,6 @@ pub struct Divergence {
     /// non-finite loss where the run records its losses, else the end of training).
     pub by_step: u64,
     pub detail: String,
-}
-
-impl RunOutput {
-    /// `self`, or [`RunOutput::Diverged`] if it holds a NaN or an infinity. JSON has neither, so
-    /// such an output could not be read back from the cache: it would be retrained forever.
-    fn or_diverged(self, steps: u64) -> RunOutput {
-        if matches!(self, RunOutput::Kind(_) | RunOutput::Diverged(_)) || crate::cache::survives_json(&self) {
-            return self;
-        }
-        let first_bad_loss = match &self {
-            RunOutput::Rnn(trained) => trained.losses.iter().position(|l| !l.is_finite()),
-            _ => None,
-        };
-        RunOutput::Diverged(match first_bad_loss {
-            Some(iteration) => Divergence {
-                by_step: iteration as u64 + 1,
-                detail: format!("the training loss was non-finite at iteration {}", iteration + 1),
-            },
-            None => Divergence {
-                by_step: steps,
-                detail: format!("the trained weights hold NaN or infinite values after {steps} steps"),
-            },
-        })
-    }
 }
 
 /// How the runs of a plan were obtained.
@@ -227,11 +205,7 @@ impl Training<'_> {
                         loop {
                             let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, &bar)?
-                                .into_iter()
-                                .zip(chunk.iter())
-                                .map(|(output, &k)| output.or_diverged(steps_of(experiment, &runs[k].recipe)))
-                                .collect();
+                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, &bar)?;
                             for (&k, output) in chunk.iter().zip(&trained) {
                                 cache.store(&runs[k].key, &runs[k].recipe, output).map_err(|e| {
                                     anyhow::anyhow!(
@@ -267,25 +241,15 @@ impl Training<'_> {
     }
 }
 
-/// Runs with equal keys train in one call; a `Kind` says itself which of its runs may share one.
+/// Runs with equal keys train in one call; the kind says which of its runs may share one.
 fn batch_key(experiment: &Experiment, recipe: &RunRecipe) -> String {
-    match (recipe, experiment.as_kind()) {
-        (RunRecipe::Kind(run), Some(kind)) => kind.batch_key(run),
-        _ => recipe.batch_key(),
-    }
+    experiment.as_kind().batch_key(&recipe.0)
 }
 
 /// Units of training work of a run (steps, iterations or epochs): the progress bar's unit and
 /// the cost by which shards are dealt.
 pub fn steps_of(experiment: &Experiment, recipe: &RunRecipe) -> u64 {
-    let steps = match recipe {
-        // Progress counts epochs for classifiers (their step count depends on early stopping).
-        RunRecipe::Classifier(run) => run.training.map_or(1, |t| t.max_epochs),
-        RunRecipe::Operative(_) => 1,
-        RunRecipe::RnnTraining(run) => run.training.iterations,
-        RunRecipe::Kind(run) => return experiment.as_kind().map_or(1, |kind| kind.work(run)),
-    };
-    steps as u64
+    experiment.as_kind().work(&recipe.0)
 }
 
 fn train_chunk(
@@ -295,101 +259,22 @@ fn train_chunk(
     device: &Device,
     bar: &ProgressBar,
 ) -> anyhow::Result<Vec<RunOutput>> {
-    match &runs[chunk[0]].recipe {
-        RunRecipe::Kind(_) => {
-            let kind = experiment
-                .as_kind()
-                .ok_or_else(|| anyhow::anyhow!("a {} experiment planned a Kind run", experiment.kind()))?;
-            let recipes: Vec<_> = chunk
-                .iter()
-                .map(|&k| match &runs[k].recipe {
-                    RunRecipe::Kind(run) => run,
-                    _ => unreachable!("a batch holds one kind of run"),
-                })
-                .collect();
-            let outputs = kind.train(&recipes, device, &|units| bar.inc(units))?;
-            Ok(outputs
-                .into_iter()
-                .map(|output| match output {
-                    KindOutput::Trained(value) => RunOutput::Kind(value),
-                    KindOutput::Diverged(divergence) => RunOutput::Diverged(divergence),
-                })
-                .collect())
-        }
-        RunRecipe::Operative(_) => chunk
-            .iter()
-            .map(|&k| {
-                let RunRecipe::Operative(run) = &runs[k].recipe else {
-                    unreachable!("a batch holds one kind of run")
-                };
-                let output = run.analyse()?;
-                bar.inc(1);
-                Ok(RunOutput::Operative(output))
-            })
-            .collect(),
-        RunRecipe::RnnTraining(_) => chunk
-            .iter()
-            .map(|&k| {
-                let RunRecipe::RnnTraining(run) = &runs[k].recipe else {
-                    unreachable!("a batch holds one kind of run")
-                };
-                let trained = run.train(|_, _| bar.inc(1));
-                Ok(RunOutput::Rnn(trained))
-            })
-            .collect(),
-        RunRecipe::Classifier(_) => chunk
-            .iter()
-            .map(|&k| {
-                let RunRecipe::Classifier(run) = &runs[k].recipe else {
-                    unreachable!("a batch holds one kind of run")
-                };
-                let total = run.training.map_or(1, |t| t.max_epochs);
-                let mut done = 0;
-                let trained = run.train(device, |epoch| {
-                    bar.inc((epoch - done) as u64);
-                    done = epoch;
-                })?;
-                bar.inc((total - done.min(total)) as u64);
-                Ok(RunOutput::Classifier(trained))
-            })
-            .collect(),
-    }
+    let recipes: Vec<_> = chunk.iter().map(|&k| &runs[k].recipe.0).collect();
+    let outputs = experiment.as_kind().train(&recipes, device, &|units| bar.inc(units))?;
+    Ok(outputs
+        .into_iter()
+        .map(|output| match output {
+            KindOutput::Trained(value) => RunOutput::Kind(value),
+            KindOutput::Diverged(divergence) => RunOutput::Diverged(divergence),
+        })
+        .collect())
 }
 
 /// Measures a run from its recipe and trained output.
 pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experiment) -> anyhow::Result<Measurement> {
-    match (recipe, output) {
-        (RunRecipe::Kind(run), RunOutput::Kind(output)) => experiment
-            .as_kind()
-            .ok_or_else(|| anyhow::anyhow!("a {} experiment planned a Kind run", experiment.kind()))?
-            .measure(run, output),
-        (RunRecipe::Operative(_), RunOutput::Operative(output)) => Ok(Measurement::Operative(OperativeMeasurement {
-            analysis: output.clone(),
-            training: None,
-        })),
-        (RunRecipe::RnnTraining(_), RunOutput::Rnn(trained)) => {
-            let Experiment::OperativeDimensions(params) = experiment else {
-                anyhow::bail!("a trained RNN outside an operative-dimension experiment")
-            };
-            Ok(Measurement::Operative(OperativeMeasurement {
-                analysis: params.settings().analyse(&trained.network),
-                training: Some(TrainingCourse {
-                    losses: trained.losses.clone(),
-                    kept_iteration: trained.kept_iteration,
-                }),
-            }))
-        }
-        (RunRecipe::Classifier(run), RunOutput::Classifier(trained)) => {
-            let Experiment::UnitClustering(params) = experiment else {
-                anyhow::bail!("a classifier run outside a unit-clustering experiment")
-            };
-            Ok(Measurement::Classifier(crate::experiments::unit_clustering::measure(
-                run, trained, params,
-            )?))
-        }
-        _ => anyhow::bail!(
-            "a cached result does not match its run's kind (fix: `modrepro cache gc`, or delete the entry)"
-        ),
+    match output {
+        RunOutput::Kind(output) => experiment.as_kind().measure(&recipe.0, output),
+        RunOutput::Diverged(_) => anyhow::bail!("a diverged run is not measured (a bug: it is left out before)"),
     }
 }
 
@@ -399,39 +284,31 @@ mod tests {
     use crate::model::classifier::{ClassifierWeights, TrainedClassifier};
 
     #[test]
-    fn an_untrained_classifier_round_trips_through_json() {
-        // JSON has no NaN or infinity: every cached output must survive serialisation.
-        let output = RunOutput::Classifier(TrainedClassifier {
+    fn outputs_cached_under_the_variants_of_kinds_written_before_the_trait_read_back() {
+        // Entries written before UnitClustering and OperativeDimensions moved onto the `Kind`
+        // trait are tagged with their old `RunOutput` variants.
+        let trained = TrainedClassifier {
             weights: ClassifierWeights::init(&[4, 3, 2], 1),
             epochs: 0,
             best_epoch: 0,
             best_validation_loss: None,
-        });
-        let json = serde_json::to_vec(&output).unwrap();
-        assert_eq!(serde_json::from_slice::<RunOutput>(&json).unwrap(), output);
-    }
-
-    fn linear_weights(value: f32) -> RunOutput {
-        RunOutput::Classifier(TrainedClassifier {
-            weights: ClassifierWeights {
-                widths: vec![2, 2],
-                weights: vec![vec![0.5, value, 0.1, 0.2]],
-                biases: vec![vec![0.0; 2]],
-            },
-            epochs: 3,
-            best_epoch: 3,
-            best_validation_loss: Some(0.1),
-        })
-    }
-
-    #[test]
-    fn non_finite_weights_make_a_diverged_run_finite_ones_stay() {
-        assert_eq!(linear_weights(1.0).or_diverged(500), linear_weights(1.0));
-        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            let RunOutput::Diverged(divergence) = linear_weights(bad).or_diverged(500) else {
-                panic!("{bad} was kept as a result")
-            };
-            assert_eq!(divergence.by_step, 500);
+        };
+        let value = serde_json::to_value(&trained).unwrap();
+        for tag in [
+            "Classifier",
+            "Operative",
+            "Rnn",
+            "MlpAe",
+            "LinearAe",
+            "WhatWhere",
+            "Kind",
+        ] {
+            let json = serde_json::to_vec(&serde_json::json!({ tag: value })).unwrap();
+            assert_eq!(
+                serde_json::from_slice::<RunOutput>(&json).unwrap(),
+                RunOutput::Kind(value.clone()),
+                "{tag}"
+            );
         }
     }
 
@@ -440,7 +317,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         let key = crate::cache::RunKey::of(&"run", 1, "flex");
-        let diverged = linear_weights(f32::NAN).or_diverged(500);
+        let diverged = RunOutput::Diverged(Divergence {
+            by_step: 500,
+            detail: "the trained weights hold NaN or infinite values after 500 steps".into(),
+        });
         cache.store(&key, &"run", &diverged).unwrap();
         match cache.lookup::<_, RunOutput>(&key, &"run") {
             Lookup::Hit(output) => assert_eq!(output, diverged),

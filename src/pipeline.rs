@@ -147,7 +147,7 @@ fn summarise(plan: &Plan, outputs: &[RunOutput], jobs: usize) -> anyhow::Result<
         })
         .collect();
     let mut summary = plan.experiment.summarise(&measured_runs);
-    if plan.experiment.as_kind().is_none_or(|kind| kind.pipeline_divergence()) {
+    if plan.experiment.as_kind().pipeline_divergence() {
         record_divergence(&mut summary, plan, outputs);
     }
     Ok(summary)

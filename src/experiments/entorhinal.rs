@@ -235,6 +235,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&EntorhinalRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),

@@ -7,7 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::Unavailable;
+use super::kind::{Kind, Label, Measured};
 use crate::data::isaac3d::{Isaac3d, Isaac3dError};
+use crate::render::figure::Figure;
+use crate::render::table::Table;
+use crate::spec::domain::Checked;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,24 +28,84 @@ pub struct Params {
     pub learning_rate: f64,
 }
 
-pub const MEASURES: &[&str] = &[
-    "cinfom_independent",
-    "cinfom_corner_6",
-    "cinfom_corner_8",
-    "cinfom_corner_10",
-    "cinfom_corner_12",
-    "cinfom_diagonal_min",
-];
+/// The values the paper reports (Fig 2 right), for the claims the spec records.
+#[derive(Debug, Default, Serialize)]
+pub struct Measures {
+    pub cinfom_independent: Option<f64>,
+    pub cinfom_corner_6: Option<f64>,
+    pub cinfom_corner_8: Option<f64>,
+    pub cinfom_corner_10: Option<f64>,
+    pub cinfom_corner_12: Option<f64>,
+    pub cinfom_diagonal_min: Option<f64>,
+}
 
-impl Params {
-    pub fn unavailable(&self) -> anyhow::Result<Unavailable> {
+/// A run of this kind: there is none until the model is implemented, and this type, having no
+/// values, says so to the compiler (no run can be planned, trained or measured).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum NoRun {}
+
+impl Kind for Params {
+    const NAME: &'static str = "Isaac3dQlae";
+    const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
+    type Recipe = NoRun;
+    type Output = NoRun;
+    type Measurement = NoRun;
+    type Measures = Measures;
+
+    /// The data set is checked when it is opened (`unavailable`).
+    fn validate(&self) -> Checked {
+        Ok(())
+    }
+
+    fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
         match Isaac3d::open(std::path::Path::new(&self.data_dir)) {
-            Err(missing @ Isaac3dError::Missing(_)) => Ok(Unavailable::DataMissing(missing.to_string())),
+            Err(missing @ Isaac3dError::Missing(_)) => Ok(Some(Unavailable::DataMissing(missing.to_string()))),
             Err(invalid) => Err(invalid.into()),
-            Ok(data) => Ok(Unavailable::NotImplemented(format!(
+            Ok(data) => Ok(Some(Unavailable::NotImplemented(format!(
                 "Isaac3D found ({} images) but training the quantised-latent autoencoder is not implemented yet (it needs a GPU; issue 3)",
                 data.len()
-            ))),
+            )))),
         }
+    }
+
+    fn runs(&self, _seed: u64) -> Vec<(Label, NoRun)> {
+        Vec::new()
+    }
+
+    fn work(recipe: &NoRun) -> u64 {
+        match *recipe {}
+    }
+
+    fn train(
+        &self,
+        recipes: &[&NoRun],
+        _device: &burn::tensor::Device,
+        _progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<NoRun>> {
+        Ok(recipes.iter().map(|recipe| match **recipe {}).collect())
+    }
+
+    fn measure(&self, recipe: &NoRun, _output: &NoRun) -> anyhow::Result<NoRun> {
+        match *recipe {}
+    }
+
+    // An unavailable artefact is never summarised; with no runs there is nothing to show.
+    fn measures(&self, _runs: &[Measured<'_, Self>]) -> Measures {
+        Measures::default()
+    }
+
+    fn table(&self, _runs: &[Measured<'_, Self>]) -> Table {
+        Table::new(Vec::new())
+    }
+
+    fn figure(&self, _runs: &[Measured<'_, Self>], _measures: &Measures) -> Figure {
+        Figure {
+            columns: 1,
+            panels: Vec::new(),
+        }
+    }
+
+    fn notes(&self, _runs: &[Measured<'_, Self>]) -> Vec<String> {
+        Vec::new()
     }
 }

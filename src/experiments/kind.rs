@@ -8,11 +8,10 @@
 //! files, one variant of [`super::Experiment`] and one arm of `Experiment::as_kind`
 //! (docs/ADDING_AN_EXPERIMENT.md walks through it).
 //!
-//! Kinds written before this trait still go through the older enums (`RunRecipe`, `RunOutput`,
-//! `Measurement`); they move here one at a time, keeping their cache entries: a moved kind
-//! names its old `RunRecipe` variant in [`Kind::LEGACY_TAG`], so its runs hash to the keys they
-//! had (`{"WhatWhere": recipe}`), and `RunOutput::Kind` reads the outputs stored under that
-//! variant's name.
+//! Kinds written before this trait went through parallel enums (`RunRecipe`, `RunOutput`,
+//! `Measurement` variants); they kept their cache entries when they moved here: a moved kind
+//! says in [`Kind::LEGACY_KEY`] how its old variant keyed its runs (`{"WhatWhere": recipe}`),
+//! and `RunOutput::Kind` reads the outputs stored under the old variants' names.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -23,7 +22,7 @@ use burn::tensor::Device;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary};
+use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
 use crate::render::figure::Figure;
 use crate::render::table::Table;
 use crate::spec::domain::Checked;
@@ -50,11 +49,10 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// cache key, so no stale cached result is read as the new code's. Left out of the key
     /// while 0, so the keys of runs cached before it existed stay valid.
     const VERSION: u32 = 0;
-    /// For a kind that existed before this trait: the name of its old `RunRecipe` variant.
-    /// Its runs are then keyed as that variant serialised (`{"<tag>": recipe}`, no kind name
-    /// or version), so runs cached before the move stay valid (`RunOutput::Kind` reads their
-    /// outputs under the same name). `None` for every kind written with the trait.
-    const LEGACY_TAG: Option<&'static str> = None;
+    /// For a kind that existed before this trait: how its old `RunRecipe` variant keyed its
+    /// runs, so that runs cached before the move stay valid (`RunOutput::Kind` reads their
+    /// outputs under the old variants' names). `None` for every kind written with the trait.
+    const LEGACY_KEY: Option<LegacyKey> = None;
     /// `true`: an output holding a NaN or an infinity is stored as diverged, left out of the
     /// measurements and listed by the pipeline (a `status` column in the table, a note, and
     /// `share_diverged`), as for the kinds written before this trait. `false`: the kind reports
@@ -74,6 +72,19 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// after profiles and sweeps are applied. The message names the parameter and what is allowed.
     fn validate(&self) -> Checked;
 
+    /// `Some` when the artefact cannot be produced here (its data or its implementation is
+    /// missing: reported as such, never as a pass); an error when the data is there but invalid.
+    fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
+        Ok(None)
+    }
+
+    /// The names claims may use: the fields of [`Kind::Measures`]. A kind whose artefact
+    /// measures a subset depending on its parameters (Lange's `report`) narrows it here, so a
+    /// claim on a value the artefact does not measure is refused when the spec loads.
+    fn measure_names(&self) -> Vec<String> {
+        measure_names::<Self::Measures>()
+    }
+
     /// The runs of one seed at one sweep point.
     fn runs(&self, seed: u64) -> Vec<(Label, Self::Recipe)>;
 
@@ -85,8 +96,11 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// Units of work of a run, for the progress bar (e.g. its iterations).
     fn work(recipe: &Self::Recipe) -> u64;
 
-    /// Trains runs with one batch key; calls `progress(units)` as work is done.
+    /// Trains runs with one batch key; calls `progress(units)` as work is done. `self` says
+    /// where input data is (a recipe holds only its digest, so that moving a file keeps the
+    /// cache).
     fn train(
+        &self,
         recipes: &[&Self::Recipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
@@ -187,7 +201,12 @@ pub fn sweep_table<K: Kind>(
 
 /// The names of a measures struct's fields, sorted.
 pub fn measure_names<M: Serialize + Default>() -> Vec<String> {
-    match serde_json::to_value(M::default()) {
+    names_of(&M::default())
+}
+
+/// The field names of a measures value, sorted (for a measures enum: its variant's).
+pub fn names_of<M: Serialize>(measures: &M) -> Vec<String> {
+    match serde_json::to_value(measures) {
         Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
         _ => Vec::new(),
     }
@@ -212,18 +231,40 @@ pub struct KindRecipe {
     /// [`Kind::VERSION`]; absent from the JSON (and so from the key) while 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u32,
-    /// Set for a kind with a [`Kind::LEGACY_TAG`]: `RunRecipe` then serialises this run as
-    /// `{tag: json}`, the recipe as its own type writes it (fields in declaration order, as
-    /// the old enum did; `recipe` above is a JSON value, whose keys are sorted).
+    /// Set for a kind with a [`Kind::LEGACY_KEY`]: `RunRecipe` then serialises this run as
+    /// this JSON, the recipe as its own type writes it (fields in declaration order, as the
+    /// old enum did; `recipe` above is a JSON value, whose keys are sorted).
     #[serde(skip)]
     pub legacy: Option<LegacyForm>,
 }
 
-/// A run as the `RunRecipe` variant of a kind written before the trait serialised it.
+/// How a kind written before the trait keyed its runs (see [`Kind::LEGACY_KEY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyKey {
+    /// Its runs were one `RunRecipe` variant: keyed as `{"<tag>": recipe}`.
+    Tagged(&'static str),
+    /// Its runs were several variants, and its recipe is an enum of those variants with the
+    /// same names (serde's external tagging): keyed as the recipe serialises itself.
+    SelfTagged,
+}
+
+/// A run as the `RunRecipe` variant of a kind written before the trait serialised it: the
+/// exact JSON its key was hashed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacyForm {
-    pub tag: &'static str,
     pub json: String,
+}
+
+impl LegacyForm {
+    fn of<R: Serialize>(key: LegacyKey, recipe: &R) -> LegacyForm {
+        let json = serde_json::to_string(recipe).expect("recipes are plain data");
+        LegacyForm {
+            json: match key {
+                LegacyKey::Tagged(tag) => format!("{{{}:{json}}}", serde_json::Value::from(tag)),
+                LegacyKey::SelfTagged => json,
+            },
+        }
+    }
 }
 
 /// What [`ErasedKind::train`] gives back for one run.
@@ -253,6 +294,7 @@ pub trait ErasedKind: Sync {
     fn name(&self) -> &'static str;
     fn paper(&self) -> crate::spec::Paper;
     fn validate(&self) -> Checked;
+    fn unavailable(&self) -> anyhow::Result<Option<Unavailable>>;
     fn measure_names(&self) -> Vec<String>;
     fn pipeline_divergence(&self) -> bool;
     fn runs(&self, seed: u64) -> Vec<RunSlot>;
@@ -266,6 +308,40 @@ pub trait ErasedKind: Sync {
     ) -> anyhow::Result<Vec<KindOutput>>;
     fn measure(&self, recipe: &KindRecipe, output: &serde_json::Value) -> anyhow::Result<Measurement>;
     fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary;
+}
+
+/// A run of kind `K` as the pipeline carries it (and hashes it).
+fn run_slot<K: Kind>(label: Label, recipe: &K::Recipe) -> RunSlot {
+    RunSlot {
+        label,
+        recipe: RunRecipe(KindRecipe {
+            kind: K::NAME.to_string(),
+            recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
+            version: K::VERSION,
+            legacy: K::LEGACY_KEY.map(|key| LegacyForm::of(key, recipe)),
+        }),
+    }
+}
+
+/// How a trained output is stored: as JSON, or — when the pipeline handles the kind's
+/// divergence (`diverged_by: Some(steps)`) and the output holds a NaN or an infinity, which JSON
+/// cannot hold (it could never be read back, and would be retrained forever) — as diverged.
+fn stored_form<O: Serialize + DeserializeOwned + PartialEq>(
+    output: &O,
+    diverged_by: Option<u64>,
+    kind: &str,
+) -> anyhow::Result<KindOutput> {
+    if let Some(steps) = diverged_by
+        && !crate::cache::survives_json(output)
+    {
+        return Ok(KindOutput::Diverged(crate::execute::Divergence {
+            by_step: steps,
+            detail: format!("the trained weights hold NaN or infinite values after {steps} steps"),
+        }));
+    }
+    serde_json::to_value(output)
+        .map(KindOutput::Trained)
+        .map_err(|e| anyhow::anyhow!("a {kind} output does not serialise: {e}"))
 }
 
 fn typed_recipe<K: Kind>(recipe: &KindRecipe) -> anyhow::Result<K::Recipe> {
@@ -292,8 +368,12 @@ impl<K: Kind> ErasedKind for K {
         Kind::validate(self)
     }
 
+    fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
+        Kind::unavailable(self)
+    }
+
     fn measure_names(&self) -> Vec<String> {
-        let mut names = measure_names::<K::Measures>();
+        let mut names = Kind::measure_names(self);
         if K::PIPELINE_DIVERGENCE {
             names.push("share_diverged".into());
         }
@@ -307,18 +387,7 @@ impl<K: Kind> ErasedKind for K {
     fn runs(&self, seed: u64) -> Vec<RunSlot> {
         Kind::runs(self, seed)
             .into_iter()
-            .map(|(label, recipe)| RunSlot {
-                label,
-                recipe: RunRecipe::Kind(KindRecipe {
-                    kind: K::NAME.to_string(),
-                    recipe: serde_json::to_value(&recipe).expect("recipes are plain data"),
-                    version: K::VERSION,
-                    legacy: K::LEGACY_TAG.map(|tag| LegacyForm {
-                        tag,
-                        json: serde_json::to_string(&recipe).expect("recipes are plain data"),
-                    }),
-                }),
-            })
+            .map(|(label, recipe)| run_slot::<K>(label, &recipe))
             .collect()
     }
 
@@ -345,7 +414,7 @@ impl<K: Kind> ErasedKind for K {
             .map(|r| typed_recipe::<K>(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let refs: Vec<&K::Recipe> = typed.iter().collect();
-        let outputs = K::train(&refs, device, progress)?;
+        let outputs = Kind::train(self, &refs, device, progress)?;
         anyhow::ensure!(
             outputs.len() == recipes.len(),
             "{} trained {} of {} runs",
@@ -356,19 +425,7 @@ impl<K: Kind> ErasedKind for K {
         outputs
             .iter()
             .zip(&typed)
-            .map(|(o, recipe)| {
-                // JSON has no NaN: such an output could not be read back from the cache.
-                if K::PIPELINE_DIVERGENCE && !crate::cache::survives_json(o) {
-                    let steps = K::work(recipe);
-                    return Ok(KindOutput::Diverged(crate::execute::Divergence {
-                        by_step: steps,
-                        detail: format!("the trained weights hold NaN or infinite values after {steps} steps"),
-                    }));
-                }
-                serde_json::to_value(o)
-                    .map(KindOutput::Trained)
-                    .map_err(|e| anyhow::anyhow!("a {} output does not serialise: {e}", K::NAME))
-            })
+            .map(|(o, recipe)| stored_form(o, K::PIPELINE_DIVERGENCE.then(|| K::work(recipe)), K::NAME))
             .collect()
     }
 
@@ -381,7 +438,7 @@ impl<K: Kind> ErasedKind for K {
             )
         })?;
         let measurement = Kind::measure(self, &recipe, &output)?;
-        Ok(Measurement::Kind(KindMeasurement(Arc::new(measurement))))
+        Ok(KindMeasurement(Arc::new(measurement)))
     }
 
     fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
@@ -391,12 +448,11 @@ impl<K: Kind> ErasedKind for K {
                 sweep: run.sweep,
                 seed: run.seed,
                 label: run.label,
-                measurement: match run.measurement {
-                    Measurement::Kind(KindMeasurement(any)) => any
-                        .downcast_ref::<K::Measurement>()
-                        .expect("a kind's runs are measured by that kind"),
-                    _ => unreachable!("a kind's runs are measured by that kind"),
-                },
+                measurement: run
+                    .measurement
+                    .0
+                    .downcast_ref::<K::Measurement>()
+                    .expect("a kind's runs are measured by that kind"),
             })
             .collect();
         let measures = Kind::measures(self, &typed);
@@ -415,12 +471,19 @@ impl<K: Kind> ErasedKind for K {
 #[cfg(test)]
 pub fn assert_legacy_key<K: Kind>(params: &K, seed: u64) -> String {
     let slot = ErasedKind::runs(params, seed).remove(0);
-    let RunRecipe::Kind(run) = &slot.recipe else {
-        panic!("a Kind run")
+    let typed: K::Recipe = serde_json::from_value(slot.recipe.0.recipe.clone()).expect("the recipe parses");
+    assert_legacy_form::<K>(&typed)
+}
+
+/// [`assert_legacy_key`] for one recipe.
+#[cfg(test)]
+pub fn assert_legacy_form<K: Kind>(recipe: &K::Recipe) -> String {
+    let slot = run_slot::<K>(Label::new(), recipe);
+    let json = serde_json::to_string(recipe).expect("plain data");
+    let old_form = match K::LEGACY_KEY.expect("a kind moved onto the trait says how it was keyed") {
+        LegacyKey::Tagged(tag) => format!("{{\"{tag}\":{json}}}"),
+        LegacyKey::SelfTagged => json,
     };
-    let tag = K::LEGACY_TAG.expect("a kind moved onto the trait names its old variant");
-    let typed: K::Recipe = serde_json::from_value(run.recipe.clone()).expect("the recipe parses");
-    let old_form = format!("{{\"{tag}\":{}}}", serde_json::to_string(&typed).expect("plain data"));
     assert_eq!(
         String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap(),
         old_form
@@ -455,6 +518,21 @@ mod tests {
             serde_json::to_string(&recipe(2)).unwrap(),
             r#"{"kind":"K","recipe":{"a":1},"version":2}"#
         );
+    }
+
+    #[test]
+    fn non_finite_outputs_are_stored_as_diverged_where_the_pipeline_handles_divergence() {
+        let weights = |w: f32| vec![0.5, w];
+        assert_eq!(
+            stored_form(&weights(1.0), Some(500), "K").unwrap(),
+            KindOutput::Trained(serde_json::json!([0.5, 1.0]))
+        );
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let KindOutput::Diverged(divergence) = stored_form(&weights(bad), Some(500), "K").unwrap() else {
+                panic!("{bad} was kept as a result")
+            };
+            assert_eq!(divergence.by_step, 500);
+        }
     }
 
     #[test]

@@ -178,6 +178,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&MissingVariableRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),

@@ -82,57 +82,26 @@ impl Unavailable {
     }
 }
 
-/// One unit of training work, fully resolved. Its canonical JSON is hashed for the cache.
+/// One unit of training work, fully resolved: a run of a [`kind::Kind`]. Its canonical JSON is
+/// hashed for the cache.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RunRecipe {
-    Classifier(unit_clustering::ClassifierRun),
-    Operative(operative_dimensions::NetworkAnalysis),
-    RnnTraining(operative_dimensions::RnnTrainingRun),
-    /// A run of a kind written with the [`kind::Kind`] trait.
-    Kind(kind::KindRecipe),
-}
+pub struct RunRecipe(pub kind::KindRecipe);
 
-/// How a [`RunRecipe`] is written, and so hashed: each variant as `{"Variant": run}`, except
-/// that a run of a kind moved onto the [`kind::Kind`] trait is written as its old variant was
-/// (`{"WhatWhere": recipe}`, see [`kind::Kind::LEGACY_TAG`]), so its cache key did not move.
+/// How a [`RunRecipe`] is written, and so hashed: `{"Kind": run}`, except that a run of a kind
+/// written before the [`kind::Kind`] trait is written as its old `RunRecipe` variant was
+/// (`{"WhatWhere": recipe}`, see [`kind::Kind::LEGACY_KEY`]), so its cache key did not move.
 impl Serialize for RunRecipe {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        enum Tagged<'a> {
-            Classifier(&'a unit_clustering::ClassifierRun),
-            Operative(&'a operative_dimensions::NetworkAnalysis),
-            RnnTraining(&'a operative_dimensions::RnnTrainingRun),
-            Kind(&'a kind::KindRecipe),
-        }
-        match self {
-            RunRecipe::Kind(run) => match &run.legacy {
-                Some(legacy) => {
-                    use serde::ser::{Error, SerializeMap};
-                    let raw =
-                        serde_json::value::RawValue::from_string(legacy.json.clone()).map_err(S::Error::custom)?;
-                    let mut map = serializer.serialize_map(Some(1))?;
-                    map.serialize_entry(legacy.tag, &raw)?;
-                    map.end()
-                }
-                None => Tagged::Kind(run).serialize(serializer),
-            },
-            RunRecipe::Classifier(run) => Tagged::Classifier(run).serialize(serializer),
-            RunRecipe::Operative(run) => Tagged::Operative(run).serialize(serializer),
-            RunRecipe::RnnTraining(run) => Tagged::RnnTraining(run).serialize(serializer),
-        }
-    }
-}
-
-impl RunRecipe {
-    /// Runs with equal batch keys can be trained together as one batched program.
-    pub fn batch_key(&self) -> String {
-        match self {
-            // Trained one at a time (threads run several): each run is its own batch.
-            RunRecipe::Classifier(run) => format!("classifier:{}", serde_json::to_string(run).expect("plain data")),
-            RunRecipe::Operative(run) => format!("operative:{}", serde_json::to_string(run).expect("plain data")),
-            RunRecipe::RnnTraining(run) => format!("rnn:{}", serde_json::to_string(run).expect("plain data")),
-            // The pipeline asks the kind (`ErasedKind::batch_key`); this is the fallback.
-            RunRecipe::Kind(run) => format!("kind:{}:{}", run.kind, run.recipe),
+        use serde::ser::{Error, SerializeMap};
+        match &self.0.legacy {
+            Some(legacy) => serde_json::value::RawValue::from_string(legacy.json.clone())
+                .map_err(S::Error::custom)?
+                .serialize(serializer),
+            None => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("Kind", &self.0)?;
+                map.end()
+            }
         }
     }
 }
@@ -153,13 +122,8 @@ pub struct MeasuredRun<'a> {
     pub measurement: &'a Measurement,
 }
 
-/// What the harness measured on a run.
-#[derive(Debug, Clone)]
-pub enum Measurement {
-    Classifier(unit_clustering::ClusteringMeasurement),
-    Operative(operative_dimensions::OperativeMeasurement),
-    Kind(kind::KindMeasurement),
-}
+/// What the harness measured on a run (its kind's `Measurement`, type-erased).
+pub type Measurement = kind::KindMeasurement;
 
 /// An artefact's content, before rendering. Cached per artefact (see `pipeline`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,105 +138,57 @@ pub struct Summary {
 }
 
 impl Experiment {
+    /// The experiment's kind: the one place a kind is wired in.
+    pub fn as_kind(&self) -> &dyn kind::ErasedKind {
+        match self {
+            Experiment::OnePointApart(p) => p,
+            Experiment::RandomPointSets(p) => p,
+            Experiment::RangeManipulation(p) => p,
+            Experiment::Isaac3dQlae(p) => p,
+            Experiment::WhatWhere(p) => p,
+            Experiment::UnitClustering(p) => p,
+            Experiment::OperativeDimensions(p) => p,
+            Experiment::TwoFrequencies(p) => p,
+            Experiment::Entorhinal(p) => p,
+            Experiment::TeacherStudent(p) => p,
+            Experiment::MissingVariable(p) => p,
+            Experiment::RidgeReadout(p) => p,
+        }
+    }
+
     /// Human name of the experiment kind.
     pub fn kind(&self) -> &'static str {
-        if let Some(kind) = self.as_kind() {
-            return kind.name();
-        }
-        match self {
-            Experiment::Isaac3dQlae(_) => "Isaac3dQlae",
-            Experiment::UnitClustering(_) => "UnitClustering",
-            Experiment::OperativeDimensions(_) => "OperativeDimensions",
-            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
-        }
+        self.as_kind().name()
     }
 
     /// Checks the parameters against their domain (after profiles and sweeps are applied).
     pub fn validate(&self) -> crate::spec::domain::Checked {
-        match self.as_kind() {
-            Some(kind) => kind.validate(),
-            None => domains::check(self),
-        }
+        self.as_kind().validate()
     }
 
-    /// The paper whose figure this experiment reproduces (`None`: any paper may use it).
-    pub fn paper(&self) -> Option<crate::spec::Paper> {
-        use crate::spec::Paper;
-        Some(match self {
-            Experiment::Isaac3dQlae(_) => Paper::Dorrell2025,
-            Experiment::UnitClustering(_) => Paper::Lange2022,
-            Experiment::OperativeDimensions(_) => Paper::Krause2022,
-            _ => return self.as_kind().map(|kind| kind.paper()),
-        })
-    }
-
-    /// The experiment as a [`kind::Kind`], for kinds written with that trait: the one place a
-    /// new kind is wired in.
-    pub fn as_kind(&self) -> Option<&dyn kind::ErasedKind> {
-        match self {
-            Experiment::TwoFrequencies(p) => Some(p),
-            Experiment::Entorhinal(p) => Some(p),
-            Experiment::TeacherStudent(p) => Some(p),
-            Experiment::RidgeReadout(p) => Some(p),
-            Experiment::MissingVariable(p) => Some(p),
-            Experiment::WhatWhere(p) => Some(p),
-            Experiment::OnePointApart(p) => Some(p),
-            Experiment::RandomPointSets(p) => Some(p),
-            Experiment::RangeManipulation(p) => Some(p),
-            _ => None,
-        }
+    /// The paper whose figure this experiment reproduces.
+    pub fn paper(&self) -> crate::spec::Paper {
+        self.as_kind().paper()
     }
 
     /// The names of the values `summarise` measures, for validating claims at load time.
     pub fn measures(&self) -> Vec<String> {
-        if let Some(kind) = self.as_kind() {
-            return kind.measure_names();
-        }
-        let names: &[&str] = match self {
-            Experiment::Isaac3dQlae(_) => isaac3d_qlae::MEASURES,
-            Experiment::UnitClustering(_) => unit_clustering::MEASURES,
-            Experiment::OperativeDimensions(_) => operative_dimensions::MEASURES,
-            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
-        };
-        // Added to every summary by the pipeline (a Kind measures its own).
-        let pipeline_measures = ["share_diverged"];
-        names.iter().chain(&pipeline_measures).map(|n| n.to_string()).collect()
+        self.as_kind().measure_names()
     }
 
     /// The runs of one seed at one sweep point.
     pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
-        if let Some(kind) = self.as_kind() {
-            return kind.runs(seed);
-        }
-        match self {
-            Experiment::Isaac3dQlae(_) => Vec::new(),
-            Experiment::UnitClustering(p) => p.runs(seed),
-            Experiment::OperativeDimensions(p) => p.runs(seed),
-            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
-        }
+        self.as_kind().runs(seed)
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        if let Some(kind) = self.as_kind() {
-            return kind.summarise(runs);
-        }
-        match self {
-            Experiment::Isaac3dQlae(_) => unreachable!("an unavailable experiment is never summarised"),
-            Experiment::UnitClustering(p) => p.summarise(runs),
-            Experiment::OperativeDimensions(p) => p.summarise(runs),
-            _ => unreachable!("every other experiment is a Kind, handled by as_kind above"),
-        }
+        self.as_kind().summarise(runs)
     }
 
     /// `Some` when the artefact cannot be produced here (data or implementation missing);
     /// an error when data is present but invalid.
     pub fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
-        match self {
-            Experiment::Isaac3dQlae(p) => p.unavailable().map(Some),
-            Experiment::UnitClustering(p) => Ok(p.unavailable()),
-            Experiment::OperativeDimensions(p) => Ok(p.unavailable()),
-            _ => Ok(None),
-        }
+        self.as_kind().unavailable()
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cell;
 use super::domains::linear_autoencoder;
-use super::kind::{self, Kind, Label, Measured};
+use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use super::random_point_sets::colour_of;
 use crate::analysis::stats::{mean, separation};
@@ -58,7 +58,7 @@ impl Kind for Params {
     const NAME: &'static str = "OnePointApart";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::LinearAe`.
-    const LEGACY_TAG: Option<&'static str> = Some("LinearAe");
+    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("LinearAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = LinearAeRun;
     type Output = LinearAeWeights;
@@ -101,6 +101,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&LinearAeRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
@@ -252,7 +253,6 @@ pub fn point_set_panel(title: String, theory: &TheoryCheck, points: &[[f64; 2]],
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiments::RunRecipe;
     use crate::experiments::kind::ErasedKind;
 
     fn params() -> Params {
@@ -295,12 +295,7 @@ mod tests {
     fn measures_of_hand_built_codes() {
         let p = params();
         let runs = ErasedKind::runs(&p, 0);
-        let recipe = |k: usize| -> LinearAeRun {
-            let RunRecipe::Kind(kind) = &runs[k].recipe else {
-                panic!("a Kind run")
-            };
-            serde_json::from_value(kind.recipe.clone()).unwrap()
-        };
+        let recipe = |k: usize| -> LinearAeRun { serde_json::from_value(runs[k].recipe.0.recipe.clone()).unwrap() };
         // The modular set gets a modular code, the mixed set a code with one neuron at 45°.
         let modular = linear_ae_run::measure_run(&recipe(0), &weights([0.0, 1.0])).unwrap();
         let mixed = linear_ae_run::measure_run(&recipe(1), &weights([1.0, 1.0])).unwrap();

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::median;
 
-use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
+use super::Unavailable;
+use super::domains::{MAX_STEPS, MAX_UNITS, adam, each};
+use super::kind::{Kind, Label, LegacyKey, Measured};
 use crate::analysis::operative_dims::{columns_of, left_singular, local_column_dimensions, project_columns};
 use crate::analysis::operative_rows::{
     RowSearch, best_direction, gram, local_ascent, local_row_dimensions, project_rows,
@@ -31,6 +33,7 @@ use crate::model::rnn_training::{CHECKPOINT_EVERY, RnnTraining, TRAINING_VERSION
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
+use crate::spec::domain::{self, Checked};
 
 /// Where the analysed networks come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,9 +91,7 @@ pub struct AnalysisSettings {
 #[serde(deny_unknown_fields)]
 pub struct NetworkAnalysis {
     pub settings: AnalysisSettings,
-    /// Where the file was when the run was planned; not part of the key.
-    #[serde(skip)]
-    pub networks: String,
+    /// The file's digest, not its place (the spec's `networks` says where it is).
     pub networks_sha256: String,
     pub network: usize,
 }
@@ -224,15 +225,36 @@ fn network_from_arrays(
 }
 
 impl NetworkAnalysis {
-    pub fn analyse(&self) -> anyhow::Result<AnalysisOutput> {
-        let bytes = std::fs::read(&self.networks).map_err(|e| anyhow::anyhow!("{}: {e}", self.networks))?;
+    /// Analyses network `self.network` of the file at `path`, refused if the file is not the
+    /// one this run was planned on.
+    pub fn analyse(&self, path: &str) -> anyhow::Result<AnalysisOutput> {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
         anyhow::ensure!(
             crate::cache::sha256_hex(&bytes) == self.networks_sha256,
-            "{}: the file changed since this run was planned (fix: run again)",
-            self.networks
+            "{path}: the file changed since this run was planned (fix: run again)"
         );
-        Ok(self.settings.analyse(&load_network(&self.networks, self.network)?))
+        Ok(self.settings.analyse(&load_network(path, self.network)?))
     }
+}
+
+/// One run: a published (or a researcher's) network analysed, or a network trained here. The
+/// variants are named as the `RunRecipe` variants they were before the `Kind` trait, and keyed
+/// as those variants serialised them (`{"Operative": …}`), so no cached run is redone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KrauseRun {
+    /// The analysis is the cached result.
+    Operative(NetworkAnalysis),
+    /// The trained network is the cached result; the analysis is its measurement.
+    RnnTraining(RnnTrainingRun),
+}
+
+/// What a [`KrauseRun`] leaves in the cache. Untagged: the entries cached before the `Kind`
+/// trait hold the bare analysis or network (their tag was the `RunOutput` variant's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KrauseOutput {
+    Analysis(AnalysisOutput),
+    Trained(TrainedRnn),
 }
 
 impl AnalysisSettings {
@@ -405,27 +427,108 @@ impl AnalysisSettings {
     }
 }
 
-pub const MEASURES: &[&str] = &[
-    "operative_rank_within_5pct_median",
-    "operative_rows_rank_within_5pct_median",
-    "svd_rank_within_5pct_median",
-    "first_operative_pc_share_median",
-    "first_row_pc_share_median",
-    "svd_rank_for_90pct_variance_median",
-    "full_rank_cost_median",
-    "activity_dims_for_90pct_median",
-    "random_locations_cost_at_rank_30_median",
-    "operative_cost_at_rank_30_median",
-    "columns_distance_rank_within_5pct_median",
-    "rows_distance_rank_within_5pct_median",
-    "svd_distance_rank_within_5pct_median",
-    "svd_over_operative_rank_median",
-    "svd_minus_columns_distance_rank_median",
-    "rows_minus_columns_distance_rank_median",
-    "naive_row_search_share_median",
-    "training_loss_at_kept_median",
-    "kept_iteration_median",
-];
+/// What the artefact measures: each value is the median over networks of one network's value.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Measures {
+    /// The lowest rank whose output cost is within 5% of the way from the full network to the
+    /// zero-W one: operative columns, operative rows, W's singular vectors.
+    pub operative_rank_within_5pct_median: Option<f64>,
+    pub operative_rows_rank_within_5pct_median: Option<f64>,
+    pub svd_rank_within_5pct_median: Option<f64>,
+    /// Share of variance of the first global operative column (row) dimension.
+    pub first_operative_pc_share_median: Option<f64>,
+    pub first_row_pc_share_median: Option<f64>,
+    /// How many singular values of W hold 90% of Σσ².
+    pub svd_rank_for_90pct_variance_median: Option<f64>,
+    pub full_rank_cost_median: Option<f64>,
+    /// How many principal components of the sampled states hold 90% of their variance.
+    pub activity_dims_for_90pct_median: Option<f64>,
+    pub random_locations_cost_at_rank_30_median: Option<f64>,
+    pub operative_cost_at_rank_30_median: Option<f64>,
+    /// The same ranks for the noiseless state distance (within 5% of the zero-W network's).
+    pub columns_distance_rank_within_5pct_median: Option<f64>,
+    pub rows_distance_rank_within_5pct_median: Option<f64>,
+    pub svd_distance_rank_within_5pct_median: Option<f64>,
+    pub svd_over_operative_rank_median: Option<f64>,
+    pub svd_minus_columns_distance_rank_median: Option<f64>,
+    pub rows_minus_columns_distance_rank_median: Option<f64>,
+    /// The naive row search's Δf as a share of the exact search's, mean over locations.
+    pub naive_row_search_share_median: Option<f64>,
+    /// Networks trained here: mean training loss over the iterations before the kept checkpoint.
+    pub training_loss_at_kept_median: Option<f64>,
+    pub kept_iteration_median: Option<f64>,
+}
+
+impl Measures {
+    /// One network's values (its ranks ∞ where no analysed rank is within 5%).
+    fn of_network(measured: &OperativeMeasurement) -> Measures {
+        let out = &measured.analysis;
+        let first_within = |method: &str, distance: bool| out.first_rank_within_5pct(method, distance);
+        let at = |method: &str, rank: usize| out.curve.iter().find(|c| c.0 == method && c.1 == rank).map(|c| c.2);
+        let operative_rank = first_within("operative_columns", false);
+        let svd_rank = first_within("svd", false);
+        let columns_distance = first_within("operative_columns", true);
+        let rows_distance = first_within("operative_rows", true);
+        let svd_distance = first_within("svd", true);
+        let shares = &out.naive_row_shares;
+        // Mean training loss over the iterations just before the kept checkpoint.
+        let loss_at_kept = measured.training.as_ref().and_then(|course| {
+            let end = course.kept_iteration.min(course.losses.len());
+            let before = &course.losses[end.saturating_sub(CHECKPOINT_EVERY)..end];
+            (!before.is_empty()).then(|| before.iter().sum::<f64>() / before.len() as f64)
+        });
+        Measures {
+            operative_rank_within_5pct_median: Some(operative_rank),
+            operative_rows_rank_within_5pct_median: Some(first_within("operative_rows", false)),
+            svd_rank_within_5pct_median: Some(svd_rank),
+            first_operative_pc_share_median: out.operative_spectrum.first().copied(),
+            first_row_pc_share_median: out.row_spectrum.first().copied(),
+            svd_rank_for_90pct_variance_median: components_for(&out.svd_spectrum, 0.9),
+            full_rank_cost_median: Some(out.full_cost),
+            activity_dims_for_90pct_median: components_for(&out.activity_spectrum, 0.9),
+            random_locations_cost_at_rank_30_median: at("random_locations", 30),
+            operative_cost_at_rank_30_median: at("operative_columns", 30),
+            columns_distance_rank_within_5pct_median: Some(columns_distance),
+            rows_distance_rank_within_5pct_median: Some(rows_distance),
+            svd_distance_rank_within_5pct_median: Some(svd_distance),
+            svd_over_operative_rank_median: Some(svd_rank / operative_rank),
+            svd_minus_columns_distance_rank_median: Some(svd_distance - columns_distance),
+            rows_minus_columns_distance_rank_median: Some(rows_distance - columns_distance),
+            naive_row_search_share_median: (!shares.is_empty())
+                .then(|| shares.iter().sum::<f64>() / shares.len() as f64),
+            training_loss_at_kept_median: loss_at_kept,
+            kept_iteration_median: measured.training.as_ref().map(|c| c.kept_iteration as f64),
+        }
+    }
+
+    /// The median over networks of each value (absent where no network has a finite median).
+    fn median_over(networks: &[Measures]) -> Measures {
+        let med = |pick: fn(&Measures) -> Option<f64>| {
+            median(networks.iter().filter_map(pick).collect()).filter(|m| m.is_finite())
+        };
+        Measures {
+            operative_rank_within_5pct_median: med(|m| m.operative_rank_within_5pct_median),
+            operative_rows_rank_within_5pct_median: med(|m| m.operative_rows_rank_within_5pct_median),
+            svd_rank_within_5pct_median: med(|m| m.svd_rank_within_5pct_median),
+            first_operative_pc_share_median: med(|m| m.first_operative_pc_share_median),
+            first_row_pc_share_median: med(|m| m.first_row_pc_share_median),
+            svd_rank_for_90pct_variance_median: med(|m| m.svd_rank_for_90pct_variance_median),
+            full_rank_cost_median: med(|m| m.full_rank_cost_median),
+            activity_dims_for_90pct_median: med(|m| m.activity_dims_for_90pct_median),
+            random_locations_cost_at_rank_30_median: med(|m| m.random_locations_cost_at_rank_30_median),
+            operative_cost_at_rank_30_median: med(|m| m.operative_cost_at_rank_30_median),
+            columns_distance_rank_within_5pct_median: med(|m| m.columns_distance_rank_within_5pct_median),
+            rows_distance_rank_within_5pct_median: med(|m| m.rows_distance_rank_within_5pct_median),
+            svd_distance_rank_within_5pct_median: med(|m| m.svd_distance_rank_within_5pct_median),
+            svd_over_operative_rank_median: med(|m| m.svd_over_operative_rank_median),
+            svd_minus_columns_distance_rank_median: med(|m| m.svd_minus_columns_distance_rank_median),
+            rows_minus_columns_distance_rank_median: med(|m| m.rows_minus_columns_distance_rank_median),
+            naive_row_search_share_median: med(|m| m.naive_row_search_share_median),
+            training_loss_at_kept_median: med(|m| m.training_loss_at_kept_median),
+            kept_iteration_median: med(|m| m.kept_iteration_median),
+        }
+    }
+}
 
 /// The methods of the reduced-rank curves, in plotting order.
 const METHODS: [&str; 4] = ["operative_columns", "operative_rows", "svd", "random_locations"];
@@ -452,7 +555,7 @@ fn mad(v: &[f64]) -> f64 {
 }
 
 impl Params {
-    pub fn unavailable(&self) -> Option<Unavailable> {
+    fn file_unavailable(&self) -> Option<Unavailable> {
         let NetworkSource::File(path) = &self.networks else {
             return None;
         };
@@ -475,7 +578,46 @@ impl Params {
         }
     }
 
-    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
+    fn task_name(&self) -> &'static str {
+        match self.task {
+            Task::ContextIntegration => "context_integration",
+            Task::SineWave => "sine_wave",
+        }
+    }
+}
+
+impl Kind for Params {
+    const NAME: &'static str = "OperativeDimensions";
+    const PAPER: crate::spec::Paper = crate::spec::Paper::Krause2022;
+    // Written before the Kind trait: `KrauseRun` is the old `RunRecipe` variants, keyed as they were.
+    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::SelfTagged);
+    const PIPELINE_DIVERGENCE: bool = true;
+    type Recipe = KrauseRun;
+    type Output = KrauseOutput;
+    type Measurement = OperativeMeasurement;
+    type Measures = Measures;
+
+    fn validate(&self) -> Checked {
+        domain::count_in("network_count", self.network_count, 1, 1000)?;
+        each("ranks", &self.ranks, |n, r| domain::count_in(n, r, 1, MAX_UNITS))?;
+        domain::count_in("eval_repeats", self.eval_repeats, 1, 10_000)?;
+        domain::count_in("sampling_repeats", self.sampling_repeats, 1, 1000)?;
+        if let NetworkSource::Trained(t) = &self.networks {
+            domain::count_in("networks.Trained.iterations", t.iterations, 1, MAX_STEPS)?;
+            domain::count_in("networks.Trained.batch_size", t.batch_size, 1, 100_000)?;
+            adam("networks.Trained", t.learning_rate, None)?;
+            domain::positive("networks.Trained.clip_norm", t.clip_norm)?;
+            // A density ≤ 0 would redraw the sparse initialisation forever.
+            domain::interval("networks.Trained.init_density", t.init_density, 0.0, 1.0, (false, true))?;
+        }
+        Ok(())
+    }
+
+    fn unavailable(&self) -> anyhow::Result<Option<Unavailable>> {
+        Ok(self.file_unavailable())
+    }
+
+    fn runs(&self, seed: u64) -> Vec<(Label, KrauseRun)> {
         let label = |network: usize| BTreeMap::from([("network".to_string(), format!("{:02}", network + 1))]);
         match &self.networks {
             NetworkSource::File(path) => {
@@ -484,137 +626,131 @@ impl Params {
                 };
                 let digest = crate::cache::sha256_hex(&bytes);
                 (0..self.network_count)
-                    .map(|network| RunSlot {
-                        label: label(network),
-                        recipe: RunRecipe::Operative(NetworkAnalysis {
-                            settings: self.settings(),
-                            networks: path.clone(),
-                            networks_sha256: digest.clone(),
-                            network,
-                        }),
+                    .map(|network| {
+                        (
+                            label(network),
+                            KrauseRun::Operative(NetworkAnalysis {
+                                settings: self.settings(),
+                                networks_sha256: digest.clone(),
+                                network,
+                            }),
+                        )
                     })
                     .collect()
             }
             NetworkSource::Trained(training) => (0..self.network_count)
-                .map(|network| RunSlot {
-                    label: label(network),
-                    recipe: RunRecipe::RnnTraining(RnnTrainingRun {
-                        training_version: TRAINING_VERSION,
-                        task: self.task,
-                        training: *training,
-                        seed: SplitMix64::derive(seed, 1000 + network as u64).next_u64(),
-                    }),
+                .map(|network| {
+                    (
+                        label(network),
+                        KrauseRun::RnnTraining(RnnTrainingRun {
+                            training_version: TRAINING_VERSION,
+                            task: self.task,
+                            training: *training,
+                            seed: SplitMix64::derive(seed, 1000 + network as u64).next_u64(),
+                        }),
+                    )
                 })
                 .collect(),
         }
     }
 
-    pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {
-        let task = match self.task {
-            Task::ContextIntegration => "context_integration",
-            Task::SineWave => "sine_wave",
-        };
+    /// An analysis counts 1; a training run its iterations.
+    fn work(recipe: &KrauseRun) -> u64 {
+        match recipe {
+            KrauseRun::Operative(_) => 1,
+            KrauseRun::RnnTraining(run) => run.training.iterations as u64,
+        }
+    }
+
+    /// One network at a time (its batch key is its own recipe); threads run several.
+    fn train(
+        &self,
+        recipes: &[&KrauseRun],
+        _device: &burn::tensor::Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<KrauseOutput>> {
+        recipes
+            .iter()
+            .map(|recipe| match recipe {
+                KrauseRun::Operative(run) => {
+                    let NetworkSource::File(path) = &self.networks else {
+                        anyhow::bail!("a file network's analysis was planned for networks trained here (a bug)")
+                    };
+                    let output = run.analyse(path)?;
+                    progress(1);
+                    Ok(KrauseOutput::Analysis(output))
+                }
+                KrauseRun::RnnTraining(run) => Ok(KrauseOutput::Trained(run.train(|_, _| progress(1)))),
+            })
+            .collect()
+    }
+
+    fn measure(&self, recipe: &KrauseRun, output: &KrauseOutput) -> anyhow::Result<OperativeMeasurement> {
+        match (recipe, output) {
+            (KrauseRun::Operative(_), KrauseOutput::Analysis(analysis)) => Ok(OperativeMeasurement {
+                analysis: analysis.clone(),
+                training: None,
+            }),
+            (KrauseRun::RnnTraining(_), KrauseOutput::Trained(trained)) => Ok(OperativeMeasurement {
+                analysis: self.settings().analyse(&trained.network),
+                training: Some(TrainingCourse {
+                    losses: trained.losses.clone(),
+                    kept_iteration: trained.kept_iteration,
+                }),
+            }),
+            _ => anyhow::bail!(
+                "a cached result does not match its run (an analysis for a training run or the reverse; fix: `modrepro cache gc`, or delete the entry)"
+            ),
+        }
+    }
+
+    fn measures(&self, runs: &[Measured<'_, Self>]) -> Measures {
+        let networks: Vec<Measures> = runs.iter().map(|r| Measures::of_network(r.measurement)).collect();
+        Measures::median_over(&networks)
+    }
+
+    fn table(&self, runs: &[Measured<'_, Self>]) -> Table {
         let mut table = Table::new(
             ["task", "net", "method", "rank", "output_cost", "state_distance"]
                 .map(String::from)
                 .to_vec(),
         );
-        let mut per_network: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        let mut by_method: BTreeMap<(String, usize), CostsAndDistances> = BTreeMap::new();
-        let (mut column_spectra, mut row_spectra, mut svd_spectra) = (Vec::new(), Vec::new(), Vec::new());
-        let mut losses: Vec<&Vec<f64>> = Vec::new();
         for run in runs {
-            let Measurement::Operative(measured) = run.measurement else {
-                unreachable!("operative-dimension runs only")
-            };
-            let out = &measured.analysis;
-            let net = run.label["network"].clone();
-            for (method, rank, cost, distance) in &out.curve {
+            for (method, rank, cost, distance) in &run.measurement.analysis.curve {
                 table.push(vec![
-                    task.into(),
-                    net.clone(),
+                    self.task_name().into(),
+                    run.label["network"].clone(),
                     method.clone(),
                     rank.to_string(),
                     cost.to_string(),
                     distance.to_string(),
                 ]);
+            }
+        }
+        table
+    }
+
+    fn figure(&self, runs: &[Measured<'_, Self>], _: &Measures) -> Figure {
+        let task = self.task_name();
+        let mut by_method: BTreeMap<(String, usize), CostsAndDistances> = BTreeMap::new();
+        for run in runs {
+            for (method, rank, cost, distance) in &run.measurement.analysis.curve {
                 let entry = by_method.entry((method.clone(), *rank)).or_default();
                 entry.0.push(*cost);
                 entry.1.push(*distance);
             }
-            let first_within = |method: &str, distance: bool| out.first_rank_within_5pct(method, distance);
-            let at = |method: &str, rank: usize| out.curve.iter().find(|c| c.0 == method && c.1 == rank).map(|c| c.2);
-            let mut record = |name: &'static str, value: Option<f64>| {
-                per_network.entry(name).or_default().extend(value);
-            };
-            record(
-                "operative_rank_within_5pct_median",
-                Some(first_within("operative_columns", false)),
-            );
-            record(
-                "operative_rows_rank_within_5pct_median",
-                Some(first_within("operative_rows", false)),
-            );
-            let svd_rank = first_within("svd", false);
-            record("svd_rank_within_5pct_median", Some(svd_rank));
-            record(
-                "svd_over_operative_rank_median",
-                Some(svd_rank / first_within("operative_columns", false)),
-            );
-            let columns_distance = first_within("operative_columns", true);
-            let rows_distance = first_within("operative_rows", true);
-            let svd_distance = first_within("svd", true);
-            record("columns_distance_rank_within_5pct_median", Some(columns_distance));
-            record("rows_distance_rank_within_5pct_median", Some(rows_distance));
-            record("svd_distance_rank_within_5pct_median", Some(svd_distance));
-            record(
-                "svd_minus_columns_distance_rank_median",
-                Some(svd_distance - columns_distance),
-            );
-            record(
-                "rows_minus_columns_distance_rank_median",
-                Some(rows_distance - columns_distance),
-            );
-            record(
-                "first_operative_pc_share_median",
-                out.operative_spectrum.first().copied(),
-            );
-            record("first_row_pc_share_median", out.row_spectrum.first().copied());
-            record(
-                "svd_rank_for_90pct_variance_median",
-                components_for(&out.svd_spectrum, 0.9),
-            );
-            record(
-                "activity_dims_for_90pct_median",
-                components_for(&out.activity_spectrum, 0.9),
-            );
-            record("full_rank_cost_median", Some(out.full_cost));
-            record("random_locations_cost_at_rank_30_median", at("random_locations", 30));
-            record("operative_cost_at_rank_30_median", at("operative_columns", 30));
-            let shares = &out.naive_row_shares;
-            record(
-                "naive_row_search_share_median",
-                (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64),
-            );
-            if let Some(course) = &measured.training {
-                // Mean training loss over the iterations just before the kept checkpoint.
-                let l = &course.losses;
-                let end = course.kept_iteration.min(l.len());
-                let before = &l[end.saturating_sub(CHECKPOINT_EVERY)..end];
-                record(
-                    "training_loss_at_kept_median",
-                    (!before.is_empty()).then(|| before.iter().sum::<f64>() / before.len() as f64),
-                );
-                record("kept_iteration_median", Some(course.kept_iteration as f64));
-                losses.push(l);
-            }
-            column_spectra.push(out.operative_spectrum.clone());
-            row_spectra.push(out.row_spectrum.clone());
-            svd_spectra.push(out.svd_spectrum.clone());
         }
-        let measured: BTreeMap<String, f64> = per_network
-            .into_iter()
-            .filter_map(|(name, values)| median(values).filter(|m| m.is_finite()).map(|m| (name.to_string(), m)))
+        let spectra = |pick: fn(&AnalysisOutput) -> &Vec<f64>| -> Vec<Vec<f64>> {
+            runs.iter().map(|r| pick(&r.measurement.analysis).clone()).collect()
+        };
+        let (column_spectra, row_spectra, svd_spectra) = (
+            spectra(|a| &a.operative_spectrum),
+            spectra(|a| &a.row_spectrum),
+            spectra(|a| &a.svd_spectrum),
+        );
+        let losses: Vec<&Vec<f64>> = runs
+            .iter()
+            .filter_map(|r| r.measurement.training.as_ref().map(|t| &t.losses))
             .collect();
         let curve_panel = |title: &str, y: &str, pick: fn(&CostsAndDistances) -> &Vec<f64>| {
             let mut series = Vec::new();
@@ -700,6 +836,11 @@ impl Params {
                 series: vec![Series::line("loss", 0, curve)],
             });
         }
+        Figure { columns: 2, panels }
+    }
+
+    fn notes(&self, runs: &[Measured<'_, Self>]) -> Vec<String> {
+        let task = self.task_name();
         let source = match &self.networks {
             NetworkSource::File(path) => format!("{} networks of {path}", runs.len()),
             NetworkSource::Trained(t) => format!(
@@ -711,22 +852,17 @@ impl Params {
                 t.clip_norm
             ),
         };
-        Summary {
-            table,
-            figure: Figure { columns: 2, panels },
-            measured,
-            notes: vec![format!(
-                "{source} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over every step of {} trials, its 5% threshold relative to the zero-W network's cost; sampling locations on condition-averaged trajectories at the authors' times; state distance noiseless, its 5% threshold relative to the zero-W network's; row dimensions by exact search (up to {} per location, down to {} of the first's Δf); the random-location control uses Gaussian states with the sampled states' mean and overall spread.",
-                self.ranks,
-                self.noise_seed,
-                match self.task {
-                    Task::ContextIntegration => 12 * self.eval_repeats.max(1),
-                    Task::SineWave => 51 * self.eval_repeats.max(1),
-                },
-                self.rows.max_dims,
-                self.rows.relative_floor,
-            )],
-        }
+        vec![format!(
+            "{source} ({task}); ranks {:?}; output cost with network and input noise (seed {}) over every step of {} trials, its 5% threshold relative to the zero-W network's cost; sampling locations on condition-averaged trajectories at the authors' times; state distance noiseless, its 5% threshold relative to the zero-W network's; row dimensions by exact search (up to {} per location, down to {} of the first's Δf); the random-location control uses Gaussian states with the sampled states' mean and overall spread.",
+            self.ranks,
+            self.noise_seed,
+            match self.task {
+                Task::ContextIntegration => 12 * self.eval_repeats.max(1),
+                Task::SineWave => 51 * self.eval_repeats.max(1),
+            },
+            self.rows.max_dims,
+            self.rows.relative_floor,
+        )]
     }
 }
 
@@ -796,5 +932,132 @@ mod network_file_tests {
         let mut nan = archive(3);
         nan.get_mut("net01_W").unwrap().values[4] = f64::NAN;
         assert!(error_of(&nan).contains("`net01_W` holds NaN"));
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::experiments::kind::{assert_legacy_key, measure_map};
+
+    fn params() -> Params {
+        Params {
+            task: Task::SineWave,
+            networks: NetworkSource::Trained(RnnTraining {
+                iterations: 10,
+                batch_size: 32,
+                learning_rate: 0.002,
+                clip_norm: 1.0,
+                init_density: 0.5,
+            }),
+            network_count: 3,
+            ranks: vec![10, 30, 100],
+            eval_repeats: 1,
+            sampling_repeats: 1,
+            noise_seed: 0,
+            rows: RowSearch {
+                max_dims: 3,
+                relative_floor: 1e-3,
+            },
+        }
+    }
+
+    #[test]
+    fn runs_keep_the_keys_of_the_old_rnn_training_variant() {
+        let old_form = assert_legacy_key(&params(), 5);
+        assert!(
+            old_form.starts_with(&format!(
+                r#"{{"RnnTraining":{{"training_version":{TRAINING_VERSION},"task":"SineWave","training":{{"iterations":10,"#
+            )),
+            "{old_form}"
+        );
+    }
+
+    /// A network whose operative columns reach the 5% band at `rank` (∞: never).
+    fn analysis(rank: Option<usize>) -> AnalysisOutput {
+        let cost = |k: usize| if rank.is_some_and(|r| k >= r) { 1.0 } else { 9.0 };
+        AnalysisOutput {
+            operative_spectrum: vec![0.5, 0.3, 0.2],
+            row_spectrum: vec![0.6, 0.4],
+            svd_spectrum: vec![0.5, 0.45, 0.05],
+            activity_spectrum: vec![0.95, 0.05],
+            full_cost: 1.0,
+            zero_cost: 10.0,
+            zero_distance: 1.0,
+            curve: [10, 30, 100]
+                .iter()
+                .flat_map(|&k| {
+                    [
+                        ("operative_columns".to_string(), k, cost(k), 0.0),
+                        ("svd".to_string(), k, if k == 100 { 1.0 } else { 9.0 }, 0.0),
+                    ]
+                })
+                .collect(),
+            naive_row_shares: vec![0.5, 1.0],
+        }
+    }
+
+    #[test]
+    fn measures_are_medians_over_networks_with_unreached_ranks_counting_as_infinite() {
+        let measurements: Vec<OperativeMeasurement> = [Some(10), None, None]
+            .into_iter()
+            .map(|rank| OperativeMeasurement {
+                analysis: analysis(rank),
+                training: None,
+            })
+            .collect();
+        let label = Label::from([("network".to_string(), "01".to_string())]);
+        let sweep = BTreeMap::new();
+        let measured: Vec<Measured<'_, Params>> = measurements
+            .iter()
+            .map(|measurement| Measured {
+                sweep: &sweep,
+                seed: 0,
+                label: &label,
+                measurement,
+            })
+            .collect();
+        let m = measure_map(&Kind::measures(&params(), &measured));
+        // Two of three networks never reach the band: the median rank is ∞, so it is absent.
+        assert!(!m.contains_key("operative_rank_within_5pct_median"));
+        assert_eq!(m["svd_rank_within_5pct_median"], 100.0);
+        assert_eq!(m["first_operative_pc_share_median"], 0.5);
+        assert_eq!(m["svd_rank_for_90pct_variance_median"], 2.0);
+        assert_eq!(m["activity_dims_for_90pct_median"], 1.0);
+        assert_eq!(m["operative_cost_at_rank_30_median"], 9.0);
+        assert_eq!(m["naive_row_search_share_median"], 0.75);
+        assert!(!m.contains_key("kept_iteration_median"), "no network was trained here");
+        let table = Kind::table(&params(), &measured);
+        assert_eq!(table.rows.len(), 3 * 6);
+        assert_eq!(table.rows[0][..4], ["sine_wave", "01", "operative_columns", "10"]);
+    }
+
+    #[test]
+    fn outputs_read_back_as_the_variant_their_fields_say() {
+        let analysis = analysis(Some(10));
+        let json = serde_json::to_value(&analysis).unwrap();
+        assert_eq!(
+            serde_json::from_value::<KrauseOutput>(json).unwrap(),
+            KrauseOutput::Analysis(analysis)
+        );
+        let trained = TrainedRnn {
+            network: RateRnn {
+                n: 1,
+                inputs: 1,
+                w: vec![0.5],
+                b: vec![1.0],
+                w_out: vec![1.0],
+                b_x: vec![0.0],
+                b_z: 0.0,
+            },
+            losses: vec![1.0, 0.5],
+            validation: vec![(1, 0.5)],
+            kept_iteration: 2,
+        };
+        let json = serde_json::to_value(&trained).unwrap();
+        assert_eq!(
+            serde_json::from_value::<KrauseOutput>(json).unwrap(),
+            KrauseOutput::Trained(trained)
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cell;
 use super::domains::linear_autoencoder;
-use super::kind::{self, Kind, Label, Measured};
+use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
@@ -83,7 +83,7 @@ impl Kind for Params {
     const NAME: &'static str = "RandomPointSets";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::LinearAe`.
-    const LEGACY_TAG: Option<&'static str> = Some("LinearAe");
+    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("LinearAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = LinearAeRun;
     type Output = LinearAeWeights;
@@ -131,6 +131,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&LinearAeRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
@@ -282,7 +283,6 @@ pub fn colour_of(verdict: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiments::RunRecipe;
     use crate::experiments::kind::ErasedKind;
 
     fn params(n_sets: usize) -> Params {
@@ -318,10 +318,7 @@ mod tests {
         let measurements: Vec<LinearAeMeasurement> = slots
             .iter()
             .map(|slot| {
-                let RunRecipe::Kind(kind) = &slot.recipe else {
-                    panic!("a Kind run")
-                };
-                let recipe: LinearAeRun = serde_json::from_value(kind.recipe.clone()).unwrap();
+                let recipe: LinearAeRun = serde_json::from_value(slot.recipe.0.recipe.clone()).unwrap();
                 let points = recipe.points.generate().unwrap();
                 let verdict = crate::analysis::theory::check_two_sources(&points, Default::default())
                     .unwrap()

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::curves::{Curves, PointRuns, curves, curves_panel, cut_curve, interpolate, kept_curve};
 use super::domains::{MAX_STEPS, MAX_UNITS, adam, each};
-use super::kind::{self, Kind, Label, Measured};
+use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use super::mlp_ae_run::{self, MlpAeMeasurement, MlpAeRun};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::data::grid3d::Manipulation;
@@ -127,7 +127,7 @@ impl Kind for Params {
     const NAME: &'static str = "RangeManipulation";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::MlpAe`.
-    const LEGACY_TAG: Option<&'static str> = Some("MlpAe");
+    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("MlpAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = MlpAeRun;
     type Output = MlpWeights;
@@ -195,6 +195,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&MlpAeRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),

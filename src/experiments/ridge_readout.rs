@@ -172,7 +172,12 @@ impl Kind for Params {
         recipe.training.steps as u64
     }
 
-    fn train(recipes: &[&RidgeRun], _device: &Device, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<Vec<Trained>> {
+    fn train(
+        &self,
+        recipes: &[&RidgeRun],
+        _device: &Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()
             .map(|run| {

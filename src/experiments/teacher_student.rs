@@ -244,6 +244,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&StudentRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),

@@ -239,6 +239,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&FrequencyRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),

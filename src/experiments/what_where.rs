@@ -12,7 +12,7 @@ use burn::tensor::Device;
 
 use super::curves::{Curves, PointRuns, curves, curves_panel, cut_curve, kept_curve};
 use super::domains::{MAX_STEPS, MAX_UNITS, adam, each};
-use super::kind::{self, Kind, Label, Measured};
+use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
@@ -188,7 +188,7 @@ impl Kind for Params {
     const NAME: &'static str = "WhatWhere";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::WhatWhere`.
-    const LEGACY_TAG: Option<&'static str> = Some("WhatWhere");
+    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("WhatWhere"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = WhatWhereRun;
     type Output = TwoLayerWeights;
@@ -241,6 +241,7 @@ impl Kind for Params {
     }
 
     fn train(
+        &self,
         recipes: &[&WhatWhereRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),

@@ -284,9 +284,8 @@ fn validate(path: &Path, source: &str, spec: &Spec) -> Result<(), SpecError> {
             "`seeds` is empty (fix: give at least one seed)",
         ));
     }
-    if let Some(expected) = spec.experiment.paper()
-        && expected != spec.paper
-    {
+    let expected = spec.experiment.paper();
+    if expected != spec.paper {
         return Err(invalid(
             path,
             position_of_field(source, "paper"),
