@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::backend::Backend;
 use crate::cache::RunKey;
+use crate::data::inputs::InputDigests;
 use crate::experiments::{Experiment, RunRecipe};
 use crate::spec::load::{resolve, seeds_for, sweep_points};
 use crate::spec::{LoadedSpec, Profile};
@@ -56,9 +57,11 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
     let mut runs = Vec::new();
     for point in sweep_points(spec) {
         let resolved = resolve(spec, profile, &point).expect("validated at load");
+        // The step before planning: the only file reads; `runs` sees digests.
+        let inputs = InputDigests::of(&resolved.inputs());
         let sweep: BTreeMap<String, String> = point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         for seed in seeds_for(spec, profile).expect("validated at load") {
-            for slot in resolved.runs(seed) {
+            for slot in resolved.runs(seed, &inputs) {
                 let key = RunKey::of(&slot.recipe, crate::NUMERICS_VERSION, backend.name());
                 runs.push(PlannedRun {
                     sweep: sweep.clone(),

@@ -3,6 +3,7 @@
 pub mod frequency_task;
 pub mod grid3d;
 pub mod grid_room;
+pub mod inputs;
 pub mod isaac3d;
 pub mod krause_tasks;
 pub mod mnist;

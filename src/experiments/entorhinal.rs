@@ -15,6 +15,7 @@ use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::stats::{mean, spearman};
 use crate::data::grid_room::{Cell, RewardPlacement, Walk, covering_walk, displacement, index, random_walks};
+use crate::data::inputs::InputDigests;
 use crate::model::action_rnn::{self, Episode, Objective, Shape, Trained, Weights};
 use crate::model::adam::AdamSettings;
 use crate::render::figure::{Figure, Legend, Panel, Series};
@@ -203,7 +204,7 @@ impl Kind for Params {
         self.training.validate(&self.objective, self.hidden)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, EntorhinalRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, EntorhinalRun)> {
         self.shares_fixed
             .iter()
             .map(|&share| {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Unavailable;
 use super::kind::{Kind, Label, Measured};
+use crate::data::inputs::InputDigests;
 use crate::data::isaac3d::{Isaac3d, Isaac3dError};
 use crate::render::figure::Figure;
 use crate::render::table::Table;
@@ -68,7 +69,7 @@ impl Kind for Params {
         }
     }
 
-    fn runs(&self, _seed: u64) -> Vec<(Label, NoRun)> {
+    fn runs(&self, _seed: u64, _inputs: &InputDigests) -> Vec<(Label, NoRun)> {
         Vec::new()
     }
 

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{MeasuredRun, Measurement, RunRecipe, RunSlot, Summary, Unavailable};
+use crate::data::inputs::{DataInput, InputDigests};
 use crate::render::figure::Figure;
 use crate::render::table::Table;
 use crate::spec::domain::Checked;
@@ -85,8 +86,14 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
         measure_names::<Self::Measures>()
     }
 
-    /// The runs of one seed at one sweep point.
-    fn runs(&self, seed: u64) -> Vec<(Label, Self::Recipe)>;
+    /// The input data the kind reads (none by default), fingerprinted before planning.
+    fn inputs(&self) -> Vec<DataInput> {
+        Vec::new()
+    }
+
+    /// The runs of one seed at one sweep point. `inputs` holds the digests of [`Kind::inputs`]
+    /// that could be read: recipes carry a digest, never a path, and `runs` reads no file.
+    fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<(Label, Self::Recipe)>;
 
     /// Runs with equal keys may be trained together in one call of [`Kind::train`].
     fn batch_key(recipe: &Self::Recipe) -> String {
@@ -297,7 +304,8 @@ pub trait ErasedKind: Sync {
     fn unavailable(&self) -> anyhow::Result<Option<Unavailable>>;
     fn measure_names(&self) -> Vec<String>;
     fn pipeline_divergence(&self) -> bool;
-    fn runs(&self, seed: u64) -> Vec<RunSlot>;
+    fn inputs(&self) -> Vec<DataInput>;
+    fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<RunSlot>;
     fn batch_key(&self, recipe: &KindRecipe) -> String;
     fn work(&self, recipe: &KindRecipe) -> u64;
     fn train(
@@ -384,8 +392,12 @@ impl<K: Kind> ErasedKind for K {
         K::PIPELINE_DIVERGENCE
     }
 
-    fn runs(&self, seed: u64) -> Vec<RunSlot> {
-        Kind::runs(self, seed)
+    fn inputs(&self) -> Vec<DataInput> {
+        Kind::inputs(self)
+    }
+
+    fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<RunSlot> {
+        Kind::runs(self, seed, inputs)
             .into_iter()
             .map(|(label, recipe)| run_slot::<K>(label, &recipe))
             .collect()
@@ -470,7 +482,7 @@ impl<K: Kind> ErasedKind for K {
 /// that no cached run retrains. Returns that JSON for further checks.
 #[cfg(test)]
 pub fn assert_legacy_key<K: Kind>(params: &K, seed: u64) -> String {
-    let slot = ErasedKind::runs(params, seed).remove(0);
+    let slot = ErasedKind::runs(params, seed, &InputDigests::of(&Kind::inputs(params))).remove(0);
     let typed: K::Recipe = serde_json::from_value(slot.recipe.0.recipe.clone()).expect("the recipe parses");
     assert_legacy_form::<K>(&typed)
 }

@@ -19,6 +19,7 @@ use super::kind::{Kind, Label, Measured, RunStatus, sweep_table};
 use crate::analysis::info_metrics::{InfoOptions, info_modularity};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::stats::mean;
+use crate::data::inputs::InputDigests;
 use crate::data::object_room::{OBJECTS, covering_episode, displacement_class, draw_room, random_episodes, visited};
 use crate::model::action_rnn::{Objective, Shape, Trained};
 use crate::render::figure::{Figure, Legend, Panel, Series};
@@ -148,7 +149,7 @@ impl Kind for Params {
         self.training.validate(&self.objective, self.hidden)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, MissingVariableRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, MissingVariableRun)> {
         let cells = self.side * self.side;
         self.shares_correlated
             .iter()

@@ -176,9 +176,14 @@ impl Experiment {
         self.as_kind().measure_names()
     }
 
-    /// The runs of one seed at one sweep point.
-    pub fn runs(&self, seed: u64) -> Vec<RunSlot> {
-        self.as_kind().runs(seed)
+    /// The input data the experiment reads, to fingerprint before planning.
+    pub fn inputs(&self) -> Vec<crate::data::inputs::DataInput> {
+        self.as_kind().inputs()
+    }
+
+    /// The runs of one seed at one sweep point, on inputs with these digests.
+    pub fn runs(&self, seed: u64, inputs: &crate::data::inputs::InputDigests) -> Vec<RunSlot> {
+        self.as_kind().runs(seed, inputs)
     }
 
     pub fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary {

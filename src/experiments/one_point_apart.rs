@@ -14,6 +14,7 @@ use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use super::random_point_sets::colour_of;
 use crate::analysis::stats::{mean, separation};
 use crate::analysis::theory::{TheoryCheck, Verdict, ellipse_outline};
+use crate::data::inputs::InputDigests;
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
 use crate::model::linear_ae::{LinearAeWeights, Training};
@@ -69,7 +70,7 @@ impl Kind for Params {
         linear_autoencoder(self.n_points, self.latent, &self.training, self.mixed_angle_threshold)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, LinearAeRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, LinearAeRun)> {
         MEMBERS
             .iter()
             .enumerate()
@@ -294,7 +295,7 @@ mod tests {
     #[test]
     fn measures_of_hand_built_codes() {
         let p = params();
-        let runs = ErasedKind::runs(&p, 0);
+        let runs = ErasedKind::runs(&p, 0, &Default::default());
         let recipe = |k: usize| -> LinearAeRun { serde_json::from_value(runs[k].recipe.0.recipe.clone()).unwrap() };
         // The modular set gets a modular code, the mixed set a code with one neuron at 45°.
         let modular = linear_ae_run::measure_run(&recipe(0), &weights([0.0, 1.0])).unwrap();

@@ -24,6 +24,7 @@ use crate::analysis::operative_dims::{columns_of, left_singular, local_column_di
 use crate::analysis::operative_rows::{
     RowSearch, best_direction, gram, local_ascent, local_row_dimensions, project_rows,
 };
+use crate::data::inputs::{DataInput, InputDigests};
 use crate::data::krause_tasks::{
     COHERENCES, SINE_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
 };
@@ -617,21 +618,28 @@ impl Kind for Params {
         Ok(self.file_unavailable())
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, KrauseRun)> {
+    fn inputs(&self) -> Vec<DataInput> {
+        match &self.networks {
+            NetworkSource::File(path) => vec![DataInput::File(path.clone())],
+            NetworkSource::Trained(_) => Vec::new(),
+        }
+    }
+
+    fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<(Label, KrauseRun)> {
         let label = |network: usize| BTreeMap::from([("network".to_string(), format!("{:02}", network + 1))]);
         match &self.networks {
             NetworkSource::File(path) => {
-                let Ok(bytes) = std::fs::read(path) else {
+                // No run without the file (`unavailable` says where to get it).
+                let Some(digest) = inputs.get(path) else {
                     return Vec::new();
                 };
-                let digest = crate::cache::sha256_hex(&bytes);
                 (0..self.network_count)
                     .map(|network| {
                         (
                             label(network),
                             KrauseRun::Operative(NetworkAnalysis {
                                 settings: self.settings(),
-                                networks_sha256: digest.clone(),
+                                networks_sha256: digest.to_string(),
                                 network,
                             }),
                         )

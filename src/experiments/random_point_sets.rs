@@ -13,6 +13,7 @@ use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
+use crate::data::inputs::InputDigests;
 use crate::data::points::PointRecipe;
 use crate::model::AutoencoderObjective;
 use crate::model::linear_ae::{LinearAeWeights, Training};
@@ -95,7 +96,7 @@ impl Kind for Params {
         linear_autoencoder(self.n_points, self.latent, &self.training, self.mixed_angle_threshold)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, LinearAeRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, LinearAeRun)> {
         (0..self.n_sets as u64)
             .map(|index| {
                 let required = self.balanced.then_some(if index % 2 == 0 {
@@ -314,7 +315,7 @@ mod tests {
         // Six balanced sets; each gets the code its verdict calls for (the mixed ones a neuron
         // at 45°), so the network verdicts agree with the theory on every set.
         let p = params(6);
-        let slots = ErasedKind::runs(&p, 0);
+        let slots = ErasedKind::runs(&p, 0, &Default::default());
         let measurements: Vec<LinearAeMeasurement> = slots
             .iter()
             .map(|slot| {

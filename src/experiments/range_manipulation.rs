@@ -14,6 +14,7 @@ use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use super::mlp_ae_run::{self, MlpAeMeasurement, MlpAeRun};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::data::grid3d::Manipulation;
+use crate::data::inputs::InputDigests;
 use crate::model::AutoencoderObjective;
 use crate::model::mlp_ae::{MlpShape, MlpTraining, MlpWeights};
 use crate::render::figure::Figure;
@@ -165,7 +166,7 @@ impl Kind for Params {
         domain::non_negative("training.init_scale", t.init_scale)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, MlpAeRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, MlpAeRun)> {
         self.manipulations()
             .into_iter()
             .map(|(group, parameter, manipulation)| {

@@ -20,6 +20,7 @@ use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::mixing::most_mixed_neuron_angle;
 use crate::analysis::stats::{mean, separation};
 use crate::analysis::theory::{AngleGrid, TheoryCheck, check_two_sources};
+use crate::data::inputs::InputDigests;
 use crate::model::ridge_readout::{self, Encoder, Problem, RidgeObjective, RidgeTraining, Trained, code};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
@@ -141,7 +142,7 @@ impl Kind for Params {
         Ok(())
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, RidgeRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, RidgeRun)> {
         // One initialisation per seed for both sets, so they differ only in the left-out point.
         let init_seed = SplitMix64::for_identity(seed, "encoder").next_u64();
         let less: Vec<[f64; 2]> = self

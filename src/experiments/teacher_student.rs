@@ -20,6 +20,7 @@ use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, discretise_auto, normalised_multiinformation};
 use crate::analysis::stats::{least_squares_line, spearman};
 use crate::data::frequency_task::Sequence;
+use crate::data::inputs::InputDigests;
 use crate::data::teacher_rnn::{StateRange, Teacher, TeacherSequence, sequences};
 use crate::model::frequency_rnn::{Activation, Objective, Shape};
 use crate::model::student_rnn::{self, Trained, Training};
@@ -205,7 +206,7 @@ impl Kind for Params {
         Ok(())
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, StudentRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, StudentRun)> {
         // One teacher and one student initialisation per seed, shared by every condition, so the
         // conditions differ only in their data; each condition's data come from its own identity.
         let teacher_seed = SplitMix64::for_identity(seed, "teacher").next_u64();

@@ -17,6 +17,7 @@ use crate::analysis::spectral::{frequency_modularity, magnitude_spectrum, spectr
 use crate::analysis::stats::{median, overlap_share};
 use crate::analysis::theory::{AngleGrid, Verdict, check_two_sources};
 use crate::data::frequency_task::{Drive, Ratio, TimeBase, draw_pair, sequence, target_frequencies};
+use crate::data::inputs::InputDigests;
 use crate::model::frequency_rnn::{self, Activation, Objective, Shape, Trained, Training, Weights};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
@@ -203,7 +204,7 @@ impl Kind for Params {
         Ok(())
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, FrequencyRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, FrequencyRun)> {
         let groups = [
             (Ratio::Rational, self.pairs.rational),
             (Ratio::Irrational, self.pairs.irrational),

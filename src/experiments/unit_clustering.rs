@@ -14,6 +14,7 @@ use crate::analysis::associations::{Method, associations, prepare};
 use crate::analysis::modularity::{Graph, MonteCarlo, effective_clusters, monte_carlo_refine, spectral_bisection};
 use crate::analysis::partition_similarity::element_centric_similarity;
 use crate::analysis::stats::spearman;
+use crate::data::inputs::{DataInput, InputDigests};
 use crate::data::mnist_cache::{LoadedMnist, load};
 use crate::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, TrainedClassifier};
 use crate::render::figure::{Figure, Legend, Panel, Series};
@@ -1002,8 +1003,13 @@ impl Kind for Params {
         names_of(&Measures::empty(self.report))
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, ClassifierRun)> {
-        let Ok(data) = load(std::path::Path::new(&self.data_dir)) else {
+    fn inputs(&self) -> Vec<DataInput> {
+        vec![DataInput::Mnist(self.data_dir.clone())]
+    }
+
+    /// No run without the data (`unavailable` says where to get it).
+    fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<(Label, ClassifierRun)> {
+        let Some(data_fingerprint) = inputs.get(&self.data_dir) else {
             return Vec::new();
         };
         let base = Regularisation {
@@ -1040,7 +1046,7 @@ impl Kind for Params {
                         ("value".to_string(), value.to_string()),
                     ]),
                     ClassifierRun {
-                        data_fingerprint: data.fingerprint.clone(),
+                        data_fingerprint: data_fingerprint.to_string(),
                         widths: self.widths(),
                         regularisation,
                         training: trained.then_some(self.training),
@@ -1251,6 +1257,22 @@ mod tests {
             assert_legacy_form::<Params>(&run),
             r#"{"Classifier":{"data_fingerprint":"f","widths":[784,8,10],"regularisation":{"dropout":0.5,"l1":0.0,"l2":0.00001},"training":null,"init_seed":1,"train_seed":2}}"#
         );
+    }
+
+    #[test]
+    fn planning_reads_the_datas_digest_not_its_files() {
+        // `data_dir` does not exist: runs come from the digest the step before planning found.
+        let p = Params {
+            data_dir: "nowhere".into(),
+            ..params(Report::Agreement, None)
+        };
+        let runs = Kind::runs(&p, 0, &InputDigests::from_pairs([("nowhere", "d1")]));
+        assert_eq!(runs.len(), 4, "2 dropout + 1 L1 + untrained");
+        assert!(runs.iter().all(|(_, run)| run.data_fingerprint == "d1"));
+        assert_eq!(Kind::inputs(&p), [DataInput::Mnist("nowhere".into())]);
+        // No digest (the data could not be read): no runs; `unavailable` says why.
+        assert!(Kind::runs(&p, 0, &InputDigests::default()).is_empty());
+        assert!(matches!(Kind::unavailable(&p), Ok(Some(Unavailable::DataMissing(_)))));
     }
 
     #[test]

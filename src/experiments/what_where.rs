@@ -16,6 +16,7 @@ use super::kind::{self, Kind, Label, LegacyKey, Measured};
 use crate::analysis::linalg::Matrix;
 use crate::analysis::linear_info::linear_modularity;
 use crate::analysis::multiinfo::{Normalisation, normalised_multiinformation};
+use crate::data::inputs::InputDigests;
 use crate::data::what_where::{WhatWhereData, counts, samples};
 use crate::model::what_where::{SupervisedObjective, TwoLayerWeights, WhatWhereTraining};
 use crate::render::figure::Figure;
@@ -212,7 +213,7 @@ impl Kind for Params {
         adam("training", self.training.learning_rate, None)
     }
 
-    fn runs(&self, seed: u64) -> Vec<(Label, WhatWhereRun)> {
+    fn runs(&self, seed: u64, _inputs: &InputDigests) -> Vec<(Label, WhatWhereRun)> {
         self.datasets()
             .into_iter()
             .map(|(group, parameter, data)| {
