@@ -14,6 +14,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::batched::{stack, unstack};
 use super::{AutoencoderLossTerms, AutoencoderObjective};
 use crate::rng::SplitMix64;
 
@@ -130,25 +131,14 @@ struct BatchedLinearAe {
     b_dec: Param<Tensor<3>>, // [R, 1, d]
 }
 
-fn stack(parts: impl Iterator<Item = Vec<f32>>, shape: [usize; 3], device: &Device) -> Param<Tensor<3>> {
-    let data: Vec<f32> = parts.flatten().collect();
-    Param::from_tensor(Tensor::<3>::from_data(TensorData::new(data, shape), device))
-}
-
-fn unstack(tensor: Tensor<3>) -> Vec<Vec<f32>> {
-    let [runs, a, b] = tensor.dims();
-    let flat: Vec<f32> = tensor.into_data().try_to_vec::<f32>().expect("parameters are f32");
-    flat.chunks(a * b).take(runs).map(<[f32]>::to_vec).collect()
-}
-
 impl BatchedLinearAe {
     fn new(inits: &[LinearAeWeights], device: &Device) -> Self {
-        let (r, d, h) = (inits.len(), inits[0].inputs, inits[0].latent);
+        let (d, h) = (inits[0].inputs, inits[0].latent);
         Self {
-            w_enc: stack(inits.iter().map(|w| w.w_enc.clone()), [r, d, h], device),
-            b_enc: stack(inits.iter().map(|w| w.b_enc.clone()), [r, 1, h], device),
-            w_dec: stack(inits.iter().map(|w| w.w_dec.clone()), [r, h, d], device),
-            b_dec: stack(inits.iter().map(|w| w.b_dec.clone()), [r, 1, d], device),
+            w_enc: stack(inits.iter().map(|w| w.w_enc.as_slice()), [d, h], device),
+            b_enc: stack(inits.iter().map(|w| w.b_enc.as_slice()), [1, h], device),
+            w_dec: stack(inits.iter().map(|w| w.w_dec.as_slice()), [h, d], device),
+            b_dec: stack(inits.iter().map(|w| w.b_dec.as_slice()), [1, d], device),
         }
     }
 

@@ -11,6 +11,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::batched::{stack, unstack};
 use super::{AutoencoderLossTerms, AutoencoderObjective};
 use crate::rng::SplitMix64;
 
@@ -122,22 +123,13 @@ struct BatchedMlpAe {
 
 impl BatchedMlpAe {
     fn new(inits: &[MlpWeights], device: &Device) -> Self {
-        let runs = inits.len();
         let widths = &inits[0].widths;
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for l in 0..widths.len() - 1 {
             let (i, o) = (widths[l], widths[l + 1]);
-            let w: Vec<f32> = inits.iter().flat_map(|r| r.weights[l].iter().copied()).collect();
-            let b: Vec<f32> = inits.iter().flat_map(|r| r.biases[l].iter().copied()).collect();
-            weights.push(Param::from_tensor(Tensor::<3>::from_data(
-                TensorData::new(w, [runs, i, o]),
-                device,
-            )));
-            biases.push(Param::from_tensor(Tensor::<3>::from_data(
-                TensorData::new(b, [runs, 1, o]),
-                device,
-            )));
+            weights.push(stack(inits.iter().map(|r| r.weights[l].as_slice()), [i, o], device));
+            biases.push(stack(inits.iter().map(|r| r.biases[l].as_slice()), [1, o], device));
         }
         Self { weights, biases }
     }
@@ -225,13 +217,8 @@ pub fn train_batch(
         model = optimiser.step(training.learning_rate, model, grads);
         on_step(step + 1);
     }
-    let per_run = |t: Tensor<3>| -> Vec<Vec<f32>> {
-        let [_, a, b] = t.dims();
-        let flat: Vec<f32> = t.into_data().try_to_vec::<f32>().expect("f32 parameters");
-        flat.chunks(a * b).map(<[f32]>::to_vec).collect()
-    };
-    let weights: Vec<Vec<Vec<f32>>> = model.weights.iter().map(|w| per_run(w.val())).collect();
-    let biases: Vec<Vec<Vec<f32>>> = model.biases.iter().map(|b| per_run(b.val())).collect();
+    let weights: Vec<Vec<Vec<f32>>> = model.weights.iter().map(|w| unstack(w.val())).collect();
+    let biases: Vec<Vec<Vec<f32>>> = model.biases.iter().map(|b| unstack(b.val())).collect();
     (0..runs)
         .map(|r| MlpWeights {
             widths: inits[0].widths.clone(),

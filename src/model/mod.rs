@@ -2,6 +2,7 @@
 
 pub mod action_rnn;
 pub mod adam;
+pub mod batched;
 pub mod classifier;
 pub mod frequency_rnn;
 pub mod linear_ae;

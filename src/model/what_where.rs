@@ -11,6 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::batched::{stack, unstack};
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,16 +90,6 @@ struct BatchedTwoLayer {
     b2: Param<Tensor<3>>, // [R, 1, O]
 }
 
-fn param(values: Vec<f32>, shape: [usize; 3], device: &Device) -> Param<Tensor<3>> {
-    Param::from_tensor(Tensor::<3>::from_data(TensorData::new(values, shape), device))
-}
-
-fn per_run(t: Tensor<3>) -> Vec<Vec<f32>> {
-    let [_, a, b] = t.dims();
-    let flat: Vec<f32> = t.into_data().try_to_vec::<f32>().expect("f32 parameters");
-    flat.chunks(a * b).map(<[f32]>::to_vec).collect()
-}
-
 /// Trains one batch of runs on the same inputs `x` [N × I] and targets `y` [N × O], each run
 /// with its own sample weights (summing to 1) and initialisation.
 #[allow(clippy::too_many_arguments)]
@@ -124,12 +115,11 @@ pub fn train_batch(
     let (xs, ys) = (tile(x, i), tile(y, o));
     let p: Vec<f32> = sample_weights.iter().flatten().map(|&v| v as f32).collect();
     let p = Tensor::<3>::from_data(TensorData::new(p, [runs, n, 1]), &device);
-    let stack = |get: fn(&TwoLayerWeights) -> &Vec<f32>| inits.iter().flat_map(|w| get(w).iter().copied()).collect();
     let mut model = BatchedTwoLayer {
-        w1: param(stack(|w| &w.w1), [runs, i, h], &device),
-        b1: param(stack(|w| &w.b1), [runs, 1, h], &device),
-        w2: param(stack(|w| &w.w2), [runs, h, o], &device),
-        b2: param(stack(|w| &w.b2), [runs, 1, o], &device),
+        w1: stack(inits.iter().map(|w| w.w1.as_slice()), [i, h], &device),
+        b1: stack(inits.iter().map(|w| w.b1.as_slice()), [1, h], &device),
+        w2: stack(inits.iter().map(|w| w.w2.as_slice()), [h, o], &device),
+        b2: stack(inits.iter().map(|w| w.b2.as_slice()), [1, o], &device),
     };
     let mut optimiser = AdamConfig::new().with_epsilon(1e-8).init();
     for step in 0..training.steps {
@@ -145,10 +135,10 @@ pub fn train_batch(
         on_step(step + 1);
     }
     let (w1, b1, w2, b2) = (
-        per_run(model.w1.val()),
-        per_run(model.b1.val()),
-        per_run(model.w2.val()),
-        per_run(model.b2.val()),
+        unstack(model.w1.val()),
+        unstack(model.b1.val()),
+        unstack(model.w2.val()),
+        unstack(model.b2.val()),
     );
     (0..runs)
         .map(|r| TwoLayerWeights {
