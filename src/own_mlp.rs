@@ -134,8 +134,9 @@ pub fn cluster_report(weights: &Path, inputs: &Path, request: &Request) -> anyho
     })
 }
 
+/// The mean, 0 for no values.
 fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    crate::analysis::stats::mean(xs).unwrap_or(0.0)
 }
 
 impl ClusterReport {

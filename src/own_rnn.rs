@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::analysis::operative_rows::RowSearch;
+use crate::analysis::stats::components_for;
 use crate::data::krause_tasks::{Task, integration_evaluation, sine_trial};
 use crate::experiments::operative_dimensions::{ANALYSIS_VERSION, AnalysisOutput, AnalysisSettings, load_network};
 use crate::render::table::Table;
@@ -86,18 +87,6 @@ pub fn operative_dims(file: &Path, request: &Request) -> anyhow::Result<Operativ
     })
 }
 
-/// The fewest leading components whose shares sum to `share`.
-fn components_for(spectrum: &[f64], share: f64) -> usize {
-    let mut total = 0.0;
-    for (k, s) in spectrum.iter().enumerate() {
-        total += s;
-        if total >= share {
-            return k + 1;
-        }
-    }
-    spectrum.len()
-}
-
 impl OperativeReport {
     pub fn rank_within_5pct(&self, method: &str) -> Option<usize> {
         let rank = self.analysis.first_rank_within_5pct(method, false);
@@ -130,7 +119,7 @@ impl OperativeReport {
         out += &format!(
             "the first global operative column dimension carries {:.0}% of their variance; 90% of W's Σσ² needs {} of {} singular values\n",
             100.0 * a.operative_spectrum.first().copied().unwrap_or(0.0),
-            components_for(&a.svd_spectrum, 0.9),
+            components_for(&a.svd_spectrum, 0.9).unwrap_or(a.svd_spectrum.len()),
             self.units
         );
         out += &match (self.rank_within_5pct("operative_columns"), self.rank_within_5pct("svd")) {
@@ -173,8 +162,9 @@ mod tests {
 
     #[test]
     fn components_for_counts_the_leading_shares() {
-        assert_eq!(components_for(&[0.5, 0.3, 0.15, 0.05], 0.9), 3);
-        assert_eq!(components_for(&[1.0], 0.9), 1);
+        assert_eq!(components_for(&[0.5, 0.3, 0.15, 0.05], 0.9), Some(3));
+        assert_eq!(components_for(&[1.0], 0.9), Some(1));
+        assert_eq!(components_for(&[0.4, 0.4], 0.9), None);
     }
 
     #[test]

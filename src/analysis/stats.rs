@@ -50,6 +50,37 @@ pub fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// The standard error of the mean (sample standard deviation / √n); 0 for one value, `None` for
+/// none.
+pub fn standard_error(v: &[f64]) -> Option<f64> {
+    let m = mean(v)?;
+    let n = v.len() as f64;
+    Some(if v.len() > 1 {
+        (v.iter().map(|y| (y - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+    } else {
+        0.0
+    })
+}
+
+/// The median absolute deviation from the median; `None` for no values.
+pub fn median_absolute_deviation(v: &[f64]) -> Option<f64> {
+    let m = median(v.to_vec())?;
+    median(v.iter().map(|x| (x - m).abs()).collect())
+}
+
+/// The fewest leading components whose shares (a spectrum, largest first) sum to at least
+/// `share`; `None` if all of them do not.
+pub fn components_for(spectrum: &[f64], share: f64) -> Option<usize> {
+    let mut total = 0.0;
+    spectrum
+        .iter()
+        .position(|s| {
+            total += s;
+            total >= share
+        })
+        .map(|k| k + 1)
+}
+
 /// The gap between two groups: the lowest value of `high` minus the highest of `low` (> 0: the
 /// groups do not overlap, by that margin). `None` if either group is empty.
 pub fn separation(low: &[f64], high: &[f64]) -> Option<f64> {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::stats::median;
+use crate::analysis::stats::{components_for, median, median_absolute_deviation};
 
 use super::Unavailable;
 use super::domains::{MAX_STEPS, MAX_UNITS, adam, each};
@@ -484,9 +484,9 @@ impl Measures {
             svd_rank_within_5pct_median: Some(svd_rank),
             first_operative_pc_share_median: out.operative_spectrum.first().copied(),
             first_row_pc_share_median: out.row_spectrum.first().copied(),
-            svd_rank_for_90pct_variance_median: components_for(&out.svd_spectrum, 0.9),
+            svd_rank_for_90pct_variance_median: components_for(&out.svd_spectrum, 0.9).map(|k| k as f64),
             full_rank_cost_median: Some(out.full_cost),
-            activity_dims_for_90pct_median: components_for(&out.activity_spectrum, 0.9),
+            activity_dims_for_90pct_median: components_for(&out.activity_spectrum, 0.9).map(|k| k as f64),
             random_locations_cost_at_rank_30_median: at("random_locations", 30),
             operative_cost_at_rank_30_median: at("operative_columns", 30),
             columns_distance_rank_within_5pct_median: Some(columns_distance),
@@ -536,24 +536,6 @@ const METHODS: [&str; 4] = ["operative_columns", "operative_rows", "svd", "rando
 
 /// Per (method, rank): every network's output cost and state distance.
 type CostsAndDistances = (Vec<f64>, Vec<f64>);
-
-/// How many leading components hold `share` of the total (spectrum of shares, descending).
-fn components_for(spectrum: &[f64], share: f64) -> Option<f64> {
-    let mut acc = 0.0;
-    spectrum
-        .iter()
-        .position(|s| {
-            acc += s;
-            acc >= share
-        })
-        .map(|p| (p + 1) as f64)
-}
-
-/// Median absolute deviation.
-fn mad(v: &[f64]) -> f64 {
-    let Some(m) = median(v.to_vec()) else { return 0.0 };
-    median(v.iter().map(|x| (x - m).abs()).collect()).unwrap_or(0.0)
-}
 
 impl Params {
     fn file_unavailable(&self) -> Option<Unavailable> {
@@ -766,7 +748,10 @@ impl Kind for Params {
                 let pts: Vec<(f64, f64, f64)> = by_method
                     .iter()
                     .filter(|((m, _), _)| m == method)
-                    .filter_map(|((_, k), v)| median(pick(v).clone()).map(|med| (*k as f64, med, mad(pick(v)))))
+                    .filter_map(|((_, k), v)| {
+                        median(pick(v).clone())
+                            .map(|med| (*k as f64, med, median_absolute_deviation(pick(v)).unwrap_or(0.0)))
+                    })
                     .collect();
                 let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1 + p.2)).collect();
                 band.extend(pts.iter().rev().map(|p| (p.0, p.1 - p.2)));

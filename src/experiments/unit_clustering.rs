@@ -13,7 +13,7 @@ use super::kind::{Kind, Label, LegacyKey, Measured, names_of};
 use crate::analysis::associations::{Method, associations, prepare};
 use crate::analysis::modularity::{Graph, MonteCarlo, effective_clusters, monte_carlo_refine, spectral_bisection};
 use crate::analysis::partition_similarity::element_centric_similarity;
-use crate::analysis::stats::spearman;
+use crate::analysis::stats::{mean, spearman, standard_error};
 use crate::data::inputs::{DataInput, InputDigests};
 use crate::data::mnist_cache::{LoadedMnist, load};
 use crate::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, TrainedClassifier};
@@ -245,14 +245,11 @@ fn mean_curve(by_value: &BTreeMap<String, Vec<f64>>) -> Vec<(f64, f64, f64)> {
     let mut curve: Vec<(f64, f64, f64)> = by_value
         .iter()
         .map(|(v, ys)| {
-            let n = ys.len() as f64;
-            let mean = ys.iter().sum::<f64>() / n;
-            let se = if ys.len() > 1 {
-                (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
-            } else {
-                0.0
-            };
-            (v.parse::<f64>().unwrap_or(f64::NAN), mean, se)
+            (
+                v.parse::<f64>().unwrap_or(f64::NAN),
+                mean(ys).unwrap_or(f64::NAN),
+                standard_error(ys).unwrap_or(0.0),
+            )
         })
         .collect();
     curve.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -386,10 +383,6 @@ struct Curves {
 
 /// (trained?, method a, method b) → values over kept runs, both layers.
 type PairValues = BTreeMap<(bool, Method, Method), Vec<f64>>;
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
 
 /// The mean over one family of method pairs: `within` Some(true): both upstream; Some(false):
 /// both downstream; None: one of each.
