@@ -77,3 +77,26 @@ fn an_unreadable_points_file_is_reported() {
     let run = p.modrepro(&["theory", "bad.csv"]);
     assert_clean_error(&run, &["bad.csv:3:", "column 2"]);
 }
+
+#[test]
+fn a_lange_claim_on_a_value_its_report_does_not_measure_is_refused_at_load() {
+    // The wide-MLP spec claims Q-vs-dropout values; as an Agreement report it measures none.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/lange2022/q_vs_dropout_wide.ron"),
+    )
+    .unwrap();
+    let p = Project::new();
+    p.write(
+        "specs/t/wide.ron",
+        &shipped.replace("report: ModularityVsRegularisation", "report: Agreement"),
+    );
+    let run = p.modrepro(&["plan", "t/wide"]);
+    assert_clean_error(
+        &run,
+        &[
+            "specs/t/wide.ron:",
+            "spearman_q_vs_dropout",
+            "agreement_within_upstream",
+        ],
+    );
+}
