@@ -55,10 +55,11 @@ pub fn expand(loaded: &LoadedSpec, profile: Profile, backend: Backend) -> Plan {
     let spec = &loaded.spec;
     let experiment = resolve(spec, profile, &Vec::new()).expect("validated at load");
     let mut runs = Vec::new();
+    let mut inputs = InputDigests::default();
     for point in sweep_points(spec) {
         let resolved = resolve(spec, profile, &point).expect("validated at load");
         // The step before planning: the only file reads; `runs` sees digests.
-        let inputs = InputDigests::of(&resolved.inputs());
+        inputs.read(&resolved.inputs());
         let sweep: BTreeMap<String, String> = point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         for seed in seeds_for(spec, profile).expect("validated at load") {
             for slot in resolved.runs(seed, &inputs) {

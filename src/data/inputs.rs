@@ -42,12 +42,21 @@ pub struct InputDigests(BTreeMap<String, String>);
 impl InputDigests {
     /// Reads and fingerprints every input that can be read.
     pub fn of(inputs: &[DataInput]) -> InputDigests {
-        InputDigests(
-            inputs
-                .iter()
-                .filter_map(|input| Some((input.path().to_string(), input.digest()?)))
-                .collect(),
-        )
+        let mut digests = InputDigests::default();
+        digests.read(inputs);
+        digests
+    }
+
+    /// Adds the digests of the inputs not read yet (sweep points of one spec mostly share
+    /// their data: each file is read once).
+    pub fn read(&mut self, inputs: &[DataInput]) {
+        for input in inputs {
+            if !self.0.contains_key(input.path())
+                && let Some(digest) = input.digest()
+            {
+                self.0.insert(input.path().to_string(), digest);
+            }
+        }
     }
 
     /// The digest of the input at `path`, if it was read.
@@ -56,6 +65,7 @@ impl InputDigests {
     }
 
     /// Digests given directly (tests).
+    #[cfg(test)]
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> InputDigests {
         InputDigests(pairs.into_iter().map(|(p, d)| (p.to_string(), d.to_string())).collect())
     }
@@ -78,5 +88,19 @@ mod tests {
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
         assert_eq!(digests.get(&missing), None);
+    }
+
+    #[test]
+    fn an_input_read_once_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nets.npz");
+        std::fs::write(&path, b"abc").unwrap();
+        let input = [DataInput::File(path.to_str().unwrap().to_string())];
+        let mut digests = InputDigests::of(&input);
+        let first = digests.clone();
+        // Gone from disk: a second sweep point still finds the digest the first one read.
+        std::fs::remove_file(&path).unwrap();
+        digests.read(&input);
+        assert_eq!(digests, first);
     }
 }

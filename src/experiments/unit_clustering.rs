@@ -1091,11 +1091,7 @@ impl Kind for Params {
             Report::Clusters => Measures::Clusters(Self::filter_measures(&self.curves(runs))),
             Report::Agreement => Measures::Agreement(self.agreement_measures(runs)),
             Report::AccuracyAndNorms => Measures::AccuracyAndNorms(AccuracyMeasures {
-                test_accuracy_min: runs
-                    .iter()
-                    .filter(|r| r.label["regulariser"] != "untrained")
-                    .map(|r| r.measurement.test_accuracy)
-                    .min_by(f64::total_cmp),
+                test_accuracy_min: Self::filter_measures(&self.curves(runs)).test_accuracy_min,
             }),
             Report::ExampleMatrices => Measures::ExampleMatrices,
         }
