@@ -53,6 +53,8 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// For a kind that existed before this trait: how its old `RunRecipe` variant keyed its
     /// runs, so that runs cached before the move stay valid (`RunOutput::Kind` reads their
     /// outputs under the old variants' names). `None` for every kind written with the trait.
+    /// Moot once [`Kind::VERSION`] is bumped: its runs are then keyed in the trait's form, with
+    /// the version.
     const LEGACY_KEY: Option<LegacyKey> = None;
     /// `true`: an output holding a NaN or an infinity is stored as diverged, left out of the
     /// measurements and listed by the pipeline (a `status` column in the table, a note, and
@@ -326,7 +328,10 @@ fn run_slot<K: Kind>(label: Label, recipe: &K::Recipe) -> RunSlot {
             kind: K::NAME.to_string(),
             recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
             version: K::VERSION,
-            legacy: K::LEGACY_KEY.map(|key| LegacyForm::of(key, recipe)),
+            // A bumped version retires the old key: nothing cached under it is valid any more.
+            legacy: K::LEGACY_KEY
+                .filter(|_| K::VERSION == 0)
+                .map(|key| LegacyForm::of(key, recipe)),
         }),
     }
 }
@@ -501,6 +506,20 @@ pub fn assert_legacy_form<K: Kind>(recipe: &K::Recipe) -> String {
         old_form
     );
     old_form
+}
+
+/// Test helper for a kind moved onto the trait whose [`Kind::VERSION`] was since bumped: its
+/// runs are keyed in the trait's form with the version, no longer in the old variant's (whose
+/// cached outputs were made by the old code). Returns the key's JSON.
+#[cfg(test)]
+pub fn assert_versioned_key<K: Kind>(params: &K, seed: u64) -> String {
+    assert!(K::VERSION > 0, "{} has not been versioned", K::NAME);
+    let slot = ErasedKind::runs(params, seed, &InputDigests::of(&Kind::inputs(params))).remove(0);
+    let json = String::from_utf8(crate::cache::canonical_json(&slot.recipe)).unwrap();
+    let expected_start = format!("{{\"Kind\":{{\"kind\":\"{}\",\"recipe\":{{", K::NAME);
+    assert!(json.starts_with(&expected_start), "{json}");
+    assert!(json.ends_with(&format!(",\"version\":{}}}}}", K::VERSION)), "{json}");
+    json
 }
 
 #[cfg(test)]

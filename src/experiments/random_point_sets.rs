@@ -83,7 +83,10 @@ fn panel_points<'a>(runs: &[Measured<'a, Params>]) -> BTreeMap<&'static str, [Ve
 impl Kind for Params {
     const NAME: &'static str = "RandomPointSets";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
-    // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::LinearAe`.
+    // Written before the Kind trait, with the old `RunRecipe::LinearAe` keys until version 1:
+    // training moved from Burn's graph to the hand-written f32 loop of `model::dense_ae` on the
+    // CPU (rounding differs), so runs cached before it retrain.
+    const VERSION: u32 = 1;
     const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("LinearAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = LinearAeRun;

@@ -35,6 +35,8 @@ pub struct Adam {
     v: Vec<f64>,
     beta_1_power: f64,
     beta_2_power: f64,
+    /// Decoupled weight decay (AdamW); 0 for plain Adam.
+    weight_decay: f64,
 }
 
 impl Adam {
@@ -45,7 +47,15 @@ impl Adam {
             v: vec![0.0; parameters],
             beta_1_power: 1.0,
             beta_2_power: 1.0,
+            weight_decay: 0.0,
         }
+    }
+
+    /// AdamW: each step first shrinks every parameter by learning_rate · weight_decay, then takes
+    /// Adam's step (decoupled weight decay, as optax's `adamw` and Burn's `AdamW` do).
+    pub fn with_decoupled_weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
     }
 
     /// Scales `grad` to a global norm of at most `max_norm` (PyTorch: by max_norm / (norm + 1e-6)
@@ -63,6 +73,7 @@ impl Adam {
         self.beta_2_power *= s.beta_2;
         let step = s.learning_rate / (1.0 - self.beta_1_power);
         let bias_2 = (1.0 - self.beta_2_power).sqrt();
+        let keep = 1.0 - s.learning_rate * self.weight_decay;
         for ((p, g), (m, v)) in parameters
             .iter_mut()
             .zip(grad.iter())
@@ -70,7 +81,8 @@ impl Adam {
         {
             *m = s.beta_1 * *m + (1.0 - s.beta_1) * g;
             *v = s.beta_2 * *v + (1.0 - s.beta_2) * g * g;
-            *p -= step * *m / (v.sqrt() / bias_2 + s.epsilon);
+            // `keep` is exactly 1 without weight decay, leaving plain Adam's rounding unchanged.
+            *p = *p * keep - step * *m / (v.sqrt() / bias_2 + s.epsilon);
         }
     }
 }
@@ -93,6 +105,15 @@ mod tests {
         let mut p = vec![1.0, 1.0];
         adam.step(&mut p, &mut [2.0, -0.5], None);
         assert!((p[0] - 0.9).abs() < 1e-7 && (p[1] - 1.1).abs() < 1e-7, "{p:?}");
+    }
+
+    #[test]
+    fn decoupled_weight_decay_shrinks_the_parameter_before_the_step() {
+        let mut adam = Adam::new(SETTINGS, 1).with_decoupled_weight_decay(0.5);
+        let mut p = vec![2.0];
+        adam.step(&mut p, &mut [1.0], None);
+        // 2 · (1 − 0.1 · 0.5) − 0.1 · 1 / (1 + ε)
+        assert!((p[0] - (1.9 - 0.1)).abs() < 1e-7, "{p:?}");
     }
 
     #[test]

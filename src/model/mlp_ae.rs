@@ -11,7 +11,9 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::adam::{Adam, AdamSettings, default_beta_1, default_beta_2, default_epsilon};
 use super::batched::{stack, unstack};
+use super::dense_ae::{DenseAutoencoder, DenseRun, LossWeights};
 use super::{AutoencoderLossTerms, AutoencoderObjective};
 use crate::rng::SplitMix64;
 
@@ -184,10 +186,31 @@ pub fn train_batch(
     objective: &AutoencoderObjective,
     training: &MlpTraining,
     device: &Device,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize),
 ) -> Vec<MlpWeights> {
     let runs = data.len();
     assert!(runs > 0 && inits.len() == runs && batch_seeds.len() == runs);
+    if *device == Device::flex() {
+        train_by_hand(data, inits, batch_seeds, shape, objective, training, on_step)
+    } else {
+        train_with_burn(data, inits, batch_seeds, shape, objective, training, device, on_step)
+    }
+}
+
+/// [`train_batch`] as one Burn program (batched matmuls over the run axis, Burn's autodiff and
+/// AdamW): the path for GPU backends, and the reference the hand-written CPU path is tested against.
+#[allow(clippy::too_many_arguments)]
+fn train_with_burn(
+    data: &[Vec<Vec<f64>>],
+    inits: &[MlpWeights],
+    batch_seeds: &[u64],
+    shape: &MlpShape,
+    objective: &AutoencoderObjective,
+    training: &MlpTraining,
+    device: &Device,
+    mut on_step: impl FnMut(usize),
+) -> Vec<MlpWeights> {
+    let runs = data.len();
     let d = shape.encoder[0];
     let device = device.clone().autodiff();
     let mut model = BatchedMlpAe::new(inits, &device);
@@ -224,6 +247,86 @@ pub fn train_batch(
             widths: inits[0].widths.clone(),
             weights: weights.iter().map(|layer| layer[r].clone()).collect(),
             biases: biases.iter().map(|layer| layer[r].clone()).collect(),
+        })
+        .collect()
+}
+
+/// The objective of a minibatch of `batch` samples as sums ([`LossWeights`]): each term of
+/// [`BatchedMlpAe::loss`] is a mean over the batch and units.
+fn loss_weights(shape: &MlpShape, objective: &AutoencoderObjective, batch: usize) -> LossWeights {
+    let (d, latent) = (shape.encoder[0], *shape.encoder.last().expect("an encoder has widths"));
+    let per_value = |values: usize, weight: f64| (weight / values as f64) as f32;
+    LossWeights {
+        reconstruction: per_value(batch * d, objective.reconstruction),
+        activity: per_value(batch * latent, objective.activity),
+        nonnegativity: per_value(batch * latent, objective.nonnegativity),
+        weight: objective.weight as f32,
+    }
+}
+
+/// [`train_batch`] on the CPU: the same objective, minibatches and AdamW, with the loss and
+/// gradient written out by hand ([`super::dense_ae`]); runs take their steps in turn, sharing
+/// one workspace.
+fn train_by_hand(
+    data: &[Vec<Vec<f64>>],
+    inits: &[MlpWeights],
+    batch_seeds: &[u64],
+    shape: &MlpShape,
+    objective: &AutoencoderObjective,
+    training: &MlpTraining,
+    mut on_step: impl FnMut(usize),
+) -> Vec<MlpWeights> {
+    let widths = inits[0].widths.clone();
+    let net = DenseAutoencoder::new(widths.clone(), shape.encoder_layers() - 1);
+    let batch = training.batch_size;
+    let loss = loss_weights(shape, objective, batch);
+    let adam = AdamSettings {
+        learning_rate: training.learning_rate,
+        beta_1: default_beta_1(),
+        beta_2: default_beta_2(),
+        epsilon: default_epsilon(),
+    };
+    let mut runs: Vec<DenseRun> = inits
+        .iter()
+        .map(|w| {
+            let parameters = net.flatten(&w.weights, &w.biases);
+            let optimiser = Adam::new(adam, parameters.len()).with_decoupled_weight_decay(training.weight_decay);
+            DenseRun::new(parameters, optimiser)
+        })
+        .collect();
+    let mut samplers: Vec<EpochSampler> = data
+        .iter()
+        .zip(batch_seeds)
+        .map(|(x, &s)| EpochSampler::new(x.len(), s))
+        .collect();
+    // Each run's samples as one f32 array, sample-major: a minibatch is `batch` short copies.
+    let d = shape.encoder[0];
+    let flat: Vec<Vec<f32>> = data
+        .iter()
+        .map(|x| x.iter().flatten().map(|&v| v as f32).collect())
+        .collect();
+    let mut workspace = net.workspace(batch);
+    for step in 0..training.steps {
+        for ((run, sampler), samples) in runs.iter_mut().zip(&mut samplers).zip(&flat) {
+            let input = workspace.input_mut();
+            for b in 0..batch {
+                let at = sampler.next_index() * d;
+                for (i, v) in samples[at..at + d].iter().enumerate() {
+                    input[i * batch + b] = *v;
+                }
+            }
+            run.step(&net, &loss, &mut workspace);
+        }
+        on_step(step + 1);
+    }
+    runs.iter()
+        .map(|run| {
+            let (weights, biases) = net.split(run.parameters());
+            MlpWeights {
+                widths: widths.clone(),
+                weights,
+                biases,
+            }
         })
         .collect()
 }
@@ -277,5 +380,125 @@ pub fn mlp_loss_terms(weights: &MlpWeights, shape: &MlpShape, data: &[Vec<f64>])
         activity: act / n,
         nonnegativity: nn / n,
         weight: w2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> MlpShape {
+        MlpShape {
+            encoder: vec![3, 16, 16, 6],
+            decoder: vec![6, 16, 16, 3],
+        }
+    }
+
+    const OBJECTIVE: AutoencoderObjective = AutoencoderObjective {
+        reconstruction: 1.0,
+        activity: 0.01,
+        nonnegativity: 1.0,
+        weight: 1e-3,
+    };
+
+    #[test]
+    fn the_hand_written_gradient_is_burns_autodiff_gradient() {
+        // One run, a batch of 100 (a full 64-column chunk and a ragged one).
+        let (shape, batch) = (shape(), 100);
+        let init = shape.init(0.3, 3);
+        let samples: Vec<f32> = (0..batch * 3).map(|k| (k * 37 % 101) as f32 / 50.0 - 1.0).collect();
+        let device = Device::flex().autodiff();
+        let model = BatchedMlpAe::new(std::slice::from_ref(&init), &device);
+        let x = Tensor::<3>::from_data(TensorData::new(samples.clone(), [1, batch, 3]), &device);
+        let burn_loss = model.loss(x, shape.encoder_layers(), &OBJECTIVE);
+        let burn_value = burn_loss.clone().into_data().try_to_vec::<f32>().expect("f32")[0];
+        let grads = burn_loss.backward();
+        let flat = |p: &Param<Tensor<3>>| {
+            p.grad(&grads)
+                .expect("a gradient")
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        let burn: Vec<f32> = model
+            .weights
+            .iter()
+            .zip(&model.biases)
+            .flat_map(|(w, b)| [flat(w), flat(b)].concat())
+            .collect();
+
+        let net = DenseAutoencoder::new(init.widths.clone(), shape.encoder_layers() - 1);
+        let mut workspace = net.workspace(batch);
+        for b in 0..batch {
+            for i in 0..3 {
+                workspace.input_mut()[i * batch + b] = samples[b * 3 + i];
+            }
+        }
+        let parameters: Vec<f32> = net
+            .flatten(&init.weights, &init.biases)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let mut gradient = vec![0.0; parameters.len()];
+        let value = net.loss_and_gradient(
+            &parameters,
+            &loss_weights(&shape, &OBJECTIVE, batch),
+            &mut workspace,
+            &mut gradient,
+        );
+
+        assert!(
+            (value - burn_value).abs() < 1e-5 * burn_value,
+            "{value} vs {burn_value}"
+        );
+        let largest = burn.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        for (k, (a, b)) in gradient.iter().zip(&burn).enumerate() {
+            assert!((a - b).abs() < 1e-4 * largest, "parameter {k}: {a} vs Burn's {b}");
+        }
+    }
+
+    #[test]
+    fn the_hand_written_training_follows_burns() {
+        // Two runs of the Fig 2 model, batch 40 from 100 samples (so the minibatches straddle
+        // epochs), 200 AdamW steps each way: the paths round differently (f32 throughout in
+        // Burn; f64 optimiser state here) but train the same objective on the same batches.
+        let shape = shape();
+        let sample = |k: usize| vec![(k as f64 * 0.3).sin(), (k as f64 * 0.7).cos(), (k % 5) as f64 / 5.0];
+        let data = vec![(0..100).map(sample).collect::<Vec<_>>(), (7..107).map(sample).collect()];
+        let inits = vec![shape.init(0.3, 1), shape.init(0.3, 2)];
+        let objective = OBJECTIVE;
+        let training = MlpTraining {
+            steps: 200,
+            batch_size: 40,
+            learning_rate: 1e-3,
+            weight_decay: 1e-2,
+            init_scale: 0.3,
+        };
+        let seeds = [5, 6];
+        let by_hand = train_by_hand(&data, &inits, &seeds, &shape, &objective, &training, |_| {});
+        let burn = train_with_burn(
+            &data,
+            &inits,
+            &seeds,
+            &shape,
+            &objective,
+            &training,
+            &Device::flex(),
+            |_| {},
+        );
+        let mut max_gap = 0.0f32;
+        for ((a, b), x) in by_hand.iter().zip(&burn).zip(&data) {
+            let (la, lb) = (mlp_loss_terms(a, &shape, x), mlp_loss_terms(b, &shape, x));
+            assert!(
+                (la.reconstruction - lb.reconstruction).abs() < 1e-4 * lb.reconstruction.max(1.0),
+                "{la:?} vs {lb:?}"
+            );
+            for (wa, wb) in a.weights.iter().flatten().zip(b.weights.iter().flatten()) {
+                max_gap = max_gap.max((wa - wb).abs());
+            }
+        }
+        eprintln!("largest weight difference {max_gap}");
+        assert!(max_gap < 1e-3, "largest weight difference {max_gap}");
+        assert!(by_hand != inits, "training moved the weights");
     }
 }

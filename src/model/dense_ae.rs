@@ -1,0 +1,527 @@
+//! The small dense autoencoders of Dorrell et al. 2025 — Fig 1's linear one and Fig 2's MLP —
+//! with their loss and its gradient written out by hand in f32, for the CPU.
+//!
+//! Why by hand: these networks are tiny (a 3→16→16→6→16→16→3 MLP; a 2→16→2 linear map), so a
+//! framework spends most of each step on graph bookkeeping and per-op dispatch, not arithmetic
+//! (BENCHMARKS.md: Burn's flex backend ran the Fig 2 model at 0.55× JAX, the linear one at
+//! ≈ 68 µs per step). Here one step is a few loops over preallocated buffers.
+//!
+//! Layout: activations are stored feature-major, one row of `batch` values per unit, so every
+//! inner loop runs along the batch — long and contiguous whatever the layer widths (3, 6, 16),
+//! which is what lets the compiler vectorise it. Weights are `[in × out]` row-major, as in
+//! [`super::mlp_ae::MlpWeights`].
+//!
+//! Determinism: no sum is reassociated by the compiler (Rust does not allow it for floats), the
+//! sums over the batch use a fixed number of partial sums ([`LANES`]), and products are added by
+//! `mul_add` (exactly rounded everywhere), so the portable and AVX2+FMA builds of the same loops
+//! give bit-identical results (tested).
+
+use super::adam::Adam;
+
+/// Partial sums kept by every reduction over the batch, combined in a fixed order at the end.
+const LANES: usize = 16;
+/// Batch columns processed together by the dense products, sized to keep their partial
+/// results in vector registers (64 f32 = 8 AVX registers).
+const CHUNK: usize = 64;
+
+/// A stack of dense layers: layer l maps `widths[l]` units to `widths[l + 1]`. ReLU follows every
+/// layer except the latent one (whose output is the code z) and the last (the reconstruction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseAutoencoder {
+    widths: Vec<usize>,
+    latent_layer: usize,
+}
+
+/// The loss's multipliers with each term's normalisation folded in:
+/// loss = reconstruction·Σ(x̂ − x)² + activity·Σ z² + nonnegativity·Σ relu(−z) + weight·Σ‖W‖²,
+/// sums over the batch and units (weights: every weight matrix, no bias).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub reconstruction: f32,
+    pub activity: f32,
+    pub nonnegativity: f32,
+    pub weight: f32,
+}
+
+impl DenseAutoencoder {
+    /// `widths`: input first, reconstruction last; `latent_layer`: the layer whose output is z.
+    pub fn new(widths: Vec<usize>, latent_layer: usize) -> Self {
+        assert!(widths.len() >= 3, "an autoencoder has an encoder and a decoder");
+        assert!(
+            latent_layer + 2 < widths.len(),
+            "the latent layer is followed by a decoder"
+        );
+        assert_eq!(widths[0], widths[widths.len() - 1], "the output reconstructs the input");
+        Self { widths, latent_layer }
+    }
+
+    fn layers(&self) -> usize {
+        self.widths.len() - 1
+    }
+
+    fn relu_after(&self, layer: usize) -> bool {
+        layer != self.latent_layer && layer + 1 != self.layers()
+    }
+
+    /// Where each layer's weights and bias start in the flat parameter vector.
+    fn offsets(&self) -> Vec<(usize, usize)> {
+        let mut at = 0;
+        (0..self.layers())
+            .map(|l| {
+                let (i, o) = (self.widths[l], self.widths[l + 1]);
+                let offsets = (at, at + i * o);
+                at += i * o + o;
+                offsets
+            })
+            .collect()
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        (0..self.layers())
+            .map(|l| (self.widths[l] + 1) * self.widths[l + 1])
+            .sum()
+    }
+
+    /// Layers' weights and biases as one vector, layer by layer, each weight matrix before its bias.
+    pub fn flatten(&self, weights: &[Vec<f32>], biases: &[Vec<f32>]) -> Vec<f64> {
+        assert_eq!(weights.len(), self.layers());
+        let flat: Vec<f64> = weights
+            .iter()
+            .zip(biases)
+            .flat_map(|(w, b)| w.iter().chain(b))
+            .map(|&v| v as f64)
+            .collect();
+        assert_eq!(flat.len(), self.parameter_count(), "parameters match the widths");
+        flat
+    }
+
+    /// [`Self::flatten`] undone: each layer's weights and bias.
+    pub fn split(&self, flat: &[f64]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        let narrow = |s: &[f64]| s.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        self.offsets()
+            .into_iter()
+            .enumerate()
+            .map(|(l, (w, b))| (narrow(&flat[w..b]), narrow(&flat[b..b + self.widths[l + 1]])))
+            .unzip()
+    }
+
+    /// Buffers for batches of `batch` samples.
+    pub fn workspace(&self, batch: usize) -> Workspace {
+        let widest = self.widths.iter().copied().max().unwrap_or(0);
+        Workspace {
+            batch,
+            activations: self.widths.iter().map(|&w| vec![0.0; w * batch]).collect(),
+            delta: vec![0.0; widest * batch],
+            delta_next: vec![0.0; widest * batch],
+        }
+    }
+
+    /// The loss of the batch in `workspace.input_mut()` and its gradient with respect to every
+    /// parameter, written to `gradient` (same layout as `parameters`).
+    pub fn loss_and_gradient(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.loss_and_gradient_avx2(parameters, loss, workspace, gradient) };
+        }
+        self.loss_and_gradient_portable(parameters, loss, workspace, gradient)
+    }
+
+    /// The same loops compiled for AVX2 and FMA: 8 f32 lanes instead of SSE2's 4, and each
+    /// `mul_add` one instruction (the portable build calls the C library's `fmaf`, slower but
+    /// rounded the same, since a fused multiply-add is exactly rounded by definition).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn loss_and_gradient_avx2(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
+        self.loss_and_gradient_portable(parameters, loss, workspace, gradient)
+    }
+
+    #[inline(always)]
+    fn loss_and_gradient_portable(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
+        assert_eq!(parameters.len(), self.parameter_count());
+        assert_eq!(gradient.len(), parameters.len());
+        let offsets = self.offsets();
+        let batch = workspace.batch;
+        let layers = self.layers();
+        let weights = |l: usize| &parameters[offsets[l].0..offsets[l].1];
+        let bias = |l: usize| &parameters[offsets[l].1..offsets[l].1 + self.widths[l + 1]];
+
+        // Forward: a[l + 1] = act(a[l] · W_l + b_l), feature-major.
+        for l in 0..layers {
+            let (n_in, n_out) = (self.widths[l], self.widths[l + 1]);
+            let (before, after) = workspace.activations.split_at_mut(l + 1);
+            let (input, output) = (&before[l], &mut after[0]);
+            let (w, b) = (weights(l), bias(l));
+            let finish = if self.relu_after(l) { Finish::Relu } else { Finish::AsIs };
+            combine_rows(
+                output,
+                n_out,
+                input,
+                n_in,
+                batch,
+                finish,
+                |o| b[o],
+                |o, i| w[i * n_out + o],
+            );
+        }
+
+        // The loss, and its derivative with respect to the reconstruction.
+        let d = self.widths[0];
+        let (x, x_hat) = (&workspace.activations[0], &workspace.activations[layers]);
+        let delta = &mut workspace.delta[..d * batch];
+        for ((g, a), b) in delta.iter_mut().zip(x_hat).zip(x) {
+            *g = a - b;
+        }
+        let mut total = loss.reconstruction * reduce(delta, |v| v * v);
+        delta.iter_mut().for_each(|g| *g *= 2.0 * loss.reconstruction);
+        let z = &workspace.activations[self.latent_layer + 1];
+        total += loss.activity * reduce(z, |v| v * v);
+        total += loss.nonnegativity * reduce(z, |v| (-v).max(0.0));
+        for l in 0..layers {
+            total += loss.weight * reduce(weights(l), |v| v * v);
+        }
+
+        // Backward: `delta` holds the derivative with respect to layer l's output (before its
+        // activation); each layer's gradient, then the derivative passed to the layer below.
+        for l in (0..layers).rev() {
+            let (n_in, n_out) = (self.widths[l], self.widths[l + 1]);
+            let input = &workspace.activations[l];
+            let delta = &workspace.delta[..n_out * batch];
+            let w = weights(l);
+            let (w_at, b_at) = offsets[l];
+            for i in 0..n_in {
+                let row = &input[i * batch..(i + 1) * batch];
+                for o in 0..n_out {
+                    let k = i * n_out + o;
+                    gradient[w_at + k] =
+                        (2.0 * loss.weight).mul_add(w[k], dot(row, &delta[o * batch..(o + 1) * batch]));
+                }
+            }
+            for o in 0..n_out {
+                gradient[b_at + o] = reduce(&delta[o * batch..(o + 1) * batch], |v| v);
+            }
+            if l == 0 {
+                break;
+            }
+            let below = &mut workspace.delta_next[..n_in * batch];
+            let output_below = &workspace.activations[l];
+            let finish = if self.relu_after(l - 1) {
+                Finish::WhereActive(output_below)
+            } else {
+                Finish::AsIs
+            };
+            combine_rows(
+                below,
+                n_in,
+                delta,
+                n_out,
+                batch,
+                finish,
+                |_| 0.0,
+                |i, o| w[i * n_out + o],
+            );
+            if l - 1 == self.latent_layer {
+                for (g, z) in below.iter_mut().zip(output_below) {
+                    let push_up = if *z < 0.0 { loss.nonnegativity } else { 0.0 };
+                    *g += (2.0 * loss.activity).mul_add(*z, -push_up);
+                }
+            }
+            std::mem::swap(&mut workspace.delta, &mut workspace.delta_next);
+        }
+        total
+    }
+}
+
+/// One run in training: its parameters (kept in f64, as the optimiser's state is, and narrowed
+/// to f32 for each step's arithmetic) and its optimiser.
+pub struct DenseRun {
+    parameters: Vec<f64>,
+    narrow: Vec<f32>,
+    gradient: Vec<f32>,
+    wide_gradient: Vec<f64>,
+    optimiser: Adam,
+}
+
+impl DenseRun {
+    pub fn new(parameters: Vec<f64>, optimiser: Adam) -> Self {
+        let n = parameters.len();
+        Self {
+            parameters,
+            narrow: vec![0.0; n],
+            gradient: vec![0.0; n],
+            wide_gradient: vec![0.0; n],
+            optimiser,
+        }
+    }
+
+    /// One optimiser step on the batch in `workspace.input_mut()`; returns the loss before it.
+    pub fn step(&mut self, net: &DenseAutoencoder, loss: &LossWeights, workspace: &mut Workspace) -> f32 {
+        for (n, p) in self.narrow.iter_mut().zip(&self.parameters) {
+            *n = *p as f32;
+        }
+        let value = net.loss_and_gradient(&self.narrow, loss, workspace, &mut self.gradient);
+        for (w, g) in self.wide_gradient.iter_mut().zip(&self.gradient) {
+            *w = *g as f64;
+        }
+        self.optimiser.step(&mut self.parameters, &mut self.wide_gradient, None);
+        value
+    }
+
+    pub fn parameters(&self) -> &[f64] {
+        &self.parameters
+    }
+}
+
+/// Preallocated buffers for one batch size: every layer's activations (feature-major) and two
+/// derivative buffers used in turn.
+pub struct Workspace {
+    batch: usize,
+    activations: Vec<Vec<f32>>,
+    delta: Vec<f32>,
+    delta_next: Vec<f32>,
+}
+
+impl Workspace {
+    /// The input batch, feature-major: `input_mut()[i * batch + s]` is feature i of sample s.
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        &mut self.activations[0]
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+}
+
+/// What [`combine_rows`] does to each result before writing it. Done there, in registers,
+/// because a separate in-place pass (`v = max(v, 0)`, or zeroing where a unit was inactive)
+/// compiles to masked stores, which are slow (≈ 15 % of a step on Zen 4).
+#[derive(Clone, Copy)]
+enum Finish<'a> {
+    AsIs,
+    /// max(v, 0): a ReLU layer's output.
+    Relu,
+    /// v where the matching entry of this (same-shaped) array is positive, else 0: a
+    /// derivative passed back through a ReLU, given the layer's output.
+    WhereActive(&'a [f32]),
+}
+
+impl Finish<'_> {
+    /// Applies to `values`, which sit at `at` in the output.
+    #[inline(always)]
+    fn apply(self, values: &mut [f32], at: usize) {
+        match self {
+            Finish::AsIs => {}
+            Finish::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Finish::WhereActive(outputs) => {
+                let len = values.len();
+                for (v, a) in values.iter_mut().zip(&outputs[at..at + len]) {
+                    // A product with 1 or 0, not a select: the compiler turns a select into
+                    // masked stores again (the sign of a zeroed entry may be −0; harmless).
+                    *v *= (*a > 0.0) as u32 as f32;
+                }
+            }
+        }
+    }
+}
+
+/// out[r, c] = finish(first(r) + Σ_k coefficient(r, k) · input[k, c]) for c < cols, rows of
+/// `cols` values: a dense layer (or its transpose) applied along the batch.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn combine_rows(
+    out: &mut [f32],
+    rows_out: usize,
+    input: &[f32],
+    rows_in: usize,
+    cols: usize,
+    finish: Finish,
+    first: impl Fn(usize) -> f32,
+    coefficient: impl Fn(usize, usize) -> f32,
+) {
+    let mut start = 0;
+    while start < cols {
+        let len = CHUNK.min(cols - start);
+        for r in 0..rows_out {
+            let target = &mut out[r * cols + start..r * cols + start + len];
+            let source = |k: usize| &input[k * cols + start..k * cols + start + len];
+            if len == CHUNK {
+                // A full chunk: fixed-size arrays, so the partial results stay in registers.
+                let mut acc = [first(r); CHUNK];
+                for k in 0..rows_in {
+                    let c = coefficient(r, k);
+                    let src: &[f32; CHUNK] = source(k).try_into().expect("a full chunk");
+                    for j in 0..CHUNK {
+                        acc[j] = c.mul_add(src[j], acc[j]);
+                    }
+                }
+                finish.apply(&mut acc, r * cols + start);
+                target.copy_from_slice(&acc);
+            } else {
+                target.fill(first(r));
+                for k in 0..rows_in {
+                    let c = coefficient(r, k);
+                    for (t, s) in target.iter_mut().zip(source(k)) {
+                        *t = c.mul_add(*s, *t);
+                    }
+                }
+                finish.apply(target, r * cols + start);
+            }
+        }
+        start += len;
+    }
+}
+
+/// Σ f(v) over `values`, with [`LANES`] partial sums combined in order: vectorisable, and the
+/// same result whatever the vector width.
+#[inline(always)]
+fn reduce(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let whole = values.chunks_exact(LANES);
+    let rest = whole.remainder();
+    for chunk in whole {
+        for j in 0..LANES {
+            acc[j] += f(chunk[j]);
+        }
+    }
+    for (j, v) in rest.iter().enumerate() {
+        acc[j] += f(*v);
+    }
+    sum_lanes(acc)
+}
+
+/// The partial sums added pairwise, halving each time: a fixed order, done in vector registers.
+#[inline(always)]
+fn sum_lanes(mut acc: [f32; LANES]) -> f32 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for j in 0..half {
+            acc[j] += acc[j + half];
+        }
+        half /= 2;
+    }
+    acc[0]
+}
+
+/// Σ a[k]·b[k], with [`LANES`] partial sums as in [`reduce`].
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (whole_a, whole_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (rest_a, rest_b) = (whole_a.remainder(), whole_b.remainder());
+    for (x, y) in whole_a.zip(whole_b) {
+        for j in 0..LANES {
+            acc[j] = x[j].mul_add(y[j], acc[j]);
+        }
+    }
+    for (j, (x, y)) in rest_a.iter().zip(rest_b).enumerate() {
+        acc[j] = x.mul_add(*y, acc[j]);
+    }
+    sum_lanes(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mlp_ae::{MlpShape, MlpWeights, mlp_loss_terms};
+    use crate::rng::SplitMix64;
+
+    fn mlp() -> DenseAutoencoder {
+        DenseAutoencoder::new(vec![3, 16, 16, 6, 16, 16, 3], 2)
+    }
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|_| rng.uniform_in(-1.0, 1.0) as f32).collect()
+    }
+
+    const LOSS: LossWeights = LossWeights {
+        reconstruction: 1.0 / 300.0,
+        activity: 0.01 / 600.0,
+        nonnegativity: 1.0 / 600.0,
+        weight: 1e-4,
+    };
+
+    #[test]
+    fn the_loss_matches_an_independent_f64_forward_pass() {
+        // The gradient is checked against Burn's autodiff of the same loss (`mlp_ae` and
+        // `linear_ae` tests); this checks the value through an independent per-sample forward
+        // pass ([`mlp_loss_terms`], whose terms are means: scaled back here to sums). A batch of
+        // 100 is one full chunk and a ragged one, and not a multiple of LANES.
+        let net = mlp();
+        let batch = 100;
+        let mut ws = net.workspace(batch);
+        let x = random(3 * batch, 1);
+        ws.input_mut().copy_from_slice(&x);
+        let params = random(net.parameter_count(), 2);
+        let mut grad = vec![0.0; params.len()];
+        let value = net.loss_and_gradient(&params, &LOSS, &mut ws, &mut grad) as f64;
+
+        let wide: Vec<f64> = params.iter().map(|&v| v as f64).collect();
+        let (weights, biases) = net.split(&wide);
+        let weights = MlpWeights {
+            widths: net.widths.clone(),
+            weights,
+            biases,
+        };
+        let samples: Vec<Vec<f64>> = (0..batch)
+            .map(|b| (0..3).map(|i| x[i * batch + b] as f64).collect())
+            .collect();
+        let shape = MlpShape {
+            encoder: vec![3, 16, 16, 6],
+            decoder: vec![6, 16, 16, 3],
+        };
+        let terms = mlp_loss_terms(&weights, &shape, &samples);
+        let n = batch as f64;
+        let reference = LOSS.reconstruction as f64 * terms.reconstruction * n * 3.0
+            + LOSS.activity as f64 * terms.activity * n * 6.0
+            + LOSS.nonnegativity as f64 * terms.nonnegativity * n * 6.0
+            + LOSS.weight as f64 * terms.weight;
+        assert!((value - reference).abs() < 1e-5 * reference, "{value} vs {reference}");
+    }
+
+    #[test]
+    fn flatten_and_split_are_inverse() {
+        let net = DenseAutoencoder::new(vec![2, 4, 2], 0);
+        let weights = vec![random(8, 3), random(8, 4)];
+        let biases = vec![random(4, 5), random(2, 6)];
+        let flat = net.flatten(&weights, &biases);
+        assert_eq!(net.split(&flat), (weights, biases));
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_and_portable_builds_agree_bit_for_bit() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            eprintln!("skipped: this CPU has no AVX2 and FMA");
+            return;
+        }
+        let net = mlp();
+        let mut ws = net.workspace(200);
+        ws.input_mut().copy_from_slice(&random(600, 7));
+        let params = random(net.parameter_count(), 8);
+        let (mut fast, mut portable) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+        // SAFETY: AVX2 and FMA checked above.
+        let a = unsafe { net.loss_and_gradient_avx2(&params, &LOSS, &mut ws, &mut fast) };
+        let b = net.loss_and_gradient_portable(&params, &LOSS, &mut ws, &mut portable);
+        assert_eq!(a.to_bits(), b.to_bits());
+        assert!(fast.iter().zip(&portable).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+}
