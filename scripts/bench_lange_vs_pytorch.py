@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""modrepro vs the authors' framework on the same machine, in one run (Lange et al. 2022).
+
+Training throughput of the MNIST MLP (784→64→64→10, ReLU then dropout 0.3, cross-entropy +
+1e-5·ΣW² over the weight matrices, Adam lr 1e-3, batch 200): PyTorch on CPU (eager, as the
+authors' code trains it), with one thread and with its default thread count, vs
+`cargo bench --bench classifier_throughput` (one run on one core, as `modrepro --jobs` trains
+runs). Random images: the throughput does not depend on them.
+
+Prints markdown rows for BENCHMARKS.md. Needs torch (the PyPI wheel runs on CPU); exits 0 with
+a message when it is missing. Run from the repository root.
+"""
+import re
+import subprocess
+import sys
+import time
+
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    print("skipped: torch is not installed (pip install torch)")
+    sys.exit(0)
+
+IMAGES, BATCH, EPOCHS = 50_000, 200, 2
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def pytorch_steps_per_second(threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(64, 10),
+    )
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    images = torch.rand(IMAGES, 784)
+    labels = torch.randint(0, 10, (IMAGES,))
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+
+    def epoch():
+        order = torch.randperm(IMAGES)
+        for start in range(0, IMAGES, BATCH):
+            batch = order[start:start + BATCH]
+            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+            loss = loss + 1e-5 * sum((w ** 2).sum() for w in weights)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+
+    epoch()  # warm up
+    started = time.perf_counter()
+    for _ in range(EPOCHS):
+        epoch()
+    return EPOCHS * (IMAGES // BATCH) / (time.perf_counter() - started)
+
+
+def cargo_bench():
+    out = subprocess.run(
+        ["cargo", "bench", "--quiet", "--bench", "classifier_throughput", "--", str(EPOCHS)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    print(out, file=sys.stderr)
+    return float(re.search(r"modrepro_steps_per_second=([0-9.]+)", out).group(1))
+
+
+def main():
+    one = pytorch_steps_per_second(1)
+    default_threads = DEFAULT_THREADS
+    both = pytorch_steps_per_second(default_threads)
+    rust = cargo_bench()
+    print(f"| Lange MLP, batch 200 (Adam steps/s) | PyTorch {torch.__version__} CPU, 1 thread: {one:.0f} "
+          f"| modrepro, 1 core: {rust:.0f} | modrepro / PyTorch = {rust / one:.2f} |")
+    print(f"| the same | PyTorch, {default_threads} threads: {both:.0f} | modrepro, 1 core: {rust:.0f} "
+          f"| modrepro / PyTorch = {rust / both:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
