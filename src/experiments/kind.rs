@@ -492,15 +492,6 @@ pub fn assert_legacy_key<K: Kind>(params: &K, seed: u64) -> String {
     assert_legacy_form::<K>(&typed)
 }
 
-/// The JSON a run of kind `K` with this recipe is keyed by.
-#[cfg(test)]
-pub fn key_json<K: Kind>(recipe: &K::Recipe) -> String {
-    String::from_utf8(crate::cache::canonical_json(
-        &run_slot::<K>(Label::new(), recipe).recipe,
-    ))
-    .unwrap()
-}
-
 /// [`assert_legacy_key`] for one recipe.
 #[cfg(test)]
 pub fn assert_legacy_form<K: Kind>(recipe: &K::Recipe) -> String {

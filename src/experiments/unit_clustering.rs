@@ -964,10 +964,7 @@ impl Params {
 impl Kind for Params {
     const NAME: &'static str = "UnitClustering";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Lange2022;
-    // Written before the Kind trait, with the old `RunRecipe::Classifier` keys until version 1:
-    // training moved from Burn's graph to the hand-written f32 step of `model::classifier_cpu`
-    // on the CPU (rounding differs), so runs cached before it retrain.
-    const VERSION: u32 = 1;
+    // Written before the Kind trait: its runs keep the keys of the old `RunRecipe::Classifier`.
     const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("Classifier"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = ClassifierRun;
@@ -1141,7 +1138,7 @@ impl Kind for Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiments::kind::measure_map;
+    use crate::experiments::kind::{assert_legacy_form, measure_map};
 
     fn params(report: Report, accuracy_filter: Option<f64>) -> Params {
         Params {
@@ -1232,9 +1229,7 @@ mod tests {
     }
 
     #[test]
-    fn version_1_retires_the_old_classifier_variant_s_keys() {
-        // Trained by Burn's graph until version 1; those cached runs must not be read as the
-        // hand-written step's. The key is the trait's form, in full.
+    fn runs_keep_the_keys_of_the_old_classifier_variant() {
         let run = ClassifierRun {
             data_fingerprint: "f".into(),
             widths: vec![784, 8, 10],
@@ -1248,8 +1243,8 @@ mod tests {
             train_seed: 2,
         };
         assert_eq!(
-            crate::experiments::kind::key_json::<Params>(&run),
-            r#"{"Kind":{"kind":"UnitClustering","recipe":{"data_fingerprint":"f","init_seed":1,"regularisation":{"dropout":0.5,"l1":0.0,"l2":0.00001},"train_seed":2,"training":null,"widths":[784,8,10]},"version":1}}"#
+            assert_legacy_form::<Params>(&run),
+            r#"{"Classifier":{"data_fingerprint":"f","widths":[784,8,10],"regularisation":{"dropout":0.5,"l1":0.0,"l2":0.00001},"training":null,"init_seed":1,"train_seed":2}}"#
         );
     }
 

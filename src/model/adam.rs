@@ -51,11 +51,6 @@ impl Adam {
         }
     }
 
-    /// Changes the learning rate for the steps to come (a schedule's reduction on a plateau).
-    pub fn set_learning_rate(&mut self, learning_rate: f64) {
-        self.settings.learning_rate = learning_rate;
-    }
-
     /// AdamW: each step first shrinks every parameter by learning_rate · weight_decay, then takes
     /// Adam's step (decoupled weight decay, as optax's `adamw` and Burn's `AdamW` do).
     pub fn with_decoupled_weight_decay(mut self, weight_decay: f64) -> Self {

@@ -146,9 +146,7 @@ pub struct TrainedClassifier {
     pub best_validation_loss: Option<f64>,
 }
 
-/// Trains one network. `train`/`validation` are (images [n × 784], labels). On the CPU the
-/// forward and backward passes are written out by hand ([`super::classifier_cpu`]); on other
-/// backends they are Burn's. Both take the same minibatches and dropout masks from `seed`.
+/// Trains one network. `train`/`validation` are (images [n × 784], labels).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     train: (&[f32], &[u8]),
@@ -158,129 +156,16 @@ pub fn train(
     training: &ClassifierTraining,
     seed: u64,
     device: &Device,
-    on_epoch: impl FnMut(usize),
-) -> TrainedClassifier {
-    if *device == Device::flex() {
-        let stepper = super::classifier_cpu::HandStepper::new(init, regularisation, train, training.batch_size);
-        train_with(stepper, train, validation, init, training, seed, on_epoch)
-    } else {
-        let stepper = BurnStepper::new(init, regularisation, device);
-        train_with(stepper, train, validation, init, training, seed, on_epoch)
-    }
-}
-
-/// One optimiser step on a minibatch, however it is computed: what [`train_with`]'s schedule
-/// (shuffling, learning-rate reduction, early stopping) drives.
-pub(super) trait Stepper {
-    /// One Adam step at rate `lr` on the training images `batch` (indices), drawing dropout
-    /// masks from `rng`.
-    fn step(&mut self, train: (&[f32], &[u8]), batch: &[usize], lr: f64, rng: &mut SplitMix64);
-    fn weights(&self) -> ClassifierWeights;
-}
-
-/// Burn's graph: batched matmuls, autodiff and Adam on any backend.
-struct BurnStepper {
-    model: Mlp,
-    optimiser: burn::optim::ModuleOptimizer,
-    regularisation: Regularisation,
-    widths: Vec<usize>,
-    device: Device,
-}
-
-impl BurnStepper {
-    fn new(init: &ClassifierWeights, regularisation: &Regularisation, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        Self {
-            model: Mlp::new(init, &device),
-            optimiser: AdamConfig::new().with_epsilon(1e-8).init(),
-            regularisation: *regularisation,
-            widths: init.widths.clone(),
-            device,
-        }
-    }
-}
-
-impl Stepper for BurnStepper {
-    fn step(&mut self, train: (&[f32], &[u8]), batch: &[usize], lr: f64, rng: &mut SplitMix64) {
-        let (pixels, classes) = (self.widths[0], *self.widths.last().expect("widths"));
-        let keep = 1.0 - self.regularisation.dropout;
-        let device = &self.device;
-        let b = batch.len();
-        let mut x = Vec::with_capacity(b * pixels);
-        let mut y = vec![0f32; b * classes];
-        for (r, &k) in batch.iter().enumerate() {
-            x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
-            y[r * classes + train.1[k] as usize] = 1.0;
-        }
-        let model = &self.model;
-        let mut h = Tensor::<2>::from_data(TensorData::new(x, [b, pixels]), device);
-        let layers = model.weights.len();
-        for l in 0..layers {
-            h = h.matmul(model.weights[l].val()) + model.biases[l].val();
-            if l + 1 < layers {
-                h = relu(h);
-                if self.regularisation.dropout > 0.0 {
-                    let width = self.widths[l + 1];
-                    let mask = dropout_mask(rng, b * width, keep);
-                    h = h * Tensor::<2>::from_data(TensorData::new(mask, [b, width]), device);
-                }
-            }
-        }
-        let targets = Tensor::<2>::from_data(TensorData::new(y, [b, classes]), device);
-        let cross_entropy = (log_softmax(h, 1) * targets).sum().neg().div_scalar(b as f64);
-        let mut loss = cross_entropy;
-        for w in &model.weights {
-            if self.regularisation.l1 > 0.0 {
-                loss = loss + w.val().abs().sum().mul_scalar(self.regularisation.l1);
-            }
-            if self.regularisation.l2 > 0.0 {
-                loss = loss + w.val().powi_scalar(2).sum().mul_scalar(self.regularisation.l2);
-            }
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.optimiser.step(lr, self.model.clone(), grads);
-    }
-
-    fn weights(&self) -> ClassifierWeights {
-        self.model.to_weights(&self.widths)
-    }
-}
-
-/// Burn's stepper, for the hand-written one's tests.
-#[cfg(test)]
-pub(super) fn burn_stepper_for_tests(init: &ClassifierWeights, regularisation: &Regularisation) -> impl Stepper {
-    BurnStepper::new(init, regularisation, &Device::flex())
-}
-
-/// A dropout mask of `count` entries: 1/keep with probability `keep`, else 0 (inverted dropout).
-fn dropout_mask(rng: &mut SplitMix64, count: usize, keep: f64) -> Vec<f32> {
-    let mut mask = vec![0.0; count];
-    fill_dropout_mask(rng, &mut mask, keep);
-    mask
-}
-
-/// [`dropout_mask`] into `mask`.
-pub(super) fn fill_dropout_mask(rng: &mut SplitMix64, mask: &mut [f32], keep: f64) {
-    let scale = (1.0 / keep) as f32;
-    for m in mask {
-        *m = if rng.uniform() < keep { scale } else { 0.0 };
-    }
-}
-
-/// The schedule: each epoch a fresh permutation of the (first `train_subset`) training images in
-/// minibatches, then the validation loss; the rate is reduced on a plateau, training stops early,
-/// and the best-validation weights are kept.
-fn train_with(
-    mut stepper: impl Stepper,
-    train: (&[f32], &[u8]),
-    validation: (&[f32], &[u8]),
-    init: &ClassifierWeights,
-    training: &ClassifierTraining,
-    seed: u64,
     mut on_epoch: impl FnMut(usize),
 ) -> TrainedClassifier {
+    let pixels = init.widths[0];
+    let classes = *init.widths.last().expect("widths");
     let n = training.train_subset.map_or(train.1.len(), |s| s.min(train.1.len()));
+    let device = device.clone().autodiff();
+    let mut model = Mlp::new(init, &device);
+    let mut optimiser = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = SplitMix64::new(seed);
+    let keep = 1.0 - regularisation.dropout;
     let mut lr = training.learning_rate;
     let mut best = (f64::INFINITY, init.clone(), 0usize);
     let (mut since_best, mut since_reduce) = (0usize, 0usize);
@@ -291,10 +176,44 @@ fn train_with(
             order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
         }
         for batch in order.chunks(training.batch_size) {
-            stepper.step(train, batch, lr, &mut rng);
+            let b = batch.len();
+            let mut x = Vec::with_capacity(b * pixels);
+            let mut y = vec![0f32; b * classes];
+            for (r, &k) in batch.iter().enumerate() {
+                x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
+                y[r * classes + train.1[k] as usize] = 1.0;
+            }
+            let mut h = Tensor::<2>::from_data(TensorData::new(x, [b, pixels]), &device);
+            let layers = model.weights.len();
+            for l in 0..layers {
+                h = h.matmul(model.weights[l].val()) + model.biases[l].val();
+                if l + 1 < layers {
+                    h = relu(h);
+                    if regularisation.dropout > 0.0 {
+                        let width = init.widths[l + 1];
+                        let mask: Vec<f32> = (0..b * width)
+                            .map(|_| if rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                            .collect();
+                        h = h * Tensor::<2>::from_data(TensorData::new(mask, [b, width]), &device);
+                    }
+                }
+            }
+            let targets = Tensor::<2>::from_data(TensorData::new(y, [b, classes]), &device);
+            let cross_entropy = (log_softmax(h, 1) * targets).sum().neg().div_scalar(b as f64);
+            let mut loss = cross_entropy;
+            for w in &model.weights {
+                if regularisation.l1 > 0.0 {
+                    loss = loss + w.val().abs().sum().mul_scalar(regularisation.l1);
+                }
+                if regularisation.l2 > 0.0 {
+                    loss = loss + w.val().powi_scalar(2).sum().mul_scalar(regularisation.l2);
+                }
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimiser.step(lr, model, grads);
         }
         epochs = epoch;
-        let weights = stepper.weights();
+        let weights = model.to_weights(&init.widths);
         let (validation_loss, _) = weights.evaluate(validation.0, validation.1);
         on_epoch(epoch);
         if validation_loss < best.0 {

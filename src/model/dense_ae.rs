@@ -422,7 +422,7 @@ fn sum_lanes(mut acc: [f32; LANES]) -> f32 {
 
 /// Σ a[k]·b[k], with [`LANES`] partial sums as in [`reduce`].
 #[inline(always)]
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (whole_a, whole_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (rest_a, rest_b) = (whole_a.remainder(), whole_b.remainder());

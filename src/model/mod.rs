@@ -4,7 +4,6 @@ pub mod action_rnn;
 pub mod adam;
 pub mod batched;
 pub mod classifier;
-mod classifier_cpu;
 pub mod dense_ae;
 pub mod frequency_rnn;
 pub mod linear_ae;
