@@ -1,10 +1,14 @@
 //! A batch of independent MLP autoencoders (ReLU hidden layers, linear latent and output),
-//! trained with AdamW on minibatches as one Burn program — Dorrell et al. 2025, Fig 2.
+//! trained with AdamW on minibatches — Dorrell et al. 2025, Fig 2.
 //!
 //! Objective per run (authors' `train_autoencoder_low_d.py`): mean over samples of
 //! λ_rec·mean_d (x − x̂)² + λ_act·mean_j zⱼ² + λ_nn·mean_j relu(−zⱼ), plus λ_w·Σ‖W‖² over weight
-//! matrices (not biases). As in `linear_ae`, the run axis leads every parameter and the loss
-//! is summed over runs, so each run's gradient, and its AdamW update, is its own.
+//! matrices (not biases).
+//!
+//! Two paths: on the CPU (flex) the loss and gradient are written out by hand
+//! ([`super::dense_ae`], ≈ 3× Burn's speed on this model); on other backends the runs train as
+//! one Burn program where, as in `linear_ae`, the run axis leads every parameter and the loss is
+//! summed over runs, so each run's gradient, and its AdamW update, is its own.
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
