@@ -1,7 +1,7 @@
 //! Training throughput of Lange et al.'s MNIST MLP (784→64→64→10, ReLU then dropout 0.3, L2
 //! 1e-5, Adam lr 1e-3, batch 200) on the CPU (Burn's flex backend): epochs of 50,000 images (250 Adam steps each),
 //! MNIST's when data/mnist has it; the per-epoch validation uses 200 images, a small share. Prints a
-//! markdown row and, last, `modrepro_steps_per_second=` for scripts/bench_lange_vs_pytorch.py.
+//! markdown row and, last, `modrepro_steps_per_second=` for scripts/bench_vs_pytorch.py.
 //! `cargo bench --bench classifier_throughput [-- EPOCHS]`.
 
 use std::time::Instant;

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""modrepro vs the authors' framework on the same machine, in one run (Lange et al. 2022).
+"""modrepro vs PyTorch on the same machine, in one run: Lange et al. 2022's MLP (the authors'
+framework) and Dorrell et al.'s Fig 1 linear autoencoder (the authors' Fig 1 notebooks use
+PyTorch too).
 
 Training throughput of the MNIST MLP (784→64→64→10, ReLU then dropout 0.3, cross-entropy +
 1e-5·ΣW² over the weight matrices, Adam lr 1e-3, batch 200): PyTorch on CPU (eager, as the
 authors' code trains it), with one thread and with its default thread count, vs
 `cargo bench --bench classifier_throughput` (one run on one core, as `modrepro --jobs` trains
 runs). Random images: the throughput does not depend on them.
+
+Fig 1: the 2→16→2 linear autoencoder on 32 points, full batch, Adam lr 1e-3, the loss of
+`src/model/linear_ae.rs`, one model, one thread, vs `cargo bench --bench linear_ae_batching`.
 
 Prints markdown rows for BENCHMARKS.md. Needs torch (the PyPI wheel runs on CPU); exits 0 with
 a message when it is missing. Run from the repository root.
@@ -56,24 +61,53 @@ def pytorch_steps_per_second(threads):
     return EPOCHS * (IMAGES // BATCH) / (time.perf_counter() - started)
 
 
-def cargo_bench():
+def pytorch_linear_ae_us_per_step(steps=5_000):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    encoder, decoder = nn.Linear(2, 16), nn.Linear(16, 2)
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    optimiser = torch.optim.Adam(params, lr=1e-3, eps=1e-8)
+    x = torch.rand(32, 2)
+
+    def step():
+        z = encoder(x)
+        x_hat = decoder(z)
+        loss = ((x_hat - x) ** 2).mean() + 1e-3 * 0.5 * (z ** 2).sum(1).mean() \
+            + 0.5 * torch.relu(-z).sum(1).mean() \
+            + 1e-4 * 0.5 * ((encoder.weight ** 2).sum() + (decoder.weight ** 2).sum())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    for _ in range(200):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return 1e6 * (time.perf_counter() - started) / steps
+
+
+def cargo_bench(name, key, *args):
     out = subprocess.run(
-        ["cargo", "bench", "--quiet", "--bench", "classifier_throughput", "--", str(EPOCHS)],
-        capture_output=True, text=True, check=True,
+        ["cargo", "bench", "--quiet", "--bench", name, "--", *args], capture_output=True, text=True, check=True,
     ).stdout
     print(out, file=sys.stderr)
-    return float(re.search(r"modrepro_steps_per_second=([0-9.]+)", out).group(1))
+    return float(re.search(key + r"=([0-9.]+)", out).group(1))
 
 
 def main():
     one = pytorch_steps_per_second(1)
     default_threads = DEFAULT_THREADS
     both = pytorch_steps_per_second(default_threads)
-    rust = cargo_bench()
+    rust = cargo_bench("classifier_throughput", "modrepro_steps_per_second", str(EPOCHS))
+    torch_ae = pytorch_linear_ae_us_per_step()
+    rust_ae = cargo_bench("linear_ae_batching", "modrepro_us_per_step")
     print(f"| Lange MLP, batch 200 (Adam steps/s) | PyTorch {torch.__version__} CPU, 1 thread: {one:.0f} "
           f"| modrepro, 1 core: {rust:.0f} | modrepro / PyTorch = {rust / one:.2f} |")
     print(f"| the same | PyTorch, {default_threads} threads: {both:.0f} | modrepro, 1 core: {rust:.0f} "
           f"| modrepro / PyTorch = {rust / both:.2f} |")
+    print(f"| Fig 1 linear autoencoder, one model (µs per Adam step) | PyTorch, 1 thread: {torch_ae:.1f} "
+          f"| modrepro: {rust_ae:.2f} | modrepro / PyTorch throughput = {torch_ae / rust_ae:.0f} |")
 
 
 if __name__ == "__main__":
