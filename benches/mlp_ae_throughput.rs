@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use modrepro::data::grid3d::{Manipulation, generate};
 use modrepro::model::AutoencoderObjective;
-use modrepro::model::mlp_ae::{MlpShape, MlpTraining, train_batch};
+use modrepro::model::mlp_ae::{MlpShape, MlpTraining, RunBatch, train_batch};
 
 fn main() {
     let steps: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
@@ -40,9 +40,24 @@ fn main() {
         let inits: Vec<_> = (0..runs).map(|r| shape.init(0.3, r as u64)).collect();
         let seeds: Vec<u64> = (0..runs as u64).collect();
         let warm = MlpTraining { steps: 50, ..training };
-        train_batch(&data, &inits, &seeds, &shape, &objective, &warm, &device, |_| {});
+        let batch = RunBatch {
+            data: &data,
+            inits: &inits,
+            batch_seeds: &seeds,
+            shape: &shape,
+            objective: &objective,
+            training: &warm,
+        };
+        train_batch(&batch, &device, |_| {});
         let started = Instant::now();
-        train_batch(&data, &inits, &seeds, &shape, &objective, &training, &device, |_| {});
+        train_batch(
+            &RunBatch {
+                training: &training,
+                ..batch
+            },
+            &device,
+            |_| {},
+        );
         let rate = steps as f64 / started.elapsed().as_secs_f64();
         println!("| {runs} | {rate:.0} | {:.0} |", rate * runs as f64);
         rates.push(rate * runs as f64);

@@ -156,8 +156,8 @@ fn corpus() -> Vec<Case> {
         case(
             "profile steps 1e18",
             FIG1D,
-            "\"training.steps\": 300000",
-            "\"training.steps\": 1000000000000000000",
+            "smoke: {\"training.steps\": 200,",
+            "smoke: {\"training.steps\": 1000000000000000000,",
             "`training.steps` is 1000000000000000000",
         ),
         case(
@@ -292,8 +292,8 @@ fn corpus() -> Vec<Case> {
         case(
             "profile value inf",
             FIG1D,
-            "\"training.steps\": 300000",
-            "\"training.steps\": inf",
+            "smoke: {\"training.steps\": 200,",
+            "smoke: {\"training.steps\": inf,",
             "allowed: finite numbers",
         ),
         case(

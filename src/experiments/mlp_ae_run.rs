@@ -72,14 +72,13 @@ pub fn train_batch(recipes: &[&MlpAeRun], device: &Device, progress: &(dyn Fn(u6
     let first = recipes[0];
     let (steps, runs) = (first.training.steps, recipes.len());
     let on_step = super::kind::batch_progress(progress, runs, steps);
-    mlp_ae::train_batch(
-        &data,
-        &inits,
-        &seeds,
-        &first.shape,
-        &first.objective,
-        &first.training,
-        device,
-        on_step,
-    )
+    let batch = mlp_ae::RunBatch {
+        data: &data,
+        inits: &inits,
+        batch_seeds: &seeds,
+        shape: &first.shape,
+        objective: &first.objective,
+        training: &first.training,
+    };
+    mlp_ae::train_batch(&batch, device, on_step)
 }

@@ -179,41 +179,40 @@ impl BatchedMlpAe {
     }
 }
 
-/// Trains one batch of runs sharing shape, objective and schedule. `data[r]` is run r's
-/// samples (any count ≥ 1); `batch_seeds[r]` seeds its minibatch order.
-#[allow(clippy::too_many_arguments)]
-pub fn train_batch(
-    data: &[Vec<Vec<f64>>],
-    inits: &[MlpWeights],
-    batch_seeds: &[u64],
-    shape: &MlpShape,
-    objective: &AutoencoderObjective,
-    training: &MlpTraining,
-    device: &Device,
-    on_step: impl FnMut(usize),
-) -> Vec<MlpWeights> {
-    let runs = data.len();
-    assert!(runs > 0 && inits.len() == runs && batch_seeds.len() == runs);
+/// One batch of runs sharing shape, objective and schedule: `data[r]` is run r's samples (any
+/// count ≥ 1), `inits[r]` its initial weights, `batch_seeds[r]` the seed of its minibatch order.
+#[derive(Clone, Copy)]
+pub struct RunBatch<'a> {
+    pub data: &'a [Vec<Vec<f64>>],
+    pub inits: &'a [MlpWeights],
+    pub batch_seeds: &'a [u64],
+    pub shape: &'a MlpShape,
+    pub objective: &'a AutoencoderObjective,
+    pub training: &'a MlpTraining,
+}
+
+/// Trains a batch of runs; `on_step` is called after each optimiser step of every run.
+pub fn train_batch(batch: &RunBatch, device: &Device, on_step: impl FnMut(usize)) -> Vec<MlpWeights> {
+    let runs = batch.data.len();
+    assert!(runs > 0 && batch.inits.len() == runs && batch.batch_seeds.len() == runs);
     if *device == Device::flex() {
-        train_by_hand(data, inits, batch_seeds, shape, objective, training, on_step)
+        train_by_hand(batch, on_step)
     } else {
-        train_with_burn(data, inits, batch_seeds, shape, objective, training, device, on_step)
+        train_with_burn(batch, device, on_step)
     }
 }
 
 /// [`train_batch`] as one Burn program (batched matmuls over the run axis, Burn's autodiff and
 /// AdamW): the path for GPU backends, and the reference the hand-written CPU path is tested against.
-#[allow(clippy::too_many_arguments)]
-fn train_with_burn(
-    data: &[Vec<Vec<f64>>],
-    inits: &[MlpWeights],
-    batch_seeds: &[u64],
-    shape: &MlpShape,
-    objective: &AutoencoderObjective,
-    training: &MlpTraining,
-    device: &Device,
-    mut on_step: impl FnMut(usize),
-) -> Vec<MlpWeights> {
+fn train_with_burn(batch: &RunBatch, device: &Device, mut on_step: impl FnMut(usize)) -> Vec<MlpWeights> {
+    let RunBatch {
+        data,
+        inits,
+        batch_seeds,
+        shape,
+        objective,
+        training,
+    } = *batch;
     let runs = data.len();
     let d = shape.encoder[0];
     let device = device.clone().autodiff();
@@ -271,15 +270,15 @@ fn loss_weights(shape: &MlpShape, objective: &AutoencoderObjective, batch: usize
 /// [`train_batch`] on the CPU: the same objective, minibatches and AdamW, with the loss and
 /// gradient written out by hand ([`super::dense_ae`]); runs take their steps in turn, sharing
 /// one workspace.
-fn train_by_hand(
-    data: &[Vec<Vec<f64>>],
-    inits: &[MlpWeights],
-    batch_seeds: &[u64],
-    shape: &MlpShape,
-    objective: &AutoencoderObjective,
-    training: &MlpTraining,
-    mut on_step: impl FnMut(usize),
-) -> Vec<MlpWeights> {
+fn train_by_hand(batch: &RunBatch, mut on_step: impl FnMut(usize)) -> Vec<MlpWeights> {
+    let RunBatch {
+        data,
+        inits,
+        batch_seeds,
+        shape,
+        objective,
+        training,
+    } = *batch;
     let widths = inits[0].widths.clone();
     let net = DenseAutoencoder::new(widths.clone(), shape.encoder_layers() - 1);
     let batch = training.batch_size;
@@ -479,17 +478,16 @@ mod tests {
             init_scale: 0.3,
         };
         let seeds = [5, 6];
-        let by_hand = train_by_hand(&data, &inits, &seeds, &shape, &objective, &training, |_| {});
-        let burn = train_with_burn(
-            &data,
-            &inits,
-            &seeds,
-            &shape,
-            &objective,
-            &training,
-            &Device::flex(),
-            |_| {},
-        );
+        let batch = RunBatch {
+            data: &data,
+            inits: &inits,
+            batch_seeds: &seeds,
+            shape: &shape,
+            objective: &objective,
+            training: &training,
+        };
+        let by_hand = train_by_hand(&batch, |_| {});
+        let burn = train_with_burn(&batch, &Device::flex(), |_| {});
         let mut max_gap = 0.0f32;
         for ((a, b), x) in by_hand.iter().zip(&burn).zip(&data) {
             let (la, lb) = (mlp_loss_terms(a, &shape, x), mlp_loss_terms(b, &shape, x));
