@@ -324,6 +324,26 @@ enum Finish<'a> {
 }
 
 impl Finish<'_> {
+    /// [`Finish::apply`] on a full chunk held by value (so that it can stay in registers),
+    /// writing the results to `out`, which sits at `at` in the output.
+    #[inline(always)]
+    fn write(self, values: &[f32; CHUNK], out: &mut [f32; CHUNK], at: usize) {
+        match self {
+            Finish::AsIs => *out = *values,
+            Finish::Relu => {
+                for j in 0..CHUNK {
+                    out[j] = values[j].max(0.0);
+                }
+            }
+            Finish::WhereActive(outputs) => {
+                let active: &[f32; CHUNK] = outputs[at..at + CHUNK].try_into().expect("a full chunk");
+                for j in 0..CHUNK {
+                    out[j] = values[j] * (active[j] > 0.0) as u32 as f32;
+                }
+            }
+        }
+    }
+
     /// Applies to `values`, which sit at `at` in the output.
     #[inline(always)]
     fn apply(self, values: &mut [f32], at: usize) {
@@ -372,8 +392,8 @@ fn combine_rows(
                         acc[j] = c.mul_add(src[j], acc[j]);
                     }
                 }
-                finish.apply(&mut acc, r * cols + start);
-                target.copy_from_slice(&acc);
+                let out: &mut [f32; CHUNK] = target.try_into().expect("a full chunk");
+                finish.write(&acc, out, r * cols + start);
             } else {
                 target.fill(first(r));
                 for k in 0..rows_in {
