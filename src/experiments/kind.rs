@@ -53,8 +53,8 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// For a kind that existed before this trait: how its old `RunRecipe` variant keyed its
     /// runs, so that runs cached before the move stay valid (`RunOutput::Kind` reads their
     /// outputs under the old variants' names). `None` for every kind written with the trait.
-    /// Moot once [`Kind::VERSION`] is bumped: its runs are then keyed in the trait's form, with
-    /// the version.
+    /// A kind that bumps [`Kind::VERSION`] drops it (a compile-time check): its runs are then
+    /// keyed in the trait's form, with the version.
     const LEGACY_KEY: Option<LegacyKey> = None;
     /// `true`: an output holding a NaN or an infinity is stored as diverged, left out of the
     /// measurements and listed by the pipeline (a `status` column in the table, a note, and
@@ -322,16 +322,19 @@ pub trait ErasedKind: Sync {
 
 /// A run of kind `K` as the pipeline carries it (and hashes it).
 fn run_slot<K: Kind>(label: Label, recipe: &K::Recipe) -> RunSlot {
+    const {
+        assert!(
+            K::LEGACY_KEY.is_none() || K::VERSION == 0,
+            "a kind whose VERSION is bumped drops its LEGACY_KEY: nothing cached under the old key is valid"
+        )
+    };
     RunSlot {
         label,
         recipe: RunRecipe(KindRecipe {
             kind: K::NAME.to_string(),
             recipe: serde_json::to_value(recipe).expect("recipes are plain data"),
             version: K::VERSION,
-            // A bumped version retires the old key: nothing cached under it is valid any more.
-            legacy: K::LEGACY_KEY
-                .filter(|_| K::VERSION == 0)
-                .map(|key| LegacyForm::of(key, recipe)),
+            legacy: K::LEGACY_KEY.map(|key| LegacyForm::of(key, recipe)),
         }),
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cell;
 use super::domains::linear_autoencoder;
-use super::kind::{self, Kind, Label, LegacyKey, Measured};
+use super::kind::{self, Kind, Label, Measured};
 use super::linear_ae_run::{self, LinearAeMeasurement, LinearAeRun};
 use crate::analysis::stats::{pearson, spearman};
 use crate::analysis::theory::Verdict;
@@ -83,11 +83,10 @@ fn panel_points<'a>(runs: &[Measured<'a, Params>]) -> BTreeMap<&'static str, [Ve
 impl Kind for Params {
     const NAME: &'static str = "RandomPointSets";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
-    // Written before the Kind trait, with the old `RunRecipe::LinearAe` keys until version 1:
-    // training moved from Burn's graph to the hand-written f32 loop of `model::dense_ae` on the
-    // CPU (rounding differs), so runs cached before it retrain.
+    // Written before the Kind trait, keyed as the old `RunRecipe::LinearAe` (a legacy key) until
+    // version 1: training moved from Burn's graph to the hand-written f32 loop of
+    // `model::dense_ae` on the CPU (rounding differs), so runs cached before it retrain.
     const VERSION: u32 = 1;
-    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("LinearAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = LinearAeRun;
     type Output = LinearAeWeights;

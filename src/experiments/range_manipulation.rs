@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::curves::{Curves, PointRuns, curves, curves_panel, cut_curve, interpolate, kept_curve};
 use super::domains::{MAX_STEPS, MAX_UNITS, adam, each};
-use super::kind::{self, Kind, Label, LegacyKey, Measured};
+use super::kind::{self, Kind, Label, Measured};
 use super::mlp_ae_run::{self, MlpAeMeasurement, MlpAeRun};
 use crate::analysis::info_metrics::InfoOptions;
 use crate::data::grid3d::Manipulation;
@@ -127,11 +127,10 @@ impl Params {
 impl Kind for Params {
     const NAME: &'static str = "RangeManipulation";
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
-    // Written before the Kind trait, with the old `RunRecipe::MlpAe` keys until version 1:
-    // training moved from Burn's graph to the hand-written f32 loop of `model::dense_ae` on the
-    // CPU (rounding differs), so runs cached before it retrain.
+    // Written before the Kind trait, keyed as the old `RunRecipe::MlpAe` (a legacy key) until
+    // version 1: training moved from Burn's graph to the hand-written f32 loop of
+    // `model::dense_ae` on the CPU (rounding differs), so runs cached before it retrain.
     const VERSION: u32 = 1;
-    const LEGACY_KEY: Option<LegacyKey> = Some(LegacyKey::Tagged("MlpAe"));
     const PIPELINE_DIVERGENCE: bool = true;
     type Recipe = MlpAeRun;
     type Output = MlpWeights;

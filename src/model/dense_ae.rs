@@ -304,10 +304,6 @@ impl Workspace {
     pub fn input_mut(&mut self) -> &mut [f32] {
         &mut self.activations[0]
     }
-
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
 }
 
 /// What [`combine_rows`] does to each result before writing it. Done there, in registers,

@@ -191,6 +191,17 @@ pub struct RunBatch<'a> {
     pub training: &'a MlpTraining,
 }
 
+impl RunBatch<'_> {
+    /// Each run's minibatch order.
+    fn samplers(&self) -> Vec<EpochSampler> {
+        self.data
+            .iter()
+            .zip(self.batch_seeds)
+            .map(|(x, &s)| EpochSampler::new(x.len(), s))
+            .collect()
+    }
+}
+
 /// Trains a batch of runs; `on_step` is called after each optimiser step of every run.
 pub fn train_batch(batch: &RunBatch, device: &Device, on_step: impl FnMut(usize)) -> Vec<MlpWeights> {
     let runs = batch.data.len();
@@ -208,10 +219,10 @@ fn train_with_burn(batch: &RunBatch, device: &Device, mut on_step: impl FnMut(us
     let RunBatch {
         data,
         inits,
-        batch_seeds,
         shape,
         objective,
         training,
+        ..
     } = *batch;
     let runs = data.len();
     let d = shape.encoder[0];
@@ -221,11 +232,7 @@ fn train_with_burn(batch: &RunBatch, device: &Device, mut on_step: impl FnMut(us
         .with_epsilon(1e-8)
         .with_weight_decay(training.weight_decay as f32)
         .init();
-    let mut samplers: Vec<EpochSampler> = data
-        .iter()
-        .zip(batch_seeds)
-        .map(|(x, &s)| EpochSampler::new(x.len(), s))
-        .collect();
+    let mut samplers = batch.samplers();
     let mut batch = vec![0f32; runs * training.batch_size * d];
     for step in 0..training.steps {
         for (r, sampler) in samplers.iter_mut().enumerate() {
@@ -274,15 +281,15 @@ fn train_by_hand(batch: &RunBatch, mut on_step: impl FnMut(usize)) -> Vec<MlpWei
     let RunBatch {
         data,
         inits,
-        batch_seeds,
         shape,
         objective,
         training,
+        ..
     } = *batch;
     let widths = inits[0].widths.clone();
     let net = DenseAutoencoder::new(widths.clone(), shape.encoder_layers() - 1);
-    let batch = training.batch_size;
-    let loss = loss_weights(shape, objective, batch);
+    let batch_size = training.batch_size;
+    let loss = loss_weights(shape, objective, batch_size);
     let adam = AdamSettings {
         learning_rate: training.learning_rate,
         beta_1: default_beta_1(),
@@ -297,25 +304,21 @@ fn train_by_hand(batch: &RunBatch, mut on_step: impl FnMut(usize)) -> Vec<MlpWei
             DenseRun::new(parameters, optimiser)
         })
         .collect();
-    let mut samplers: Vec<EpochSampler> = data
-        .iter()
-        .zip(batch_seeds)
-        .map(|(x, &s)| EpochSampler::new(x.len(), s))
-        .collect();
-    // Each run's samples as one f32 array, sample-major: a minibatch is `batch` short copies.
+    let mut samplers = batch.samplers();
+    // Each run's samples as one f32 array, sample-major: a minibatch is `batch_size` short copies.
     let d = shape.encoder[0];
     let flat: Vec<Vec<f32>> = data
         .iter()
         .map(|x| x.iter().flatten().map(|&v| v as f32).collect())
         .collect();
-    let mut workspace = net.workspace(batch);
+    let mut workspace = net.workspace(batch_size);
     for step in 0..training.steps {
         for ((run, sampler), samples) in runs.iter_mut().zip(&mut samplers).zip(&flat) {
             let input = workspace.input_mut();
-            for b in 0..batch {
+            for b in 0..batch_size {
                 let at = sampler.next_index() * d;
                 for (i, v) in samples[at..at + d].iter().enumerate() {
-                    input[i * batch + b] = *v;
+                    input[i * batch_size + b] = *v;
                 }
             }
             run.step(&net, &loss, &mut workspace);
