@@ -150,6 +150,10 @@ impl Params {
 impl Kind for Params {
     const PAPER: crate::spec::Paper = crate::spec::Paper::Dorrell2025;
     const NAME: &'static str = "TeacherStudent";
+    // Version 1: the student's minibatch loss and gradient moved from f64 (faer's products) to
+    // the hand-written f32 loop of `model::student_batch`, the authors' float32; runs cached
+    // before it retrain.
+    const VERSION: u32 = 1;
     type Recipe = StudentRun;
     type Output = Trained;
     type Measurement = StudentMeasurement;

@@ -449,8 +449,12 @@ mod tests {
     }
 
     /// The loss and gradient as first written: one rank-one update of the whole matrix per
-        /// state. The register-blocked version must give the same bits.
-    fn reference_loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
+    /// state. The register-blocked version must give the same bits.
+    fn reference_loss_and_gradient(
+        weights: &Weights,
+        objective: &Objective,
+        walks: &[Episode],
+    ) -> (LossTerms, Vec<f64>) {
         let shape = &weights.shape;
         let (n, o, ni) = (shape.hidden, shape.outputs, shape.inputs);
         let values = &weights.values;

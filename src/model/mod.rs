@@ -12,6 +12,7 @@ pub mod rate_rnn;
 pub mod ridge_readout;
 pub mod rnn_bptt;
 pub mod rnn_training;
+pub mod student_batch;
 pub mod student_rnn;
 pub mod what_where;
 
