@@ -74,13 +74,9 @@ impl RateRnn {
         let mut drive = vec![0.0; n];
         for u in inputs {
             recurrent_drive(&w_transposed, &r, &mut drive);
-            for i in 0..n {
-                let input: f64 = self.b[i * self.inputs..(i + 1) * self.inputs]
-                    .iter()
-                    .zip(u)
-                    .map(|(a, b)| a * b)
-                    .sum();
-                drive[i] = drive[i] + input + self.b_x[i];
+            for ((d, b_row), b_x) in drive.iter_mut().zip(self.b.chunks_exact(self.inputs)).zip(&self.b_x) {
+                let input: f64 = b_row.iter().zip(u).map(|(a, b)| a * b).sum();
+                *d = *d + input + b_x;
             }
             for i in 0..n {
                 x[i] = (1.0 - ALPHA) * x[i] + ALPHA * (drive[i] + NOISE_SD * xi());
