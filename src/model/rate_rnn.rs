@@ -74,9 +74,10 @@ impl RateRnn {
         let mut drive = vec![0.0; n];
         for u in inputs {
             recurrent_drive(&w_transposed, &r, &mut drive);
-            for ((d, b_row), b_x) in drive.iter_mut().zip(self.b.chunks_exact(self.inputs)).zip(&self.b_x) {
+            for (i, d) in drive.iter_mut().enumerate() {
+                let b_row = &self.b[i * self.inputs..(i + 1) * self.inputs];
                 let input: f64 = b_row.iter().zip(u).map(|(a, b)| a * b).sum();
-                *d = *d + input + b_x;
+                *d = *d + input + self.b_x[i];
             }
             for i in 0..n {
                 x[i] = (1.0 - ALPHA) * x[i] + ALPHA * (drive[i] + NOISE_SD * xi());
