@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
 use super::rate_rnn::RateRnn;
-use super::rnn_bptt::{Parameters, loss_and_gradient};
+use super::rnn_bptt::{Parameters, Workspace, loss_and_gradient, loss_and_gradient_in};
 use crate::data::krause_tasks::{COHERENCES, Task, Trial, integration_evaluation, integration_trial, sine_trial};
 use crate::rng::SplitMix64;
 
@@ -164,6 +164,7 @@ pub fn train(
         }
     };
     check(0, &values, &mut validation);
+    let mut workspace = Workspace::default();
     for iteration in 1..=training.iterations {
         let trials = training_trials(task, training.batch_size, &mut trial_rng);
         let f32s = |range: std::ops::Range<usize>| values[range].iter().map(|&v| v as f32).collect();
@@ -174,7 +175,7 @@ pub fn train(
             b: f32s(n * n..n * n + n * inputs),
             w_out: f32s(n * n + n * inputs..values.len()),
         };
-        let (loss, gradient) = loss_and_gradient(&parameters, &trials, &mut noise_rng);
+        let (loss, gradient) = loss_and_gradient_in(&parameters, &trials, &mut noise_rng, &mut workspace);
         let mut grad: Vec<f64> = [gradient.w, gradient.b, gradient.w_out]
             .concat()
             .into_iter()
