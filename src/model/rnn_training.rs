@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
 use super::rate_rnn::RateRnn;
-use super::rnn_bptt::{Parameters, Workspace, loss_and_gradient, loss_and_gradient_in};
+use super::rnn_bptt::{Parameters, Workspace, loss_and_gradient_in};
 use crate::data::krause_tasks::{COHERENCES, Task, Trial, integration_evaluation, integration_trial, sine_trial};
 use crate::rng::SplitMix64;
 
@@ -200,6 +200,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::rnn_bptt::loss_and_gradient;
 
     #[test]
     fn initialisation_is_as_documented() {
