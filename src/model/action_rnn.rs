@@ -229,15 +229,25 @@ fn add_outer_product_block<const ROWS: usize, const SKIP_ZERO: bool>(
     }
 }
 
+/// A batch's forward pass: every walk's states and output errors, and the weighted loss terms.
+struct Forward {
+    all_states: Vec<Vec<f64>>,
+    errors: Vec<Vec<f64>>,
+    terms: LossTerms,
+    /// Whether the fit's MSE is above its tolerance (else the fit has no gradient).
+    hinge_active: bool,
+    per_state: f64,
+    per_output: f64,
+}
+
 #[inline(always)]
-fn loss_and_gradient_portable(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
+fn forward(weights: &Weights, objective: &Objective, walks: &[Episode]) -> Forward {
     let shape = &weights.shape;
-    let (n, o, ni) = (shape.hidden, shape.outputs, shape.inputs);
+    let o = shape.outputs;
     let values = &weights.values;
     let at = shape.offsets();
     let w = &values[at[0]..at[1]];
     let r_out = &values[at[4]..at[5]];
-
     let all_states: Vec<Vec<f64>> = walks.iter().map(|walk| states(shape, values, walk)).collect();
     let state_count: usize = walks.iter().map(|walk| walk.actions.len() + 1).sum();
     let per_state = state_count as f64;
@@ -266,6 +276,33 @@ fn loss_and_gradient_portable(weights: &Weights, objective: &Objective, walks: &
             terms.negativity += objective.negativity * (-v).max(0.0) / per_state;
         }
     }
+    Forward {
+        all_states,
+        errors,
+        terms,
+        hinge_active,
+        per_state,
+        per_output,
+    }
+}
+
+#[inline(always)]
+fn loss_and_gradient_portable(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
+    let shape = &weights.shape;
+    let (n, o, ni) = (shape.hidden, shape.outputs, shape.inputs);
+    let values = &weights.values;
+    let at = shape.offsets();
+    let w = &values[at[0]..at[1]];
+    let r_out = &values[at[4]..at[5]];
+
+    let Forward {
+        all_states,
+        errors,
+        terms,
+        hinge_active,
+        per_state,
+        per_output,
+    } = forward(weights, objective, walks);
 
     // Backward.
     let mut grad = vec![0.0; values.len()];
@@ -462,34 +499,14 @@ mod tests {
         let w = &values[at[0]..at[1]];
         let r_out = &values[at[4]..at[5]];
 
-        let all_states: Vec<Vec<f64>> = walks.iter().map(|walk| states(shape, values, walk)).collect();
-        let state_count: usize = walks.iter().map(|walk| walk.actions.len() + 1).sum();
-        let per_state = state_count as f64;
-        let per_output = (state_count * o) as f64;
-
-        // Forward: outputs, errors, the fit's MSE.
-        let mut errors: Vec<Vec<f64>> = Vec::with_capacity(walks.len());
-        let mut squared = 0.0;
-        for (walk, g) in walks.iter().zip(&all_states) {
-            let y = weights.outputs(g);
-            let e: Vec<f64> = y.iter().zip(&walk.targets).map(|(y, t)| y - t).collect();
-            squared += e.iter().map(|d| d * d).sum::<f64>();
-            errors.push(e);
-        }
-        let mut terms = LossTerms {
-            mse: squared / per_output,
-            ..Default::default()
-        };
-        let hinge_active = terms.mse > objective.fit_tolerance;
-        terms.fit = objective.fit * (terms.mse - objective.fit_tolerance).max(0.0);
-        let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
-        terms.weight = objective.weight * (squares(w) + squares(r_out) + squares(&values[at[2]..at[3]]));
-        for g in &all_states {
-            for &v in g {
-                terms.activity += objective.activity * v * v / per_state;
-                terms.negativity += objective.negativity * (-v).max(0.0) / per_state;
-            }
-        }
+        let Forward {
+            all_states,
+            errors,
+            terms,
+            hinge_active,
+            per_state,
+            per_output,
+        } = forward(weights, objective, walks);
 
         // Backward.
         let mut grad = vec![0.0; values.len()];

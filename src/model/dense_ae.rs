@@ -424,9 +424,10 @@ fn reduce(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 }
 
 /// The partial sums added pairwise, halving each time: a fixed order, done in vector registers.
+/// `N` is a power of two.
 #[inline(always)]
-fn sum_lanes(mut acc: [f32; LANES]) -> f32 {
-    let mut half = LANES / 2;
+pub(super) fn sum_lanes<const N: usize>(mut acc: [f32; N]) -> f32 {
+    let mut half = N / 2;
     while half > 0 {
         for j in 0..half {
             acc[j] += acc[j + half];

@@ -9,6 +9,7 @@
 //! added with `mul_add` (exactly rounded) and no sum is reordered between builds, so the
 //! AVX2+FMA loop (chosen at run time) and the portable one give the same bits (tested).
 
+use super::dense_ae::sum_lanes;
 use super::frequency_rnn::{LossTerms, Objective, Shape, Weights, blocks};
 use crate::data::frequency_task::Sequence;
 
@@ -496,19 +497,6 @@ fn row_sums(buffer: &[f32], rows: usize, columns: usize) -> Vec<f32> {
         }
     }
     lanes.into_iter().map(sum_lanes).collect()
-}
-
-/// The lanes summed pairwise, in a fixed order (the same in every build).
-#[inline(always)]
-fn sum_lanes<const N: usize>(mut lanes: [f32; N]) -> f32 {
-    let mut half = N / 2;
-    while half > 0 {
-        for j in 0..half {
-            lanes[j] += lanes[j + half];
-        }
-        half /= 2;
-    }
-    lanes[0]
 }
 
 #[cfg(test)]
