@@ -1,7 +1,8 @@
 //! Training throughput of the Fig 2 autoencoder (3→16→16→6→16→16→3, batch 512, AdamW) on the
 //! CPU (the hand-written path of `mlp_ae::train_batch`), one run and 8 runs per program. Prints a
 //! markdown table and, last, `modrepro_steps_per_second=<one run>` and
-//! `modrepro_run_steps_per_second_8=<8 runs>` for scripts/bench_fig2_vs_jax.py to read.
+//! `modrepro_run_steps_per_second_8=<8 runs>` for scripts/bench_fig2_vs_jax.py to read (and a
+//! row for 28 runs, as many as Fig 2 centre trains in one program on 2 cores).
 //! `cargo bench --bench mlp_ae_throughput [-- STEPS]`.
 
 use std::time::Instant;
@@ -35,7 +36,8 @@ fn main() {
     println!("| runs per program | steps/s (program) | run-steps/s |");
     println!("| --- | --- | --- |");
     let mut rates = Vec::new();
-    for runs in [1usize, 8] {
+    // 28 runs: one of `--jobs 2`'s two chunks of Fig 2 centre's 55 runs.
+    for runs in [1usize, 8, 28] {
         let data = vec![grid.clone(); runs];
         let inits: Vec<_> = (0..runs).map(|r| shape.init(0.3, r as u64)).collect();
         let seeds: Vec<u64> = (0..runs as u64).collect();
