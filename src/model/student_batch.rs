@@ -63,7 +63,8 @@ impl Minibatch {
     }
 }
 
-/// Buffers reused from step to step of training, sized by the first minibatch.
+/// Buffers kept from one training step to the next (resized to each minibatch), so that a
+/// step allocates none of its activations.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
     /// States h_t, steps × hidden × columns.
