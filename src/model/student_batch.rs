@@ -401,21 +401,40 @@ fn write_product_block<const ROWS: usize>(
     for c0 in (0..columns).step_by(LANES) {
         let mut acc: [[f32; LANES]; ROWS] = std::array::from_fn(|i| std::array::from_fn(|k| start(r0 + i, c0 + k)));
         for term in terms {
-            for j in 0..term.inner {
-                let v: [f32; LANES] = term.input[j * columns + c0..][..LANES].try_into().unwrap();
-                let f: [f32; ROWS] = std::array::from_fn(|i| term.matrix[(r0 + i) * term.inner + j]);
-                for i in 0..ROWS {
-                    for k in 0..LANES {
-                        acc[i][k] = f[i].mul_add(v[k], acc[i][k]);
-                    }
-                }
-            }
+            acc = add_term_block(acc, term, columns, r0, c0);
         }
         for (i, row) in acc.iter().enumerate() {
             let written: [f32; LANES] = std::array::from_fn(|k| finish(r0 + i, c0 + k, row[k]));
             out[(r0 + i) * columns + c0..][..LANES].copy_from_slice(&written);
         }
     }
+}
+
+/// `acc[i][k] += Σ_j matrix[r0 + i][j] · input[j][c0 + k]`, one `mul_add` per product in the
+/// order of `j`. The block goes in and out by value and the rows are sliced once, so that the
+/// accumulators stay in registers and the inner loop checks no bounds (they had been kept on
+/// the stack, stored and reloaded for every `j`).
+#[inline(always)]
+fn add_term_block<const ROWS: usize>(
+    mut acc: [[f32; LANES]; ROWS],
+    term: &Term,
+    columns: usize,
+    r0: usize,
+    c0: usize,
+) -> [[f32; LANES]; ROWS] {
+    let inner = term.inner;
+    let rows: [&[f32]; ROWS] = std::array::from_fn(|i| &term.matrix[(r0 + i) * inner..][..inner]);
+    let input = &term.input[..inner * columns];
+    for (j, input_row) in input.chunks_exact(columns).enumerate() {
+        let v: [f32; LANES] = input_row[c0..c0 + LANES].try_into().unwrap();
+        let f: [f32; ROWS] = std::array::from_fn(|i| rows[i][j]);
+        for i in 0..ROWS {
+            for k in 0..LANES {
+                acc[i][k] = f[i].mul_add(v[k], acc[i][k]);
+            }
+        }
+    }
+    acc
 }
 
 /// `gram[u][v] += Σ_pairs Σ_c left[u][c] · right[v][c]`: `gram` row-major with `right_rows`
