@@ -143,18 +143,32 @@ fn main() {
             smoothing: 0.9,
         }),
     };
-    let started = Instant::now();
-    let mut done = 0;
-    while started.elapsed().as_secs_f64() < seconds {
-        student_rnn::train(student_rnn::init(student, 1), &objective, &training, &data, |_| {});
-        done += per_call;
+    // One thread, then two (the batch's columns cut in two parts; the same bits).
+    let student_rate = |threads: usize| {
+        let started = Instant::now();
+        let mut done = 0;
+        while started.elapsed().as_secs_f64() < seconds {
+            student_rnn::train(
+                student_rnn::init(student, 1),
+                &objective,
+                &training,
+                &data,
+                threads,
+                |_| {},
+            );
+            done += per_call;
+        }
+        done as f64 / started.elapsed().as_secs_f64()
+    };
+    let (student_one, student_two) = (student_rate(1), student_rate(2));
+    for (threads, rate) in [(1, student_one), (2, student_two)] {
+        println!(
+            "| Fig 3f–g ReLU student, 64 units, {threads} thread(s) | 128 sequences × 20 steps | {rate:.0} | {:.3} |",
+            1e3 / rate
+        );
     }
-    let student_rate = done as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "| Fig 3f–g ReLU student, 64 units | 128 sequences × 20 steps | {student_rate:.0} | {:.3} |",
-        1e3 / student_rate
-    );
     println!("frequency_iterations_per_second={frequency:.1}");
     println!("entorhinal_iterations_per_second={entorhinal:.1}");
-    println!("student_iterations_per_second={student_rate:.1}");
+    println!("student_iterations_per_second={student_one:.1}");
+    println!("student_two_threads_iterations_per_second={student_two:.1}");
 }

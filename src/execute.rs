@@ -196,6 +196,9 @@ impl Training<'_> {
             let size = indices.len().div_ceil(jobs).clamp(1, self.max_batch.max(1));
             chunks.extend(indices.chunks(size));
         }
+        // Fewer chunks than jobs (one large run, say): each chunk gets the spare cores, for the
+        // kinds that can use them.
+        let threads = (jobs / chunks.len().max(1)).max(1);
         let done = std::sync::Mutex::new((0usize, outputs, &mut *stats));
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -205,7 +208,7 @@ impl Training<'_> {
                         loop {
                             let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, &bar)?;
+                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, threads, &bar)?;
                             for (&k, output) in chunk.iter().zip(&trained) {
                                 cache.store(&runs[k].key, &runs[k].recipe, output).map_err(|e| {
                                     anyhow::anyhow!(
@@ -257,10 +260,13 @@ fn train_chunk(
     runs: &[PlannedRun],
     chunk: &[usize],
     device: &Device,
+    threads: usize,
     bar: &ProgressBar,
 ) -> anyhow::Result<Vec<RunOutput>> {
     let recipes: Vec<_> = chunk.iter().map(|&k| &runs[k].recipe.0).collect();
-    let outputs = experiment.as_kind().train(&recipes, device, &|units| bar.inc(units))?;
+    let outputs = experiment
+        .as_kind()
+        .train(&recipes, device, &|units| bar.inc(units), threads)?;
     Ok(outputs
         .into_iter()
         .map(|output| match output {

@@ -240,6 +240,7 @@ impl Kind for Params {
         recipes: &[&EntorhinalRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()

@@ -82,6 +82,7 @@ impl Kind for Params {
         recipes: &[&NoRun],
         _device: &burn::tensor::Device,
         _progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<NoRun>> {
         Ok(recipes.iter().map(|recipe| match **recipe {}).collect())
     }

@@ -107,12 +107,15 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
 
     /// Trains runs with one batch key; calls `progress(units)` as work is done. `self` says
     /// where input data is (a recipe holds only its digest, so that moving a file keeps the
-    /// cache).
+    /// cache). `threads`: CPU threads these runs may use between them (more than one only when
+    /// there are fewer batches to train than `--jobs`); a kind whose loops run on one thread
+    /// ignores it, and none may let it change a result.
     fn train(
         &self,
         recipes: &[&Self::Recipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        threads: usize,
     ) -> anyhow::Result<Vec<Self::Output>>;
 
     /// Measures one trained run.
@@ -315,6 +318,7 @@ pub trait ErasedKind: Sync {
         recipes: &[&KindRecipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        threads: usize,
     ) -> anyhow::Result<Vec<KindOutput>>;
     fn measure(&self, recipe: &KindRecipe, output: &serde_json::Value) -> anyhow::Result<Measurement>;
     fn summarise(&self, runs: &[MeasuredRun<'_>]) -> Summary;
@@ -428,13 +432,14 @@ impl<K: Kind> ErasedKind for K {
         recipes: &[&KindRecipe],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        threads: usize,
     ) -> anyhow::Result<Vec<KindOutput>> {
         let typed = recipes
             .iter()
             .map(|r| typed_recipe::<K>(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let refs: Vec<&K::Recipe> = typed.iter().collect();
-        let outputs = Kind::train(self, &refs, device, progress)?;
+        let outputs = Kind::train(self, &refs, device, progress, threads)?;
         anyhow::ensure!(
             outputs.len() == recipes.len(),
             "{} trained {} of {} runs",

@@ -183,6 +183,7 @@ impl Kind for Params {
         recipes: &[&MissingVariableRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()

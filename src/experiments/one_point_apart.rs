@@ -108,6 +108,7 @@ impl Kind for Params {
         recipes: &[&LinearAeRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<LinearAeWeights>> {
         linear_ae_run::train_batch(recipes, device, progress)
     }

@@ -658,6 +658,7 @@ impl Kind for Params {
         recipes: &[&KrauseRun],
         _device: &burn::tensor::Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<KrauseOutput>> {
         recipes
             .iter()

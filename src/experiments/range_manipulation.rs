@@ -202,6 +202,7 @@ impl Kind for Params {
         recipes: &[&MlpAeRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<MlpWeights>> {
         Ok(mlp_ae_run::train_batch(recipes, device, progress))
     }

@@ -178,6 +178,7 @@ impl Kind for Params {
         recipes: &[&RidgeRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()

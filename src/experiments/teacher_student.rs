@@ -253,13 +253,21 @@ impl Kind for Params {
         recipes: &[&StudentRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()
             .map(|run| {
                 let init = student_rnn::init(run.shape, run.init_seed);
                 let on_iteration = throttled(progress, 100, run.training.iterations);
-                student_rnn::train(init, &run.objective, &run.training, &run.training_data(), on_iteration)
+                student_rnn::train(
+                    init,
+                    &run.objective,
+                    &run.training,
+                    &run.training_data(),
+                    threads,
+                    on_iteration,
+                )
             })
             .collect())
     }

@@ -244,6 +244,7 @@ impl Kind for Params {
         recipes: &[&FrequencyRun],
         _device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
         Ok(recipes
             .iter()

@@ -1063,6 +1063,7 @@ impl Kind for Params {
         recipes: &[&ClassifierRun],
         device: &burn::tensor::Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<TrainedClassifier>> {
         recipes
             .iter()

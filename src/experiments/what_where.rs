@@ -246,6 +246,7 @@ impl Kind for Params {
         recipes: &[&WhatWhereRun],
         device: &Device,
         progress: &(dyn Fn(u64) + Sync),
+        _threads: usize,
     ) -> anyhow::Result<Vec<TwoLayerWeights>> {
         let first = recipes[0];
         // One batched program: the runs of a batch share everything but data weights and init.

@@ -8,6 +8,12 @@
 //! padding columns carry zero states and zero errors, so they add nothing. Every product is
 //! added with `mul_add` (exactly rounded) and no sum is reordered between builds, so the
 //! AVX2+FMA loop (chosen at run time) and the portable one give the same bits (tested).
+//!
+//! The batch may be cut into parts (whole blocks of 16 columns) that run their forward and
+//! backward passes on threads of their own: a column's states and errors never depend on
+//! another column's. Every sum across columns (the loss, the weight gradients) then takes the
+//! parts' columns in order, and the weight gradients' rows are shared among the threads, so
+//! any number of parts gives the same bits (tested).
 
 use super::dense_ae::sum_lanes;
 use super::frequency_rnn::{LossTerms, Objective, Shape, Weights, blocks};
@@ -20,13 +26,22 @@ const BLOCK_UNITS: usize = 4;
 /// Lanes of a dot product along the batch (one AVX2 register), for the weight gradients.
 const DOT_LANES: usize = 8;
 
-/// A minibatch in the kernel's layout: per step, inputs and targets feature-major.
+/// A minibatch in the kernel's layout, cut into parts that are computed side by side.
 #[derive(Debug, Clone)]
 pub struct Minibatch {
+    shape: Shape,
     batch: usize,
-    /// Columns per row: `batch` rounded up to a multiple of [`LANES`].
-    columns: usize,
     steps: usize,
+    parts: Vec<Part>,
+}
+
+/// Consecutive sequences of a minibatch: per step, inputs and targets feature-major.
+#[derive(Debug, Clone)]
+struct Part {
+    /// Sequences in this part (the rest of its columns are padding).
+    sequences: usize,
+    /// Columns per row: a multiple of [`LANES`].
+    columns: usize,
     /// steps × inputs × columns.
     inputs: Vec<f32>,
     /// steps × outputs × columns.
@@ -34,11 +49,34 @@ pub struct Minibatch {
 }
 
 impl Minibatch {
-    /// Sequences of equal length, with `shape.inputs` inputs and `shape.outputs` targets.
-    pub fn new(shape: &Shape, sequences: &[&Sequence]) -> Self {
+    /// Sequences of equal length, with `shape.inputs` inputs and `shape.outputs` targets, cut
+    /// into at most `parts` parts of whole 16-column blocks (at least one), each computed on its
+    /// own thread. The split changes the time a step takes, not its bits.
+    pub fn new(shape: &Shape, sequences: &[&Sequence], parts: usize) -> Self {
         let batch = sequences.len();
         let steps = sequences.first().map_or(0, |s| s.inputs.len());
-        let columns = batch.div_ceil(LANES) * LANES;
+        let blocks = batch.div_ceil(LANES).max(1);
+        let part_count = parts.clamp(1, blocks);
+        let mut first = 0;
+        let parts = (0..part_count)
+            .map(|k| {
+                let columns = (blocks / part_count + usize::from(k < blocks % part_count)) * LANES;
+                let members = &sequences[first.min(batch)..(first + columns).min(batch)];
+                first += columns;
+                Part::new(shape, members, steps, columns)
+            })
+            .collect();
+        Self {
+            shape: *shape,
+            batch,
+            steps,
+            parts,
+        }
+    }
+}
+
+impl Part {
+    fn new(shape: &Shape, sequences: &[&Sequence], steps: usize, columns: usize) -> Self {
         let (ni, no) = (shape.inputs, shape.outputs);
         let mut inputs = vec![0.0; steps * ni * columns];
         let mut targets = vec![0.0; steps * no * columns];
@@ -54,19 +92,27 @@ impl Minibatch {
             }
         }
         Self {
-            batch,
+            sequences: sequences.len(),
             columns,
-            steps,
             inputs,
             targets,
         }
     }
+
+    fn input(&self, ni: usize, t: usize) -> &[f32] {
+        &self.inputs[t * ni * self.columns..(t + 1) * ni * self.columns]
+    }
 }
 
-/// Buffers kept from one training step to the next (resized to each minibatch), so that a
-/// step allocates none of its activations.
+/// Buffers kept from one training step to the next (one set per part, resized to each
+/// minibatch), so that a step allocates none of its activations.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
+    parts: Vec<PartBuffers>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PartBuffers {
     /// States h_t, steps × hidden × columns.
     states: Vec<f32>,
     /// Outputs y_t, steps × outputs × columns.
@@ -113,49 +159,169 @@ impl Parameters {
     }
 }
 
+/// What a part's passes need besides its data: the weights and the loss's constants.
+struct Pass<'a> {
+    shape: Shape,
+    steps: usize,
+    p: &'a Parameters,
+    /// The fit's weight, and batch · steps · outputs.
+    fit: f32,
+    per_output: f32,
+    /// The activity cost's weight, and batch · steps · hidden.
+    activity: f32,
+    per_unit: f32,
+}
+
 /// The mean loss terms over the minibatch and the gradient of their sum (flat order of
 /// [`Weights`]). Activations and gradients are f32; the weight cost and its gradient are taken
-/// in f64 from the f64 weights.
+/// in f64 from the f64 weights. Parts run on threads of their own.
 pub fn loss_and_gradient(
     weights: &Weights,
     objective: &Objective,
     minibatch: &Minibatch,
     workspace: &mut Workspace,
 ) -> (LossTerms, Vec<f64>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { loss_and_gradient_avx2(weights, objective, minibatch, workspace) };
-    }
-    loss_and_gradient_portable(weights, objective, minibatch, workspace)
+    loss_and_gradient_in(Build::Detect, weights, objective, minibatch, workspace)
 }
 
-/// The same loops compiled for AVX2 and FMA: each `mul_add` one instruction (the portable
-/// build calls the C library's `fmaf`, slower but rounded the same).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn loss_and_gradient_avx2(
+fn loss_and_gradient_in(
+    build: Build,
     weights: &Weights,
     objective: &Objective,
     minibatch: &Minibatch,
     workspace: &mut Workspace,
 ) -> (LossTerms, Vec<f64>) {
-    loss_and_gradient_portable(weights, objective, minibatch, workspace)
-}
-
-#[inline(always)]
-fn loss_and_gradient_portable(
-    weights: &Weights,
-    objective: &Objective,
-    minibatch: &Minibatch,
-    workspace: &mut Workspace,
-) -> (LossTerms, Vec<f64>) {
+    assert_eq!(
+        weights.shape, minibatch.shape,
+        "the minibatch was laid out for these weights"
+    );
     let shape = weights.shape;
-    let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
-    let (batch, columns, steps) = (minibatch.batch, minibatch.columns, minibatch.steps);
+    let (n, no) = (shape.hidden, shape.outputs);
+    let (batch, steps) = (minibatch.batch, minibatch.steps);
     let p = Parameters::new(weights);
+    let (per_output, per_unit) = ((batch * steps * no) as f32, (batch * steps * n) as f32);
+    let pass = Pass {
+        shape,
+        steps,
+        p: &p,
+        fit: objective.target as f32,
+        per_output,
+        activity: objective.activity as f32,
+        per_unit,
+    };
+    let parts = &minibatch.parts;
+    workspace.parts.resize_with(parts.len(), PartBuffers::default);
+    let buffers = &mut workspace.parts[..];
+
+    // Forward and backward, part by part: columns are independent until the sums below.
+    std::thread::scope(|scope| {
+        let (first_buffers, other_buffers) = buffers.split_first_mut().expect("at least one part");
+        for (part, part_buffers) in parts[1..].iter().zip(other_buffers) {
+            let pass = &pass;
+            scope.spawn(move || run_part(build, pass, part, part_buffers));
+        }
+        run_part(build, &pass, &parts[0], first_buffers);
+    });
+    let buffers = &workspace.parts[..];
+    let (squared_error, squared_activity) = squared_sums(build, &pass, parts, buffers);
+
+    // Weight gradients, sums over steps and columns (parts in order): W's rows shared among
+    // the threads, the small blocks on this one.
+    let mut g_w = vec![0.0f32; n * n];
+    let threads = parts.len();
+    let rows_per_thread = n.div_ceil(threads).next_multiple_of(BLOCK_UNITS);
+    std::thread::scope(|scope| {
+        let mut chunks = g_w.chunks_mut(rows_per_thread * n).enumerate();
+        let first = chunks.next();
+        for (k, rows) in chunks {
+            let pass = &pass;
+            scope.spawn(move || recurrent_gradient_rows(build, pass, parts, buffers, k * rows_per_thread, rows));
+        }
+        if let Some((_, rows)) = first {
+            recurrent_gradient_rows(build, &pass, parts, buffers, 0, rows);
+        }
+    });
+    let (g_w_in, g_w_out, g_b, g_b_out) = small_gradients(build, &pass, parts, buffers);
+
+    let factors = objective.weight_factors(&shape);
+    let weight_blocks = blocks(&shape, &weights.values);
+    let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
+    let terms = LossTerms {
+        target: objective.target * squared_error / f64::from(per_output),
+        activity: objective.activity * squared_activity / f64::from(per_unit),
+        weight: factors[0] * squares(weight_blocks.w)
+            + factors[1] * squares(weight_blocks.w_in)
+            + factors[2] * squares(weight_blocks.w_out),
+        ..LossTerms::default()
+    };
+    let double = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let mut grad = [
+        double(&g_w),
+        double(&g_b),
+        double(&g_w_in),
+        double(&g_b),
+        double(&g_w_out),
+        double(&g_b_out),
+    ]
+    .concat();
+    let ni = shape.inputs;
+    let at = [0, n * n + n, n * n + 2 * n + n * ni];
+    let lengths = [n * n, n * ni, no * n];
+    for ((start, len), factor) in at.into_iter().zip(lengths).zip(factors) {
+        let values = &weights.values[start..start + len];
+        for (g, v) in grad[start..start + len].iter_mut().zip(values) {
+            *g += 2.0 * factor * v;
+        }
+    }
+    (terms, grad)
+}
+
+/// Which build of the loops runs: the one the CPU allows, or (for the tests) the portable one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    Detect,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+}
+
+/// Runs `$portable(args…)` compiled for AVX2 and FMA where the CPU has them: each `mul_add`
+/// one instruction (the portable build calls the C library's `fmaf`, slower but rounded the
+/// same). Every loop below is `#[inline(always)]`, so each build has its own copy.
+macro_rules! dispatch_fma {
+    ($vis:vis fn $name:ident / $avx2:ident => $portable:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+        $vis fn $name(build: Build, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if build == Build::Detect
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $portable($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2($($arg: $ty),*) $(-> $ret)? {
+            $portable($($arg),*)
+        }
+    };
+}
+
+dispatch_fma!(fn run_part / run_part_avx2 => run_part_portable(pass: &Pass, part: &Part, buffers: &mut PartBuffers));
+dispatch_fma!(fn squared_sums / squared_sums_avx2 => squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64));
+dispatch_fma!(fn recurrent_gradient_rows / recurrent_gradient_rows_avx2 => recurrent_gradient_rows_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers], first_row: usize, rows: &mut [f32]));
+dispatch_fma!(fn small_gradients / small_gradients_avx2 => small_gradients_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>));
+
+/// A part's forward pass, dL/dy, δ, and (for the blocked weight gradients) its states
+/// transposed.
+#[inline(always)]
+fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
+    let Pass { shape, steps, p, .. } = *pass;
+    let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
+    let (batch, columns) = (part.sequences, part.columns);
     let (hidden_size, output_size) = (n * columns, no * columns);
-    let ws = workspace;
     for (buffer, len) in [
         (&mut ws.states, steps * hidden_size),
         (&mut ws.outputs, steps * output_size),
@@ -165,15 +331,14 @@ fn loss_and_gradient_portable(
         buffer.clear();
         buffer.resize(len, 0.0);
     }
-    let input = |t: usize| &minibatch.inputs[t * ni * columns..(t + 1) * ni * columns];
-    let target = |t: usize| &minibatch.targets[t * output_size..(t + 1) * output_size];
+    let target = |t: usize| &part.targets[t * output_size..(t + 1) * output_size];
 
     // Forward: a_t = W h_{t−1} + W_in x_t + b_rec + b_in, h_t = relu(a_t), y_t = W_out h_t + b_out.
     // Padding columns are given zero states, so they add nothing downstream.
     for t in 0..steps {
         let (done, rest) = ws.states.split_at_mut(t * hidden_size);
         let h = &mut rest[..hidden_size];
-        let from_input = Term::new(&p.w_in, input(t), columns);
+        let from_input = Term::new(&p.w_in, part.input(ni, t), columns);
         let terms = if t > 0 {
             vec![
                 from_input,
@@ -199,9 +364,7 @@ fn loss_and_gradient_portable(
         );
     }
 
-    let (per_output, per_unit) = ((batch * steps * no) as f32, (batch * steps * n) as f32);
-    let (fit, activity) = (objective.target as f32, objective.activity as f32);
-    let (mut squared_error, mut squared_activity) = (0.0f64, 0.0f64);
+    let (fit, per_output, activity, per_unit) = (pass.fit, pass.per_output, pass.activity, pass.per_unit);
     // Backward, from the last step: dy_t, then δ_t = relu'(a_t) ⊙ (2·activity·h_t / per_unit +
     // W_outᵀ dy_t + Wᵀ δ_{t+1}). The ReLU student's states are never negative, so the
     // positivity penalty (on negative states) and its gradient are zero.
@@ -214,26 +377,11 @@ fn loss_and_gradient_portable(
             .zip(y.chunks_exact(columns))
             .zip(target(t).chunks_exact(columns))
         {
-            let mut errors = [0.0f32; LANES];
-            for c0 in (0..columns).step_by(LANES) {
-                for (k, lane) in errors.iter_mut().enumerate() {
-                    let c = c0 + k;
-                    let e = if c < batch { y_row[c] - t_row[c] } else { 0.0 };
-                    *lane = e.mul_add(e, *lane);
-                    dy_row[c] = fit * 2.0 * e / per_output;
-                }
-            }
-            squared_error += f64::from(sum_lanes(errors));
-        }
-        let mut squares = [0.0f32; LANES];
-        for row in h.chunks_exact(columns) {
-            for chunk in row.chunks_exact(LANES) {
-                for k in 0..LANES {
-                    squares[k] = chunk[k].mul_add(chunk[k], squares[k]);
-                }
+            for (c, (d, (&y, &target))) in dy_row.iter_mut().zip(y_row.iter().zip(t_row)).enumerate() {
+                let e = if c < batch { y - target } else { 0.0 };
+                *d = fit * 2.0 * e / per_output;
             }
         }
-        squared_activity += f64::from(sum_lanes(squares));
         let (now, later) = ws.deltas.split_at_mut((t + 1) * hidden_size);
         let delta = &mut now[t * hidden_size..];
         let from_output = Term::new(&p.w_out_transposed, dy, columns);
@@ -252,13 +400,9 @@ fn loss_and_gradient_portable(
         );
     }
 
-    // Weight gradients: sums over steps and batch columns of outer products.
-    let mut g_w = vec![0.0f32; n * n];
-    let mut g_w_in = vec![0.0f32; n * ni];
-    let mut g_w_out = vec![0.0f32; no * n];
-    if n % LANES == 0 {
-        // As products `Σ_t δ_t · h_{t−1}ᵀ`, with the states transposed to batch-major rows of
-        // `hidden`: the product loop above then runs along units, 16 at a time.
+    if n.is_multiple_of(LANES) {
+        // The weight gradients' right factor, batch-major rows of `hidden`: their product loop
+        // then runs along units, 16 at a time.
         let transposed = &mut ws.states_transposed;
         transposed.clear();
         transposed.resize(steps * hidden_size, 0.0);
@@ -273,83 +417,145 @@ fn loss_and_gradient_portable(
                 }
             }
         }
-        let recurrent: Vec<_> = (1..steps)
-            .map(|t| {
-                Term::new(
-                    step_rows(&ws.deltas, hidden_size, t),
-                    step_rows(transposed, hidden_size, t - 1),
-                    n,
-                )
+    }
+}
+
+/// Σ (y − target)² and Σ h², over steps from the last, rows, and the parts' columns in order,
+/// in 16 lanes (padding columns count zero errors and have zero states).
+#[inline(always)]
+fn squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64) {
+    let (n, no) = (pass.shape.hidden, pass.shape.outputs);
+    let (mut squared_error, mut squared_activity) = (0.0f64, 0.0f64);
+    for t in (0..pass.steps).rev() {
+        for o in 0..no {
+            let mut errors = [0.0f32; LANES];
+            for (part, ws) in parts.iter().zip(buffers) {
+                let row = (t * no + o) * part.columns..(t * no + o + 1) * part.columns;
+                let (y_row, t_row) = (&ws.outputs[row.clone()], &part.targets[row]);
+                for c0 in (0..part.columns).step_by(LANES) {
+                    for (k, lane) in errors.iter_mut().enumerate() {
+                        let c = c0 + k;
+                        let e = if c < part.sequences { y_row[c] - t_row[c] } else { 0.0 };
+                        *lane = e.mul_add(e, *lane);
+                    }
+                }
+            }
+            squared_error += f64::from(sum_lanes(errors));
+        }
+        let mut squares = [0.0f32; LANES];
+        for u in 0..n {
+            for (part, ws) in parts.iter().zip(buffers) {
+                let row = &ws.states[(t * n + u) * part.columns..(t * n + u + 1) * part.columns];
+                for chunk in row.chunks_exact(LANES) {
+                    for k in 0..LANES {
+                        squares[k] = chunk[k].mul_add(chunk[k], squares[k]);
+                    }
+                }
+            }
+        }
+        squared_activity += f64::from(sum_lanes(squares));
+    }
+    (squared_error, squared_activity)
+}
+
+/// Rows `first_row..` of dL/dW = Σ_t δ_t · h_{t−1}ᵀ (`rows` holds as many rows as it has room
+/// for), each entry a sum over steps and over the parts' columns in order.
+#[inline(always)]
+fn recurrent_gradient_rows_portable(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+    first_row: usize,
+    rows: &mut [f32],
+) {
+    let n = pass.shape.hidden;
+    let count = rows.len() / n;
+    let row_range = move |size: usize| first_row * size..(first_row + count) * size;
+    if n.is_multiple_of(LANES) {
+        // As products with the states transposed to batch-major rows of `hidden`: the product
+        // loop then runs along units, 16 at a time.
+        let terms: Vec<_> = (1..pass.steps)
+            .flat_map(|t| {
+                parts.iter().zip(buffers).map(move |(part, ws)| {
+                    let size = n * part.columns;
+                    Term::new(
+                        &step_rows(&ws.deltas, size, t)[row_range(part.columns)],
+                        step_rows(&ws.states_transposed, size, t - 1),
+                        n,
+                    )
+                })
             })
             .collect();
-        write_products(&mut g_w, n, |_, _| 0.0, &recurrent, |_, _, v| v);
+        write_products(rows, n, |_, _| 0.0, &terms, |_, _, v| v);
+    } else {
+        let pairs: Vec<_> = (1..pass.steps)
+            .flat_map(|t| {
+                parts.iter().zip(buffers).map(move |(part, ws)| {
+                    let size = n * part.columns;
+                    (
+                        &step_rows(&ws.deltas, size, t)[row_range(part.columns)],
+                        step_rows(&ws.states, size, t - 1),
+                    )
+                })
+            })
+            .collect();
+        add_gram(rows, n, &pairs);
+    }
+}
+
+/// dL/dW_in, dL/dW_out, dL/db (b_rec and b_in alike) and dL/db_out: sums over steps and the
+/// parts' columns in order.
+#[inline(always)]
+fn small_gradients_portable(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, ni, no, steps) = (pass.shape.hidden, pass.shape.inputs, pass.shape.outputs, pass.steps);
+    let mut g_w_in = vec![0.0f32; n * ni];
+    let mut g_w_out = vec![0.0f32; no * n];
+    let each_part = |t: usize| parts.iter().zip(buffers).map(move |(part, ws)| (t, part, ws));
+    if n.is_multiple_of(LANES) {
         let readout: Vec<_> = (0..steps)
-            .map(|t| {
+            .flat_map(each_part)
+            .map(|(t, part, ws)| {
                 Term::new(
-                    step_rows(&ws.output_deltas, output_size, t),
-                    step_rows(transposed, hidden_size, t),
+                    step_rows(&ws.output_deltas, no * part.columns, t),
+                    step_rows(&ws.states_transposed, n * part.columns, t),
                     n,
                 )
             })
             .collect();
         write_products(&mut g_w_out, n, |_, _| 0.0, &readout, |_, _, v| v);
     } else {
-        let recurrent: Vec<_> = (1..steps)
-            .map(|t| {
-                (
-                    step_rows(&ws.deltas, hidden_size, t),
-                    step_rows(&ws.states, hidden_size, t - 1),
-                )
-            })
-            .collect();
-        add_gram(&mut g_w, n, &recurrent, columns);
         let readout: Vec<_> = (0..steps)
-            .map(|t| {
+            .flat_map(each_part)
+            .map(|(t, part, ws)| {
                 (
-                    step_rows(&ws.output_deltas, output_size, t),
-                    step_rows(&ws.states, hidden_size, t),
+                    step_rows(&ws.output_deltas, no * part.columns, t),
+                    step_rows(&ws.states, n * part.columns, t),
                 )
             })
             .collect();
-        add_gram(&mut g_w_out, n, &readout, columns);
+        add_gram(&mut g_w_out, n, &readout);
     }
     let from_inputs: Vec<_> = (0..steps)
-        .map(|t| (step_rows(&ws.deltas, hidden_size, t), input(t)))
+        .flat_map(each_part)
+        .map(|(t, part, ws)| (step_rows(&ws.deltas, n * part.columns, t), part.input(ni, t)))
         .collect();
-    add_gram(&mut g_w_in, ni, &from_inputs, columns);
-    let g_b = row_sums(&ws.deltas, n, columns);
-    let g_b_out = row_sums(&ws.output_deltas, no, columns);
-
-    let factors = objective.weight_factors(&shape);
-    let weight_blocks = blocks(&shape, &weights.values);
-    let squares = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
-    let terms = LossTerms {
-        target: objective.target * squared_error / f64::from(per_output),
-        activity: objective.activity * squared_activity / f64::from(per_unit),
-        weight: factors[0] * squares(weight_blocks.w)
-            + factors[1] * squares(weight_blocks.w_in)
-            + factors[2] * squares(weight_blocks.w_out),
-        ..LossTerms::default()
-    };
-    let double = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let mut grad = [
-        double(&g_w),
-        double(&g_b),
-        double(&g_w_in),
-        double(&g_b),
-        double(&g_w_out),
-        double(&g_b_out),
-    ]
-    .concat();
-    let at = [0, n * n + n, n * n + 2 * n + n * ni];
-    let lengths = [n * n, n * ni, no * n];
-    for ((start, len), factor) in at.into_iter().zip(lengths).zip(factors) {
-        let values = &weights.values[start..start + len];
-        for (g, v) in grad[start..start + len].iter_mut().zip(values) {
-            *g += 2.0 * factor * v;
-        }
-    }
-    (terms, grad)
+    add_gram(&mut g_w_in, ni, &from_inputs);
+    let deltas: Vec<_> = parts
+        .iter()
+        .zip(buffers)
+        .map(|(part, ws)| (&ws.deltas[..], part.columns))
+        .collect();
+    let output_deltas: Vec<_> = parts
+        .iter()
+        .zip(buffers)
+        .map(|(part, ws)| (&ws.output_deltas[..], part.columns))
+        .collect();
+    let (g_b, g_b_out) = (row_sums(n, steps, &deltas), row_sums(no, steps, &output_deltas));
+    (g_w_in, g_w_out, g_b, g_b_out)
 }
 
 /// One product of [`write_products`]: a row-major matrix with `inner` columns times `inner`
@@ -438,24 +644,25 @@ fn add_term_block<const ROWS: usize>(
 }
 
 /// `gram[u][v] += Σ_pairs Σ_c left[u][c] · right[v][c]`: `gram` row-major with `right_rows`
-/// columns; each pair's matrices feature-major rows of `columns`.
+/// columns; each pair's matrices feature-major rows of that pair's columns (a multiple of
+/// [`DOT_LANES`]).
 #[inline(always)]
-fn add_gram(gram: &mut [f32], right_rows: usize, pairs: &[(&[f32], &[f32])], columns: usize) {
+fn add_gram(gram: &mut [f32], right_rows: usize, pairs: &[(&[f32], &[f32])]) {
     let left_rows = gram.len() / right_rows;
     let (u_whole, v_whole) = (left_rows - left_rows % 4, right_rows - right_rows % 2);
     for u0 in (0..left_rows).step_by(4) {
         for v0 in (0..right_rows).step_by(2) {
             match (u0 < u_whole, v0 < v_whole) {
-                (true, true) => add_gram_block::<4, 2>(gram, right_rows, pairs, columns, u0, v0),
-                (true, false) => add_gram_block::<4, 1>(gram, right_rows, pairs, columns, u0, v0),
+                (true, true) => add_gram_block::<4, 2>(gram, right_rows, pairs, u0, v0),
+                (true, false) => add_gram_block::<4, 1>(gram, right_rows, pairs, u0, v0),
                 (false, true) => {
                     for u in u0..left_rows {
-                        add_gram_block::<1, 2>(gram, right_rows, pairs, columns, u, v0);
+                        add_gram_block::<1, 2>(gram, right_rows, pairs, u, v0);
                     }
                 }
                 (false, false) => {
                     for u in u0..left_rows {
-                        add_gram_block::<1, 1>(gram, right_rows, pairs, columns, u, v0);
+                        add_gram_block::<1, 1>(gram, right_rows, pairs, u, v0);
                     }
                 }
             }
@@ -468,12 +675,13 @@ fn add_gram_block<const U: usize, const V: usize>(
     gram: &mut [f32],
     right_rows: usize,
     pairs: &[(&[f32], &[f32])],
-    columns: usize,
     u0: usize,
     v0: usize,
 ) {
+    let left_rows = gram.len() / right_rows;
     let mut acc = [[[0.0f32; DOT_LANES]; V]; U];
     for &(left, right) in pairs {
+        let columns = left.len() / left_rows;
         let left_rows: [&[f32]; U] = std::array::from_fn(|i| &left[(u0 + i) * columns..][..columns]);
         let right_rows: [&[f32]; V] = std::array::from_fn(|j| &right[(v0 + j) * columns..][..columns]);
         for c0 in (0..columns).step_by(DOT_LANES) {
@@ -504,15 +712,20 @@ fn step_rows(buffer: &[f32], size: usize, t: usize) -> &[f32] {
     &buffer[t * size..(t + 1) * size]
 }
 
-/// Per row of a steps × rows × columns buffer, the sum over steps and columns.
+/// Per row, the sum over steps and columns of steps × rows × columns buffers, one per part
+/// (with its columns): the parts' columns in order, in [`LANES`] lanes.
 #[inline(always)]
-fn row_sums(buffer: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+fn row_sums(rows: usize, steps: usize, parts: &[(&[f32], usize)]) -> Vec<f32> {
     let mut lanes = vec![[0.0f32; LANES]; rows];
-    for (k, row) in buffer.chunks_exact(columns).enumerate() {
-        let acc = &mut lanes[k % rows];
-        for chunk in row.chunks_exact(LANES) {
-            for (a, &x) in acc.iter_mut().zip(chunk) {
-                *a += x;
+    for t in 0..steps {
+        for (row, acc) in lanes.iter_mut().enumerate() {
+            for &(buffer, columns) in parts {
+                let k = t * rows + row;
+                for chunk in buffer[k * columns..(k + 1) * columns].chunks_exact(LANES) {
+                    for (a, &x) in acc.iter_mut().zip(chunk) {
+                        *a += x;
+                    }
+                }
             }
         }
     }
@@ -524,6 +737,27 @@ mod tests {
     use super::*;
     use crate::data::teacher_rnn::{StateRange, Teacher, sequences};
 
+    fn data(count: usize) -> Vec<Sequence> {
+        sequences(&Teacher::new(1), StateRange::Uniform, count, 6, 2)
+            .into_iter()
+            .map(|s| s.sequence)
+            .collect()
+    }
+
+    fn objective() -> Objective {
+        Objective {
+            target: 10.0,
+            activity: 1.0,
+            weight: 1.0,
+            positivity: 0.0,
+            weight_per_entry: true,
+        }
+    }
+
+    fn bits(g: &[f64]) -> Vec<u64> {
+        g.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
     fn the_avx2_and_portable_builds_give_the_same_bits() {
         // 64 units (the blocked weight-gradient path) and 8 (the dot-product path); 20
@@ -534,27 +768,53 @@ mod tests {
                 inputs: 2,
                 outputs: 2,
             };
-            let data: Vec<Sequence> = sequences(&Teacher::new(1), StateRange::Uniform, 20, 6, 2)
-                .into_iter()
-                .map(|s| s.sequence)
-                .collect();
+            let data = data(20);
             let batch: Vec<&Sequence> = data.iter().collect();
-            let minibatch = Minibatch::new(&shape, &batch);
+            let minibatch = Minibatch::new(&shape, &batch, 1);
             let weights = crate::model::student_rnn::init(shape, 3);
-            let objective = Objective {
-                target: 10.0,
-                activity: 1.0,
-                weight: 1.0,
-                positivity: 0.0,
-                weight_per_entry: true,
-            };
-            let (terms, grad) = loss_and_gradient(&weights, &objective, &minibatch, &mut Workspace::default());
-            let (portable_terms, portable_grad) =
-                loss_and_gradient_portable(&weights, &objective, &minibatch, &mut Workspace::default());
+            let (terms, grad) = loss_and_gradient(&weights, &objective(), &minibatch, &mut Workspace::default());
+            let (portable_terms, portable_grad) = loss_and_gradient_in(
+                Build::Portable,
+                &weights,
+                &objective(),
+                &minibatch,
+                &mut Workspace::default(),
+            );
             assert_eq!(terms.total().to_bits(), portable_terms.total().to_bits());
-            let bits = |g: &[f64]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&grad), bits(&portable_grad), "hidden {hidden}");
             assert!(grad.iter().any(|&g| g != 0.0));
+        }
+    }
+
+    #[test]
+    fn any_number_of_parts_gives_the_same_bits() {
+        // 50 sequences: four blocks of 16 columns, the last with 14 padding columns; one part,
+        // or two, three or four (blocks shared unevenly), on as many threads. 64 units take
+        // the blocked weight gradients (W's rows shared among the threads), 12 the gram path.
+        for hidden in [64, 12] {
+            let shape = Shape {
+                hidden,
+                inputs: 2,
+                outputs: 2,
+            };
+            let data = data(50);
+            let batch: Vec<&Sequence> = data.iter().collect();
+            let weights = crate::model::student_rnn::init(shape, 4);
+            let mut workspace = Workspace::default();
+            let whole = loss_and_gradient(
+                &weights,
+                &objective(),
+                &Minibatch::new(&shape, &batch, 1),
+                &mut workspace,
+            );
+            for parts in [2, 3, 4, 9] {
+                let minibatch = Minibatch::new(&shape, &batch, parts);
+                assert_eq!(minibatch.parts.len(), parts.min(4));
+                // The workspace sized for the last split serves this one.
+                let split = loss_and_gradient(&weights, &objective(), &minibatch, &mut workspace);
+                assert_eq!(split.0.total().to_bits(), whole.0.total().to_bits(), "{parts} parts");
+                assert_eq!(bits(&split.1), bits(&whole.1), "{hidden} units, {parts} parts");
+            }
         }
     }
 }

@@ -74,11 +74,14 @@ pub struct Trained {
 }
 
 /// Adam with gradient-norm clip on minibatches taken in order from `data` (wrapping around).
+/// Each minibatch's passes run on up to `threads` threads; the result does not depend on how
+/// many (tested).
 pub fn train(
     init: Weights,
     objective: &Objective,
     training: &Training,
     data: &[Sequence],
+    threads: usize,
     mut on_iteration: impl FnMut(usize),
 ) -> Trained {
     let mut weights = init;
@@ -92,7 +95,7 @@ pub fn train(
         let batch: Vec<&Sequence> = (0..training.batch)
             .map(|k| &data[(iteration * training.batch + k) % data.len()])
             .collect();
-        let minibatch = Minibatch::new(&weights.shape, &batch);
+        let minibatch = Minibatch::new(&weights.shape, &batch, threads);
         let (terms, mut grad) = student_batch::loss_and_gradient(&weights, &objective, &minibatch, &mut workspace);
         let loss = terms.total();
         if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
@@ -169,7 +172,7 @@ mod tests {
     fn f32_batch_matches_f64_sequences(shape: Shape) {
         let (w, data) = (init(shape, 3), data(20));
         let batch: Vec<&Sequence> = data.iter().collect();
-        let minibatch = Minibatch::new(&shape, &batch);
+        let minibatch = Minibatch::new(&shape, &batch, 1);
         let (terms, grad) = student_batch::loss_and_gradient(&w, &objective(), &minibatch, &mut Workspace::default());
         let singles: Vec<_> = data
             .iter()
@@ -190,6 +193,34 @@ mod tests {
         }
         // The weight cost is counted once, not once per sequence.
         assert!((terms.weight - singles[0].0.weight).abs() < 1e-12);
+    }
+
+    #[test]
+    fn training_on_two_threads_gives_one_thread_s_bits() {
+        // 40 sequences: three blocks of 16 columns, so two threads take two parts.
+        let training = Training {
+            iterations: 20,
+            batch: 40,
+            adam: AdamSettings {
+                learning_rate: 5e-3,
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+            },
+            clip_norm: 2.0,
+            geco: Some(Geco {
+                tolerance: 1e-6,
+                rate: 0.2,
+                smoothing: 0.9,
+            }),
+        };
+        let shape = Shape { hidden: 16, ..SHAPE };
+        let data = data(80);
+        let one = train(init(shape, 7), &objective(), &training, &data, 1, |_| {});
+        let two = train(init(shape, 7), &objective(), &training, &data, 2, |_| {});
+        let bits = |t: &Trained| t.weights.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one), bits(&two));
+        assert_eq!(one, two);
     }
 
     #[test]
@@ -221,8 +252,10 @@ mod tests {
             }),
         };
         let data = data(16);
-        let a = train(init(SHAPE, 7), &objective(), &training, &data, |_| {});
-        let b = train(init(SHAPE, 7), &objective(), &training, &data, |_| {});
+        let a = train(init(SHAPE, 7), &objective(), &training, &data, 1, |_| {});
+        let b = train(init(SHAPE, 7), &objective(), &training, &data, 2, |_| {});
+        // (Four sequences make one part whatever `threads` says; student_batch's tests split
+        // larger batches.)
         assert_eq!(a, b);
         let (first, last) = (a.curve[0], a.curve[a.curve.len() - 1]);
         assert!(last.mse < 0.5 * first.mse, "{first:?} → {last:?}");
