@@ -192,7 +192,9 @@ def main():
     rows = [("Fig 3a–b linear RNN (16 units, 1 × 200 steps)", jax_frequency, float(ours["frequency"])),
             ("Fig 4 action-conditioned RNN (64 units, 10 × 26 states)", jax_entorhinal, float(ours["entorhinal"])),
             ("Fig 3f–g ReLU student (64 units, 128 × 20 steps), float32 both", jax_student, float(ours["student"])),
-            ("the same, JAX in float64 (modrepro float32)", jax_student_f64, float(ours["student"]))]
+            ("the same, modrepro on two threads (JAX: its default, both cores)", jax_student,
+             float(ours["student_two_threads"])),
+            ("the same, JAX in float64 (modrepro float32, one thread)", jax_student_f64, float(ours["student"]))]
     print(f"JAX {jax.__version__}, optax {optax.__version__}, on CPU")
     print("| model | JAX iterations/s | modrepro iterations/s | modrepro / JAX |")
     print("| --- | --- | --- | --- |")
