@@ -195,12 +195,11 @@ mod tests {
         assert!((terms.weight - singles[0].0.weight).abs() < 1e-12);
     }
 
-    #[test]
-    fn training_on_two_threads_gives_one_thread_s_bits() {
-        // 40 sequences: three blocks of 16 columns, so two threads take two parts.
-        let training = Training {
-            iterations: 20,
-            batch: 40,
+    /// Adam 5e-3 with clip 2 and GECO toward a tiny tolerance.
+    fn training(iterations: usize, batch: usize) -> Training {
+        Training {
+            iterations,
+            batch,
             adam: AdamSettings {
                 learning_rate: 5e-3,
                 beta_1: 0.9,
@@ -213,7 +212,13 @@ mod tests {
                 rate: 0.2,
                 smoothing: 0.9,
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn training_on_two_threads_gives_one_thread_s_bits() {
+        // 40 sequences: three blocks of 16 columns, so two threads take two parts.
+        let training = training(20, 40);
         let shape = Shape { hidden: 16, ..SHAPE };
         let data = data(80);
         let one = train(init(shape, 7), &objective(), &training, &data, 1, |_| {});
@@ -235,22 +240,7 @@ mod tests {
 
     #[test]
     fn training_fits_the_teacher_deterministically_and_geco_raises_the_fit_weight() {
-        let training = Training {
-            iterations: 300,
-            batch: 4,
-            adam: AdamSettings {
-                learning_rate: 5e-3,
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-8,
-            },
-            clip_norm: 2.0,
-            geco: Some(Geco {
-                tolerance: 1e-6,
-                rate: 0.2,
-                smoothing: 0.9,
-            }),
-        };
+        let training = training(300, 4);
         let data = data(16);
         let a = train(init(SHAPE, 7), &objective(), &training, &data, 1, |_| {});
         let b = train(init(SHAPE, 7), &objective(), &training, &data, 2, |_| {});
