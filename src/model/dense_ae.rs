@@ -380,14 +380,12 @@ fn combine_rows(
             let source = |k: usize| &input[k * cols + start..k * cols + start + len];
             if len == CHUNK {
                 // A full chunk: fixed-size arrays, so the partial results stay in registers.
-                let mut acc = [first(r); CHUNK];
-                for k in 0..rows_in {
-                    let c = coefficient(r, k);
-                    let src: &[f32; CHUNK] = source(k).try_into().expect("a full chunk");
-                    for j in 0..CHUNK {
-                        acc[j] = c.mul_add(src[j], acc[j]);
-                    }
-                }
+                let acc = add_chunk_products(
+                    [first(r); CHUNK],
+                    rows_in,
+                    |k| coefficient(r, k),
+                    |k| source(k).try_into().expect("a full chunk"),
+                );
                 let out: &mut [f32; CHUNK] = target.try_into().expect("a full chunk");
                 finish.write(&acc, out, r * cols + start);
             } else {
@@ -403,6 +401,25 @@ fn combine_rows(
         }
         start += len;
     }
+}
+
+/// `acc[j] += Σ_k coefficient(k) · source(k)[j]`, one `mul_add` per product in the order of
+/// `k`. The chunk goes in and out by value, so that it stays in registers: written in place,
+/// one of `combine_rows`'s two uses kept it on the stack, stored and reloaded for every `k`.
+#[inline(always)]
+fn add_chunk_products<'a>(
+    mut acc: [f32; CHUNK],
+    terms: usize,
+    coefficient: impl Fn(usize) -> f32,
+    source: impl Fn(usize) -> &'a [f32; CHUNK],
+) -> [f32; CHUNK] {
+    for k in 0..terms {
+        let (c, src) = (coefficient(k), source(k));
+        for j in 0..CHUNK {
+            acc[j] = c.mul_add(src[j], acc[j]);
+        }
+    }
+    acc
 }
 
 /// Σ f(v) over `values`, with [`LANES`] partial sums combined in order: vectorisable, and the
