@@ -30,7 +30,6 @@ const DOT_LANES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Minibatch {
     shape: Shape,
-    batch: usize,
     steps: usize,
     parts: Vec<Part>,
 }
@@ -68,7 +67,6 @@ impl Minibatch {
             .collect();
         Self {
             shape: *shape,
-            batch,
             steps,
             parts,
         }
@@ -197,7 +195,10 @@ fn loss_and_gradient_in(
     );
     let shape = weights.shape;
     let (n, no) = (shape.hidden, shape.outputs);
-    let (batch, steps) = (minibatch.batch, minibatch.steps);
+    let (batch, steps) = (
+        minibatch.parts.iter().map(|p| p.sequences).sum::<usize>(),
+        minibatch.steps,
+    );
     let p = Parameters::new(weights);
     let (per_output, per_unit) = ((batch * steps * no) as f32, (batch * steps * n) as f32);
     let pass = Pass {
