@@ -13,6 +13,7 @@ pub mod data;
 pub mod execute;
 pub mod experiments;
 pub mod fsutil;
+pub mod gaussian_noise;
 pub mod model;
 pub mod own_data;
 pub mod own_mlp;

@@ -34,12 +34,28 @@ impl SplitMix64 {
         Self::derive(seed, stream)
     }
 
+    /// The step by which the state advances per output (the golden ratio in 64 bits).
+    pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
+        self.state = self.state.wrapping_add(Self::GAMMA);
+        Self::mix(self.state)
+    }
+
+    /// The output for a state: SplitMix64's finaliser.
+    #[inline(always)]
+    pub fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Hands the next `count` outputs over as a block (output i of it is
+    /// `mix(state + (i + 1)·GAMMA)`, so they can be computed side by side) and moves past them.
+    pub fn block(&mut self, count: u64) -> crate::gaussian_noise::SplitMixBlock {
+        let block = crate::gaussian_noise::SplitMixBlock { state: self.state };
+        self.state = self.state.wrapping_add(count.wrapping_mul(Self::GAMMA));
+        block
     }
 
     /// Uniform on [0, 1) with 53 random bits.
@@ -60,36 +76,11 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
-    /// Fills `out` with N(0, scale²) draws in f32, by the ziggurat method (`rand_distr`'s
-    /// `StandardNormal`, one `next_u64` per draw in the common case): the Krause RNN draws
-    /// 4.5 M per training iteration, where the polar method's ln and sqrt were a third of it.
+    /// Fills `out` with N(0, scale²) draws in f32, consuming ⌈len / 2⌉ outputs: the Krause RNN's
+    /// training noise, 4.5 M draws per iteration, computed side by side
+    /// ([`crate::gaussian_noise`]).
     pub fn fill_normal_f32(&mut self, out: &mut [f32], scale: f64) {
-        use rand_distr::Distribution;
-        for value in out {
-            let draw: f64 = rand_distr::StandardNormal.sample(self);
-            *value = (scale * draw) as f32;
-        }
-    }
-}
-
-/// `rand_core`'s generator trait, so `rand_distr`'s samplers can draw from our stream.
-impl rand_core::TryRng for SplitMix64 {
-    type Error = std::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok((self.next_u64() >> 32) as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(self.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        Ok(())
+        crate::gaussian_noise::fill_normal_f32(self, out, scale);
     }
 }
 

@@ -25,8 +25,9 @@ pub const UNITS: usize = 100;
 /// what training computes must bump it. 3: the validation cost that picks the kept checkpoint
 /// averages every step of an integration trial (as the loss does), not the stimulus period.
 /// 4: BPTT written out with faer (was Burn's autodiff; rounding differs), PyTorch's clip
-/// (scale by max / (norm + 1e-6)).
-pub const TRAINING_VERSION: u32 = 4;
+/// (scale by max / (norm + 1e-6)). 5: the noise drawn by erfinv of 24-bit uniforms, many at a
+/// time (`gaussian_noise`; was the ziggurat, one at a time: a quarter of the training's time).
+pub const TRAINING_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
