@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use modrepro::analysis::associations::{associations, prepare};
+use modrepro::analysis::associations::{all_associations, associations, prepare};
 use modrepro::analysis::modularity::{Graph, MonteCarlo, monte_carlo_refine, spectral_bisection};
 use modrepro::data::npy::read_npy;
 use modrepro::model::classifier::ClassifierWeights;
@@ -36,9 +36,7 @@ fn main() {
         }
     };
     let started = Instant::now();
-    for layer in 0..2 {
-        std::hint::black_box(associations(&weights, &inputs, layer));
-    }
+    std::hint::black_box(all_associations(&weights, &inputs));
     let associations_seconds = started.elapsed().as_secs_f64();
     let graph = Graph::new(64, matrix);
     let settings = MonteCarlo {

@@ -38,8 +38,9 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// information metrics (were Jacobi rotations and normal equations). 9: Fig 2 centre's
 /// `min_group_kept_share`. 10: the Monte Carlo clustering reads an emptied cluster from its
 /// unit count, not from a summed degree of exactly 0 (rounding residues had made phantom
-/// clusters, and at the Lange paper profile a panic).
-pub const ANALYSIS_VERSION: u32 = 10;
+/// clusters, and at the Lange paper profile a panic). 11: Lange's association matrices summed
+/// as matrix products over blocks of samples (were per-sample loops; the last bits differ).
+pub const ANALYSIS_VERSION: u32 = 11;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Unavailable;
 use super::domains::{adam, each};
 use super::kind::{Kind, Label, LegacyKey, Measured, names_of};
-use crate::analysis::associations::{Method, associations, prepare};
+use crate::analysis::associations::{Method, all_associations, prepare};
 use crate::analysis::modularity::{Graph, MonteCarlo, effective_clusters, monte_carlo_refine, spectral_bisection};
 use crate::analysis::partition_similarity::element_centric_similarity;
 use crate::analysis::stats::{mean, spearman, standard_error};
@@ -197,11 +197,11 @@ pub fn cluster_units(w: &ClassifierWeights, inputs: &[f32], normed: bool, monte_
     let mut modularity = Vec::new();
     let mut agreement = Vec::new();
     let mut sorted_matrices = Vec::new();
-    for layer in 0..w.widths.len() - 2 {
+    for (layer, matrices) in all_associations(w, inputs).into_iter().enumerate() {
         let units = w.widths[layer + 1];
         let mut partitions = Vec::new();
         let mut triangles = Vec::new();
-        for (method, raw) in associations(w, inputs, layer) {
+        for (method, raw) in matrices {
             let prepared = prepare(&raw, units, normed);
             triangles.push(
                 (0..units)
