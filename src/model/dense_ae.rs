@@ -323,17 +323,17 @@ impl Finish<'_> {
     /// [`Finish::apply`] on a full chunk held by value (so that it can stay in registers),
     /// writing the results to `out`, which sits at `at` in the output.
     #[inline(always)]
-    fn write(self, values: &[f32; CHUNK], out: &mut [f32; CHUNK], at: usize) {
+    fn write<const N: usize>(self, values: &[f32; N], out: &mut [f32; N], at: usize) {
         match self {
             Finish::AsIs => *out = *values,
             Finish::Relu => {
-                for j in 0..CHUNK {
+                for j in 0..N {
                     out[j] = values[j].max(0.0);
                 }
             }
             Finish::WhereActive(outputs) => {
-                let active: &[f32; CHUNK] = outputs[at..at + CHUNK].try_into().expect("a full chunk");
-                for j in 0..CHUNK {
+                let active: &[f32; N] = outputs[at..at + N].try_into().expect("a full chunk");
+                for j in 0..N {
                     out[j] = values[j] * (active[j] > 0.0) as u32 as f32;
                 }
             }
@@ -374,48 +374,80 @@ fn combine_rows(
 ) {
     let mut start = 0;
     while start < cols {
-        let len = CHUNK.min(cols - start);
-        for r in 0..rows_out {
-            let target = &mut out[r * cols + start..r * cols + start + len];
-            let source = |k: usize| &input[k * cols + start..k * cols + start + len];
-            if len == CHUNK {
-                // A full chunk: fixed-size arrays, so the partial results stay in registers.
-                let acc = add_chunk_products(
-                    [first(r); CHUNK],
-                    rows_in,
-                    |k| coefficient(r, k),
-                    |k| source(k).try_into().expect("a full chunk"),
-                );
-                let out: &mut [f32; CHUNK] = target.try_into().expect("a full chunk");
-                finish.write(&acc, out, r * cols + start);
-            } else {
+        // Chunks of fixed widths (64, else 32 or 16: Fig 1d's batches are 32 points), so the
+        // partial results stay in registers; what is left (< 16 columns) goes the general way.
+        // Every width adds the same products in the same order, so the bits do not depend on it.
+        let left = cols - start;
+        let len = if left >= CHUNK {
+            fixed_width_chunk::<CHUNK>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+        } else if left >= CHUNK / 2 {
+            fixed_width_chunk::<{ CHUNK / 2 }>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+        } else if left >= CHUNK / 4 {
+            fixed_width_chunk::<{ CHUNK / 4 }>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+        } else {
+            for r in 0..rows_out {
+                let target = &mut out[r * cols + start..r * cols + cols];
                 target.fill(first(r));
                 for k in 0..rows_in {
                     let c = coefficient(r, k);
-                    for (t, s) in target.iter_mut().zip(source(k)) {
+                    for (t, s) in target.iter_mut().zip(&input[k * cols + start..k * cols + cols]) {
                         *t = c.mul_add(*s, *t);
                     }
                 }
                 finish.apply(target, r * cols + start);
             }
-        }
+            left
+        };
         start += len;
     }
+}
+
+/// [`combine_rows`] on columns `start .. start + N` of every row; returns N.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fixed_width_chunk<const N: usize>(
+    out: &mut [f32],
+    input: &[f32],
+    rows_out: usize,
+    rows_in: usize,
+    cols: usize,
+    start: usize,
+    finish: Finish,
+    first: &impl Fn(usize) -> f32,
+    coefficient: &impl Fn(usize, usize) -> f32,
+) -> usize {
+    for r in 0..rows_out {
+        let acc = add_chunk_products::<N>(
+            [first(r); N],
+            rows_in,
+            |k| coefficient(r, k),
+            |k| {
+                input[k * cols + start..k * cols + start + N]
+                    .try_into()
+                    .expect("a full chunk")
+            },
+        );
+        let target: &mut [f32; N] = (&mut out[r * cols + start..r * cols + start + N])
+            .try_into()
+            .expect("a full chunk");
+        finish.write(&acc, target, r * cols + start);
+    }
+    N
 }
 
 /// `acc[j] += Σ_k coefficient(k) · source(k)[j]`, one `mul_add` per product in the order of
 /// `k`. The chunk goes in and out by value, so that it stays in registers: written in place,
 /// one of `combine_rows`'s two uses kept it on the stack, stored and reloaded for every `k`.
 #[inline(always)]
-fn add_chunk_products<'a>(
-    mut acc: [f32; CHUNK],
+fn add_chunk_products<'a, const N: usize>(
+    mut acc: [f32; N],
     terms: usize,
     coefficient: impl Fn(usize) -> f32,
-    source: impl Fn(usize) -> &'a [f32; CHUNK],
-) -> [f32; CHUNK] {
+    source: impl Fn(usize) -> &'a [f32; N],
+) -> [f32; N] {
     for k in 0..terms {
         let (c, src) = (coefficient(k), source(k));
-        for j in 0..CHUNK {
+        for j in 0..N {
             acc[j] = c.mul_add(src[j], acc[j]);
         }
     }
@@ -529,6 +561,36 @@ mod tests {
             + LOSS.nonnegativity as f64 * terms.nonnegativity * n * 6.0
             + LOSS.weight as f64 * terms.weight;
         assert!((value - reference).abs() < 1e-5 * reference, "{value} vs {reference}");
+    }
+
+    #[test]
+    fn every_chunk_width_gives_a_single_column_s_bits() {
+        // 124 columns: chunks of 64, 32 and 16, then 12 the general way; each column alone takes
+        // the general way. A column's activations depend on no other column's.
+        let net = mlp();
+        let batch = 124;
+        let x = random(3 * batch, 5);
+        let params = random(net.parameter_count(), 6);
+        let mut grad = vec![0.0; params.len()];
+        let mut ws = net.workspace(batch);
+        ws.input_mut().copy_from_slice(&x);
+        net.loss_and_gradient(&params, &LOSS, &mut ws, &mut grad);
+        for c in 0..batch {
+            let mut alone = net.workspace(1);
+            for i in 0..3 {
+                alone.input_mut()[i] = x[i * batch + c];
+            }
+            net.loss_and_gradient(&params, &LOSS, &mut alone, &mut grad);
+            for (l, (wide, single)) in ws.activations.iter().zip(&alone.activations).enumerate() {
+                for (i, value) in single.iter().enumerate() {
+                    assert_eq!(
+                        wide[i * batch + c].to_bits(),
+                        value.to_bits(),
+                        "layer {l}, unit {i}, column {c}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
