@@ -39,7 +39,8 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// `min_group_kept_share`. 10: the Monte Carlo clustering reads an emptied cluster from its
 /// unit count, not from a summed degree of exactly 0 (rounding residues had made phantom
 /// clusters, and at the Lange paper profile a panic). 11: Lange's association matrices summed
-/// as matrix products over blocks of samples (were per-sample loops; the last bits differ).
+/// as matrix products over blocks of samples (were per-sample loops; the last bits differ), and
+/// the Krause analysis's noise drawn by erfinv (its own ANALYSIS_VERSION 6).
 pub const ANALYSIS_VERSION: u32 = 11;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An

@@ -70,8 +70,11 @@ pub struct Params {
 /// authors' protocol — cost over every step, rank 0 = the zero-W network's cost, sampling
 /// locations at t = 1, 100, …, 1400 over all coherences (integration) and t = 1, 50, …, 500
 /// (sine), sine evaluated `eval_repeats` times per frequency. 5: the spectra and bases from
-/// faer's symmetric eigensolver (was hand-written Jacobi rotations).
-pub const ANALYSIS_VERSION: u32 = 5;
+/// faer's symmetric eigensolver (was hand-written Jacobi rotations). 6: the noisy trials' ξ drawn
+/// by erfinv, a step's worth at a time (`RateRnn::simulate`; was Box–Muller per draw). Networks
+/// trained here are analysed when measured, not cached, so their summaries follow
+/// `crate::ANALYSIS_VERSION`: a change here must bump that too.
+pub const ANALYSIS_VERSION: u32 = 6;
 
 /// How a network is analysed (everything but the network).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,10 +29,23 @@ pub struct Trajectory {
 
 impl RateRnn {
     /// Runs `inputs` (one vector per step) from `x0` with recurrent weights `w`; with `noise`,
-    /// adds σξ per unit and step from that generator.
+    /// adds σξ per unit and step from that generator: each step's ξ are one
+    /// [`SplitMix64::fill_normal_f32`] of `n` draws (as the training's noise; a Box–Muller
+    /// draw per unit took a quarter of the analysis).
     pub fn simulate(&self, w: &[f64], inputs: &[Vec<f64>], x0: &[f64], noise: Option<&mut SplitMix64>) -> Trajectory {
         match noise {
-            Some(g) => self.simulate_with_noise(w, inputs, x0, &mut || g.normal()),
+            Some(g) => {
+                let mut step = vec![0f32; self.n];
+                let mut next = step.len();
+                self.simulate_with_noise(w, inputs, x0, &mut || {
+                    if next == step.len() {
+                        g.fill_normal_f32(&mut step, 1.0);
+                        next = 0;
+                    }
+                    next += 1;
+                    f64::from(step[next - 1])
+                })
+            }
             None => self.simulate_with_noise(w, inputs, x0, &mut || 0.0),
         }
     }

@@ -26,7 +26,8 @@ pub const UNITS: usize = 100;
 /// averages every step of an integration trial (as the loss does), not the stimulus period.
 /// 4: BPTT written out with faer (was Burn's autodiff; rounding differs), PyTorch's clip
 /// (scale by max / (norm + 1e-6)). 5: the noise drawn by erfinv of 24-bit uniforms, many at a
-/// time (`gaussian_noise`; was the ziggurat, one at a time: a quarter of the training's time).
+/// time (`gaussian_noise`; was the ziggurat, one at a time: a quarter of the training's time),
+/// in the BPTT and in the validation runs that pick the kept checkpoint (were Box–Muller).
 pub const TRAINING_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
