@@ -65,38 +65,55 @@ pub struct SplitMixBlock {
     pub state: u64,
 }
 
+/// Output `index` (from 0) of the block.
+#[inline(always)]
+fn output(first: SplitMixBlock, index: u64) -> u64 {
+    SplitMix64::mix(first.state.wrapping_add((index + 1).wrapping_mul(SplitMix64::GAMMA)))
+}
+
+/// Whole blocks of 16 draws take eight outputs each: the low halves give places 0–7, the high
+/// halves 8–15. A last, partial block of r draws takes the ⌈r/2⌉ outputs left, interleaved
+/// (place p from output p/2, low half first), so that a fill never reads an output it does not
+/// consume: the next fill starts right after, and a reused output would repeat two draws.
 #[inline(always)]
 fn fill_blocks(first: SplitMixBlock, out: &mut [f32], factor: f32) {
+    fill_from_outputs(out, factor, |index| output(first, index));
+}
+
+/// [`fill_blocks`] with output `index` of the block given by `output`.
+#[inline(always)]
+fn fill_from_outputs(out: &mut [f32], factor: f32, output: impl Fn(u64) -> u64) {
     let mut blocks = out.chunks_exact_mut(BLOCK);
     let mut offset = 0u64;
     for block in &mut blocks {
-        normal_block(first, offset, factor, block.try_into().expect("a whole block"));
+        let mut halves = [0u32; BLOCK];
+        for j in 0..BLOCK / 2 {
+            let bits = output(offset + j as u64);
+            halves[j] = bits as u32;
+            halves[j + BLOCK / 2] = (bits >> 32) as u32;
+        }
+        normal_block(&halves, factor, block.try_into().expect("a whole block"));
         offset += OUTPUTS_PER_BLOCK;
     }
     let rest = blocks.into_remainder();
     if !rest.is_empty() {
-        // The last, partial block: its first outputs are those a full block would use, in the
-        // same places, so a draw's value depends only on its position.
+        let mut halves = [0u32; BLOCK];
+        for (p, half) in halves.iter_mut().enumerate().take(rest.len()) {
+            let bits = output(offset + (p / 2) as u64);
+            *half = if p % 2 == 0 { bits as u32 } else { (bits >> 32) as u32 };
+        }
         let mut draws = [0f32; BLOCK];
-        normal_block(first, offset, factor, &mut draws);
+        normal_block(&halves, factor, &mut draws);
         let len = rest.len();
         rest.copy_from_slice(&draws[..len]);
     }
 }
 
-/// Writes 16 normals × `factor` from outputs `offset .. offset + 8` of the block: the low
-/// halves give places 0–7, the high halves 8–15.
+/// Writes the 16 normals × `factor` of 16 uniforms' bits.
 /// (Written straight into the output: a block returned by value went through the stack, and
 /// reading it back stalled on store forwarding.)
 #[inline(always)]
-fn normal_block(first: SplitMixBlock, offset: u64, factor: f32, draws: &mut [f32; BLOCK]) {
-    let mut halves = [0u32; BLOCK];
-    for j in 0..BLOCK / 2 {
-        let index = offset + j as u64 + 1;
-        let bits = SplitMix64::mix(first.state.wrapping_add(index.wrapping_mul(SplitMix64::GAMMA)));
-        halves[j] = bits as u32;
-        halves[j + BLOCK / 2] = (bits >> 32) as u32;
-    }
+fn normal_block(halves: &[u32; BLOCK], factor: f32, draws: &mut [f32; BLOCK]) {
     let mut xs = [0f32; BLOCK];
     let mut ws = [0f32; BLOCK];
     for i in 0..BLOCK {
@@ -285,24 +302,62 @@ mod tests {
     }
 
     #[test]
-    fn a_fill_consumes_half_its_length_rounded_up_and_draws_depend_only_on_position() {
+    fn a_fill_consumes_half_its_length_rounded_up() {
         for len in [0, 1, 15, 16, 17, 33, 100] {
             let mut rng = SplitMix64::new(11);
-            let mut out = vec![0f32; len];
-            fill_normal_f32(&mut rng, &mut out, 1.0);
+            fill_normal_f32(&mut rng, &mut vec![0f32; len], 1.0);
             let mut expected = SplitMix64::new(11);
             for _ in 0..len.div_ceil(2) {
                 expected.next_u64();
             }
             assert_eq!(rng.next_u64(), expected.next_u64(), "length {len}");
-            // A shorter fill from the same state is a prefix of a longer one.
-            let mut long = vec![0f32; 160];
-            fill_normal_f32(&mut SplitMix64::new(11), &mut long, 1.0);
-            assert_eq!(
-                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                long[..len].iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
         }
+    }
+
+    #[test]
+    fn consecutive_fills_share_no_draw() {
+        // A partial block once read outputs past those it consumed, so the next fill repeated
+        // some of its draws (with 100 units per step, ξ[t + 1][0] was ξ[t][98]).
+        // (Only short fills: by chance alone, two fills of n draws share a 24-bit uniform with
+        // probability ≈ n²/2²⁴; the test below covers every length's outputs exactly.)
+        for len in (1..=48).chain([100]) {
+            let mut rng = SplitMix64::new(len as u64);
+            let mut first = vec![0f32; len];
+            let mut second = vec![0f32; len];
+            fill_normal_f32(&mut rng, &mut first, 1.0);
+            fill_normal_f32(&mut rng, &mut second, 1.0);
+            let seen: std::collections::HashSet<u32> = first.iter().map(|v| v.to_bits()).collect();
+            let repeats = second.iter().filter(|v| seen.contains(&v.to_bits())).count();
+            assert_eq!(repeats, 0, "length {len}");
+        }
+    }
+
+    #[test]
+    fn a_fill_reads_exactly_the_outputs_it_consumes() {
+        for len in (0..=64).chain([100, 3_200, 5_100]) {
+            let read = std::cell::RefCell::new(Vec::new());
+            fill_from_outputs(&mut vec![0f32; len], 1.0, |index| {
+                read.borrow_mut().push(index);
+                index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            });
+            let mut read = read.into_inner();
+            read.sort_unstable();
+            read.dedup();
+            let consumed: Vec<u64> = (0..len.div_ceil(2) as u64).collect();
+            assert_eq!(read, consumed, "length {len}");
+        }
+    }
+
+    #[test]
+    fn whole_blocks_do_not_depend_on_the_length_of_the_fill() {
+        let mut short = vec![0f32; 32];
+        let mut long = vec![0f32; 50];
+        fill_normal_f32(&mut SplitMix64::new(4), &mut short, 1.0);
+        fill_normal_f32(&mut SplitMix64::new(4), &mut long, 1.0);
+        assert_eq!(
+            short.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            long[..32].iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
