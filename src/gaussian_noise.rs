@@ -11,8 +11,8 @@
 //! `random.normal` does). erfinv is Giles' single-precision approximation (M. Giles,
 //! "Approximating the erfinv function", GPU Computing Gems, 2011) and its logarithm a
 //! Cephes-style `logf`, written here. The loop over a block vectorises (only the rare tail
-//! branch is taken lane by lane); every multiply–add is an explicit `mul_add`, so the AVX2 + FMA build chosen at run time and
-//! the portable build give the same bits (tested).
+//! branch is taken lane by lane); every multiply–add is an explicit `mul_add`, so the AVX-512
+//! and AVX2 + FMA builds chosen at run time and the portable build give the same bits (tested).
 //!
 //! Uniforms have 24 bits, u = (k + ½) / 2²⁴: never 0 or 1, so every draw is finite and the
 //! largest is |z| ≈ 5.4.
