@@ -17,7 +17,7 @@
 //! Uniforms have 24 bits, u = (k + ½) / 2²⁴: never 0 or 1, so every draw is finite and the
 //! largest is |z| ≈ 5.4.
 
-use crate::rng::SplitMix64;
+use crate::rng::{SplitMix64, SplitMixBlock};
 
 /// Normals per block: the two halves of eight generator outputs.
 const BLOCK: usize = 16;
@@ -58,26 +58,13 @@ fn fill_avx512(first: SplitMixBlock, out: &mut [f32], factor: f32) {
     fill_blocks(first, out, factor);
 }
 
-/// The outputs of a SplitMix64 stream from a given state on: output i (from 0) is
-/// `mix(state + (i + 1)·γ)`.
-#[derive(Debug, Clone, Copy)]
-pub struct SplitMixBlock {
-    pub state: u64,
-}
-
-/// Output `index` (from 0) of the block.
-#[inline(always)]
-fn output(first: SplitMixBlock, index: u64) -> u64 {
-    SplitMix64::mix(first.state.wrapping_add((index + 1).wrapping_mul(SplitMix64::GAMMA)))
-}
-
 /// Whole blocks of 16 draws take eight outputs each: the low halves give places 0–7, the high
 /// halves 8–15. A last, partial block of r draws takes the ⌈r/2⌉ outputs left, interleaved
 /// (place p from output p/2, low half first), so that a fill never reads an output it does not
 /// consume: the next fill starts right after, and a reused output would repeat two draws.
 #[inline(always)]
 fn fill_blocks(first: SplitMixBlock, out: &mut [f32], factor: f32) {
-    fill_from_outputs(out, factor, |index| output(first, index));
+    fill_from_outputs(out, factor, |index| first.output(index));
 }
 
 /// [`fill_blocks`] with output `index` of the block given by `output`.

@@ -35,7 +35,7 @@ impl SplitMix64 {
     }
 
     /// The step by which the state advances per output (the golden ratio in 64 bits).
-    pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(Self::GAMMA);
@@ -44,16 +44,16 @@ impl SplitMix64 {
 
     /// The output for a state: SplitMix64's finaliser.
     #[inline(always)]
-    pub fn mix(mut z: u64) -> u64 {
+    fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
 
-    /// Hands the next `count` outputs over as a block (output i of it is
-    /// `mix(state + (i + 1)·GAMMA)`, so they can be computed side by side) and moves past them.
-    pub fn block(&mut self, count: u64) -> crate::gaussian_noise::SplitMixBlock {
-        let block = crate::gaussian_noise::SplitMixBlock { state: self.state };
+    /// Hands the next `count` outputs over as a block, whose outputs can be computed side by
+    /// side ([`SplitMixBlock::output`]), and moves past them.
+    pub fn block(&mut self, count: u64) -> SplitMixBlock {
+        let block = SplitMixBlock { state: self.state };
         self.state = self.state.wrapping_add(count.wrapping_mul(Self::GAMMA));
         block
     }
@@ -81,6 +81,22 @@ impl SplitMix64 {
     /// ([`crate::gaussian_noise`]).
     pub fn fill_normal_f32(&mut self, out: &mut [f32], scale: f64) {
         crate::gaussian_noise::fill_normal_f32(self, out, scale);
+    }
+}
+
+/// Outputs of a SplitMix64 stream handed over by [`SplitMix64::block`]: each is a function of
+/// its index alone.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitMixBlock {
+    state: u64,
+}
+
+impl SplitMixBlock {
+    /// Output `index` (from 0) of the block: what the `index + 1`-th `next_u64` would have
+    /// returned.
+    #[inline(always)]
+    pub fn output(self, index: u64) -> u64 {
+        SplitMix64::mix(self.state.wrapping_add((index + 1).wrapping_mul(SplitMix64::GAMMA)))
     }
 }
 

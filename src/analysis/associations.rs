@@ -162,33 +162,34 @@ pub fn all_associations(w: &ClassifierWeights, inputs: &[f32]) -> Vec<Vec<(Metho
             .iter()
             .map(|&v| f64::from(v))
             .collect();
-        // Forward: z[l] (s × widths[l + 1]) for every layer, the logits last.
+        // Forward: z[l] (s × widths[l + 1]) for every layer, the logits last, and h[j] the
+        // post-ReLU activations of hidden layer j.
         let mut z: Vec<Vec<f64>> = Vec::with_capacity(hidden + 1);
-        let mut h = x;
+        let mut h: Vec<Vec<f64>> = Vec::with_capacity(hidden);
         for l in 0..=hidden {
             let (n_in, n_out) = (widths[l], widths[l + 1]);
             let mut zl: Vec<f64> = (0..s).flat_map(|_| biases[l].iter().copied()).collect();
+            let below = h.last().unwrap_or(&x);
             product(
                 &mut zl,
                 s,
                 n_out,
                 Accum::Add,
-                view(&h, s, n_in),
+                view(below, s, n_in),
                 view(&weights[l], n_in, n_out),
             );
             if l < hidden {
-                h = zl.iter().map(|v| v.max(0.0)).collect();
+                h.push(zl.iter().map(|v| v.max(0.0)).collect());
             }
             z.push(zl);
         }
         // Covariance: column sums and HᵀH of the post-ReLU activations.
-        for j in 0..hidden {
+        for (j, hj) in h.iter().enumerate() {
             let n = units(j);
-            let hj: Vec<f64> = z[j].iter().map(|v| v.max(0.0)).collect();
             for row in hj.chunks_exact(n) {
                 sums[j].mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
             }
-            let hv = view(&hj, s, n);
+            let hv = view(hj, s, n);
             product(&mut sums[j].second, n, n, Accum::Add, hv.transpose(), hv);
         }
         // The first layer's input gradient: Σ D G₁ D = G₁ ⊙ Σ d dᵀ, with d the 0/1 masks.
