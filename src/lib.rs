@@ -40,8 +40,9 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// unit count, not from a summed degree of exactly 0 (rounding residues had made phantom
 /// clusters, and at the Lange paper profile a panic). 11: Lange's association matrices summed
 /// as matrix products over blocks of samples (were per-sample loops; the last bits differ), and
-/// the Krause analysis's noise drawn by erfinv (its own ANALYSIS_VERSION 6).
-pub const ANALYSIS_VERSION: u32 = 11;
+/// the Krause analysis's noise drawn by erfinv (its own ANALYSIS_VERSION 6). 12: the Krause
+/// analysis's tanh is `portable_tanh` (its own ANALYSIS_VERSION 7).
+pub const ANALYSIS_VERSION: u32 = 12;
 
 /// Bumped whenever a change alters how figures are drawn (layout, legends, colours). An
 /// unchanged rerun redraws an artefact's figure when its manifest names another version.

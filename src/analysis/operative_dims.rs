@@ -9,6 +9,7 @@
 //! approximation, U_k Σ_k V_kᵀ = U_k U_kᵀ W).
 
 use super::linalg::sorted_eigen;
+use crate::model::portable_tanh::tanh;
 
 /// Left singular vectors (rows, by descending singular value) of an n × m matrix given by its
 /// columns, and the share of Σσ² of each.
@@ -44,7 +45,7 @@ pub fn local_column_dimensions(w: &[f64], n: usize, states: &[Vec<f64>], alpha: 
     states
         .iter()
         .map(|x| {
-            let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+            let r: Vec<f64> = x.iter().map(|&v| tanh(v)).collect();
             (0..n)
                 .map(|i| alpha * w[i * n..(i + 1) * n].iter().zip(&r).map(|(a, b)| a * b).sum::<f64>())
                 .collect()

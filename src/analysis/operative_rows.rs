@@ -14,6 +14,8 @@
 
 use faer::{Mat, Side};
 
+use crate::model::portable_tanh::tanh;
+
 /// f(v) = (vᵀAv)(vᵀb)² for unit v; Δf = α√f.
 fn objective(a: &[f64], b: &[f64], v: &[f64]) -> f64 {
     let m = b.len();
@@ -199,7 +201,7 @@ pub struct RowSearch {
 /// The Δf-weighted local operative row dimensions (Δf · v, each v in ℝⁿ) at state `x`, found
 /// one after another, each orthogonal to the earlier ones.
 pub fn local_row_dimensions(w: &[f64], n: usize, x: &[f64], alpha: f64, search: &RowSearch) -> Vec<Vec<f64>> {
-    let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+    let r: Vec<f64> = x.iter().map(|&v| tanh(v)).collect();
     let gram = gram(w, n);
     // The allowed subspace: orthonormal columns Q (n × m, stored as m vectors of length n), and
     // WᵀW and r in its coordinates, A = QᵀWᵀWQ and b = Qᵀr. Each found direction y shrinks all

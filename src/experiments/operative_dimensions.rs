@@ -29,7 +29,8 @@ use crate::data::krause_tasks::{
     COHERENCES, SINE_STEPS, Task, Trial, integration_evaluation, integration_trial, sine_trial,
 };
 use crate::data::npz::read_npz;
-use crate::model::rate_rnn::{ALPHA, RateRnn};
+use crate::model::portable_tanh::tanh;
+use crate::model::rate_rnn::{ALPHA, RateRnn, Record};
 use crate::model::rnn_training::{CHECKPOINT_EVERY, RnnTraining, TRAINING_VERSION, TrainedRnn, initial_network, train};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
@@ -71,10 +72,12 @@ pub struct Params {
 /// locations at t = 1, 100, …, 1400 over all coherences (integration) and t = 1, 50, …, 500
 /// (sine), sine evaluated `eval_repeats` times per frequency. 5: the spectra and bases from
 /// faer's symmetric eigensolver (was hand-written Jacobi rotations). 6: the noisy trials' ξ drawn
-/// by erfinv, a step's worth at a time (`RateRnn::simulate`; was Box–Muller per draw). Networks
+/// by erfinv, a step's worth at a time (`RateRnn::simulate`; was Box–Muller per draw). 7: tanh
+/// is `portable_tanh` in the simulations and the local dimensions (was the C library's; within
+/// 3 ulp of it, and the same bits on every platform and vector width). Networks
 /// trained here are analysed when measured, not cached, so their summaries follow
 /// `crate::ANALYSIS_VERSION`: a change here must bump that too.
-pub const ANALYSIS_VERSION: u32 = 6;
+pub const ANALYSIS_VERSION: u32 = 7;
 
 /// How a network is analysed (everything but the network).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,23 +290,34 @@ impl AnalysisSettings {
                 let mut rng = SplitMix64::derive(self.noise_seed, 7);
                 // (context, input 1 positive, input 2 positive) → summed states at `times`, count.
                 let mut sums = vec![(vec![vec![0.0; net.n]; times.len()], 0usize); 8];
+                // Every trial and its noise stream, drawn in the order they always were; then
+                // simulated a few at a time, side by side.
+                let mut drawn = Vec::new();
                 for context in 0..2 {
                     for &first in &COHERENCES {
                         for &second in &COHERENCES {
                             for _ in 0..self.sampling_repeats.max(1) {
                                 let trial = integration_trial(context, [first, second], true, &mut rng);
-                                let mut noise = SplitMix64::new(rng.next_u64());
-                                let traj = net.simulate(&net.w, &trial.inputs, &x0, Some(&mut noise));
+                                let noise = SplitMix64::new(rng.next_u64());
                                 let condition = 4 * context + 2 * usize::from(first > 0.0) + usize::from(second > 0.0);
-                                let (sum, count) = &mut sums[condition];
-                                for (acc, &t) in sum.iter_mut().zip(&times) {
-                                    for (a, b) in acc.iter_mut().zip(&traj.states[t - 1]) {
-                                        *a += b;
-                                    }
-                                }
-                                *count += 1;
+                                drawn.push((trial, noise, condition));
                             }
                         }
+                    }
+                }
+                for chunk in drawn.chunks_mut(8) {
+                    let inputs: Vec<&[Vec<f64>]> = chunk.iter().map(|(t, _, _)| t.inputs.as_slice()).collect();
+                    let mut noises: Vec<SplitMix64> = chunk.iter().map(|(_, g, _)| g.clone()).collect();
+                    let trajectories =
+                        net.simulate_trials(&net.w, &inputs, &x0, Some(&mut noises), Record::StatesAndOutputs);
+                    for ((_, _, condition), traj) in chunk.iter().zip(&trajectories) {
+                        let (sum, count) = &mut sums[*condition];
+                        for (acc, &t) in sum.iter_mut().zip(&times) {
+                            for (a, b) in acc.iter_mut().zip(&traj.states[t - 1]) {
+                                *a += b;
+                            }
+                        }
+                        *count += 1;
                     }
                 }
                 sums.into_iter()
@@ -315,15 +329,11 @@ impl AnalysisSettings {
             }
             Task::SineWave => {
                 let times: Vec<usize> = std::iter::once(1).chain((50..=SINE_STEPS).step_by(50)).collect();
-                (1..=51)
-                    .step_by(5)
-                    .flat_map(|j| {
-                        let traj = net.simulate(&net.w, &sine_trial(j).inputs, &x0, None);
-                        times
-                            .iter()
-                            .map(move |&t| traj.states[t - 1].clone())
-                            .collect::<Vec<_>>()
-                    })
+                let trials: Vec<Trial> = (1..=51).step_by(5).map(sine_trial).collect();
+                let inputs: Vec<&[Vec<f64>]> = trials.iter().map(|t| t.inputs.as_slice()).collect();
+                net.simulate_trials(&net.w, &inputs, &x0, None, Record::StatesAndOutputs)
+                    .into_iter()
+                    .flat_map(|traj| times.iter().map(|&t| traj.states[t - 1].clone()).collect::<Vec<_>>())
                     .collect()
             }
         }
@@ -361,21 +371,21 @@ impl AnalysisSettings {
         let cost_of = |w: &[f64]| net.output_cost(w, &trials, self.noise_seed);
         // Noiseless reference trajectories for the state distance (one trial per condition).
         let reference_trials: Vec<&Trial> = trials.iter().step_by(self.eval_repeats.max(1)).collect();
-        let reference: Vec<Vec<Vec<f64>>> = reference_trials
-            .iter()
-            .map(|t| net.simulate(&net.w, &t.inputs, &x0, None).states)
-            .collect();
+        let reference_inputs: Vec<&[Vec<f64>]> = reference_trials.iter().map(|t| t.inputs.as_slice()).collect();
+        let simulate_references =
+            |w: &[f64]| net.simulate_trials(w, &reference_inputs, &x0, None, Record::StatesAndOutputs);
+        let reference = simulate_references(&net.w);
         let distance_of = |w: &[f64]| -> f64 {
-            reference_trials
+            reference
                 .iter()
-                .zip(&reference)
-                .map(|(trial, full)| {
-                    let reduced = net.simulate(w, &trial.inputs, &x0, None).states;
-                    full.iter()
-                        .zip(&reduced)
+                .zip(simulate_references(w))
+                .map(|(full, reduced)| {
+                    full.states
+                        .iter()
+                        .zip(&reduced.states)
                         .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt())
                         .sum::<f64>()
-                        / full.len() as f64
+                        / full.states.len() as f64
                 })
                 .sum::<f64>()
                 / reference_trials.len() as f64
@@ -421,7 +431,7 @@ impl AnalysisSettings {
         states
             .iter()
             .map(|x| {
-                let r: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+                let r: Vec<f64> = x.iter().map(|&v| tanh(v)).collect();
                 let (_, exact) = best_direction(&gram, &r);
                 let start: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
                 let (_, naive) = local_ascent(&gram, &r, start, 1000);
