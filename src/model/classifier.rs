@@ -61,7 +61,8 @@ impl ClassifierWeights {
         }
     }
 
-    /// Pre-activations of every layer for one input (eval mode: no dropout).
+    /// Pre-activations of every layer for one input (eval mode: no dropout). Widens the weights
+    /// to f64 on every call: for many inputs, loop over `forward_f64` as `evaluate` does.
     pub fn pre_activations(&self, x: &[f32]) -> Vec<Vec<f64>> {
         self.forward_f64(&self.weights_f64(), x)
     }
