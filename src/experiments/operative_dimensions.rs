@@ -305,7 +305,7 @@ impl AnalysisSettings {
                         }
                     }
                 }
-                for chunk in drawn.chunks_mut(8) {
+                for chunk in drawn.chunks(8) {
                     let inputs: Vec<&[Vec<f64>]> = chunk.iter().map(|(t, _, _)| t.inputs.as_slice()).collect();
                     let mut noises: Vec<SplitMix64> = chunk.iter().map(|(_, g, _)| g.clone()).collect();
                     let trajectories =
