@@ -42,6 +42,15 @@ pub enum Record {
 /// lives in L2, and one trial at a time spent most of its time loading it).
 const LANES: usize = 4;
 
+/// Up to [`LANES`] trials of equal length to simulate together, and how.
+struct Group<'a> {
+    /// Wᵀ (see [`transpose`]).
+    w_transposed: &'a [f64],
+    trials: &'a [&'a [Vec<f64>]],
+    x0: &'a [f64],
+    record: Record,
+}
+
 /// A step's noise for one trial of a batch: `fill(trial, ξ)` writes the n draws of ξ.
 type StepNoise<'a> = dyn FnMut(usize, &mut [f64]) + 'a;
 
@@ -90,7 +99,13 @@ impl RateRnn {
                 }
                 None => xi.fill(0.0),
             };
-            trajectories.extend(self.simulate_group(&w_transposed, group, x0, &mut fill, record));
+            let group = Group {
+                w_transposed: &w_transposed,
+                trials: group,
+                x0,
+                record,
+            };
+            trajectories.extend(self.simulate_group(&group, &mut fill));
             start += count;
         }
         trajectories
@@ -105,13 +120,13 @@ impl RateRnn {
         xi: &mut dyn FnMut() -> f64,
     ) -> Trajectory {
         let mut fill = |_: usize, out: &mut [f64]| out.iter_mut().for_each(|v| *v = xi());
-        let mut trajectories = self.simulate_group(
-            &transpose(w, self.n),
-            &[inputs],
+        let group = Group {
+            w_transposed: &transpose(w, self.n),
+            trials: &[inputs],
             x0,
-            &mut fill,
-            Record::StatesAndOutputs,
-        );
+            record: Record::StatesAndOutputs,
+        };
+        let mut trajectories = self.simulate_group(&group, &mut fill);
         trajectories.pop().expect("one trial in, one out")
     }
 
@@ -120,65 +135,43 @@ impl RateRnn {
     /// On x86-64 CPUs with AVX-512 (or else AVX2) the same loops run compiled for it. No
     /// product is fused with its sum and tanh is [`portable_tanh`](crate::model::portable_tanh),
     /// so every build gives the same bits (tested).
-    fn simulate_group(
-        &self,
-        w_transposed: &[f64],
-        group: &[&[Vec<f64>]],
-        x0: &[f64],
-        noise: &mut StepNoise,
-        record: Record,
-    ) -> Vec<Trajectory> {
+    fn simulate_group(&self, group: &Group, noise: &mut StepNoise) -> Vec<Trajectory> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
             // SAFETY: the CPU has these AVX-512 extensions, checked just above.
-            return unsafe { self.simulate_group_avx512(w_transposed, group, x0, noise, record) };
+            return unsafe { self.simulate_group_avx512(group, noise) };
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.simulate_group_avx2(w_transposed, group, x0, noise, record) };
+            return unsafe { self.simulate_group_avx2(group, noise) };
         }
-        self.simulate_group_portable(w_transposed, group, x0, noise, record)
+        self.simulate_group_portable(group, noise)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
-    fn simulate_group_avx512(
-        &self,
-        w_transposed: &[f64],
-        group: &[&[Vec<f64>]],
-        x0: &[f64],
-        noise: &mut StepNoise,
-        record: Record,
-    ) -> Vec<Trajectory> {
-        self.simulate_group_portable(w_transposed, group, x0, noise, record)
+    fn simulate_group_avx512(&self, group: &Group, noise: &mut StepNoise) -> Vec<Trajectory> {
+        self.simulate_group_portable(group, noise)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn simulate_group_avx2(
-        &self,
-        w_transposed: &[f64],
-        group: &[&[Vec<f64>]],
-        x0: &[f64],
-        noise: &mut StepNoise,
-        record: Record,
-    ) -> Vec<Trajectory> {
-        self.simulate_group_portable(w_transposed, group, x0, noise, record)
+    fn simulate_group_avx2(&self, group: &Group, noise: &mut StepNoise) -> Vec<Trajectory> {
+        self.simulate_group_portable(group, noise)
     }
 
     #[inline(always)]
-    fn simulate_group_portable(
-        &self,
-        w_transposed: &[f64],
-        group: &[&[Vec<f64>]],
-        x0: &[f64],
-        noise: &mut StepNoise,
-        record: Record,
-    ) -> Vec<Trajectory> {
+    fn simulate_group_portable(&self, group: &Group, noise: &mut StepNoise) -> Vec<Trajectory> {
+        let &Group {
+            w_transposed,
+            trials: group,
+            x0,
+            record,
+        } = group;
         let (n, lanes) = (self.n, group.len());
         let steps = group.first().map_or(0, |t| t.len());
         // Bᵀ, so that each input's contribution to every unit is one contiguous pass.
@@ -407,18 +400,16 @@ mod tests {
         };
         let blocked = net.simulate_with_noise(&net.w, &steps, &x0, &mut noise_of(9));
         let reference = net.reference_simulate(&net.w, &steps, &x0, &mut noise_of(9));
+        let w_transposed = transpose(&net.w, n);
+        let group = Group {
+            w_transposed: &w_transposed,
+            trials: &[&steps],
+            x0: &x0,
+            record: Record::StatesAndOutputs,
+        };
         let mut g = noise_of(9);
         let mut fill = |_: usize, out: &mut [f64]| out.iter_mut().for_each(|v| *v = g());
-        let portable = net
-            .simulate_group_portable(
-                &transpose(&net.w, n),
-                &[&steps],
-                &x0,
-                &mut fill,
-                Record::StatesAndOutputs,
-            )
-            .pop()
-            .unwrap();
+        let portable = net.simulate_group_portable(&group, &mut fill).pop().unwrap();
         assert_eq!(bits(&blocked), bits(&reference));
         assert_eq!(bits(&portable), bits(&reference));
         #[cfg(target_arch = "x86_64")]
@@ -426,15 +417,7 @@ mod tests {
             let mut g = noise_of(9);
             let mut fill = |_: usize, out: &mut [f64]| out.iter_mut().for_each(|v| *v = g());
             // SAFETY: the CPU has AVX2, checked just above.
-            let avx2 = unsafe {
-                net.simulate_group_avx2(
-                    &transpose(&net.w, n),
-                    &[&steps],
-                    &x0,
-                    &mut fill,
-                    Record::StatesAndOutputs,
-                )
-            };
+            let avx2 = unsafe { net.simulate_group_avx2(&group, &mut fill) };
             assert_eq!(bits(&avx2.into_iter().next().unwrap()), bits(&reference));
         }
     }
