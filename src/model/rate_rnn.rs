@@ -233,7 +233,8 @@ fn transpose(w: &[f64], n: usize) -> Vec<f64> {
     (0..n * n).map(|k| w[(k % n) * n + k / n]).collect()
 }
 
-/// Units whose recurrent drives are summed side by side.
+/// Units whose recurrent drives are summed side by side: 8 units × 4 lanes is 8 AVX2
+/// registers of accumulators (16 units spilled to the stack, and were slower with AVX-512 too).
 const DRIVE_BLOCK: usize = 8;
 
 /// `drive[l·n + i] = Σ_j W[i][j] · r[l·n + j]` for each of `lanes` trials, each a running sum
