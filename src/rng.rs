@@ -60,7 +60,7 @@ impl SplitMix64 {
 
     /// Uniform on [0, 1) with 53 random bits.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        unit_interval(self.next_u64())
     }
 
     /// Uniform on [low, high).
@@ -98,6 +98,18 @@ impl SplitMixBlock {
     pub fn output(self, index: u64) -> u64 {
         SplitMix64::mix(self.state.wrapping_add((index + 1).wrapping_mul(SplitMix64::GAMMA)))
     }
+
+    /// Output `index` as [`SplitMix64::uniform`] turns an output into a uniform.
+    #[inline(always)]
+    pub fn uniform(self, index: u64) -> f64 {
+        unit_interval(self.output(index))
+    }
+}
+
+/// The uniform on [0, 1) of a 64-bit output: its top 53 bits.
+#[inline(always)]
+fn unit_interval(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 #[cfg(test)]

@@ -152,10 +152,7 @@ fn dropout_mask(rng: &mut SplitMix64, count: usize, keep: f64) -> Vec<f32> {
     let block = rng.block(count as u64);
     let scale = (1.0 / keep) as f32;
     (0..count as u64)
-        .map(|k| {
-            let uniform = (block.output(k) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-            if uniform < keep { scale } else { 0.0 }
-        })
+        .map(|k| if block.uniform(k) < keep { scale } else { 0.0 })
         .collect()
 }
 

@@ -80,7 +80,7 @@ impl RateRnn {
         if let Some(g) = &noises {
             assert_eq!(g.len(), trials.len(), "one noise generator per trial");
         }
-        let w_transposed = transpose(w, self.n);
+        let w_transposed = transpose(w, self.n, self.n);
         let mut draws = vec![0f32; self.n];
         let mut trajectories = Vec::with_capacity(trials.len());
         let mut start = 0;
@@ -121,7 +121,7 @@ impl RateRnn {
     ) -> Trajectory {
         let mut fill = |_: usize, out: &mut [f64]| out.iter_mut().for_each(|v| *v = xi());
         let group = Group {
-            w_transposed: &transpose(w, self.n),
+            w_transposed: &transpose(w, self.n, self.n),
             trials: &[inputs],
             x0,
             record: Record::StatesAndOutputs,
@@ -175,9 +175,7 @@ impl RateRnn {
         let (n, lanes) = (self.n, group.len());
         let steps = group.first().map_or(0, |t| t.len());
         // Bᵀ, so that each input's contribution to every unit is one contiguous pass.
-        let b_transposed: Vec<f64> = (0..n * self.inputs)
-            .map(|k| self.b[(k % n) * self.inputs + k / n])
-            .collect();
+        let b_transposed = transpose(&self.b, n, self.inputs);
         // Lane l's state, rates and drive are [l·n, (l + 1)·n) of each buffer.
         let mut x: Vec<f64> = x0.iter().copied().cycle().take(lanes * n).collect();
         let mut r: Vec<f64> = x.iter().map(|&v| tanh(v)).collect();
@@ -228,9 +226,10 @@ impl RateRnn {
     }
 }
 
-/// Wᵀ, so that the recurrent drive of a block of units is one contiguous load per input.
-fn transpose(w: &[f64], n: usize) -> Vec<f64> {
-    (0..n * n).map(|k| w[(k % n) * n + k / n]).collect()
+/// The transpose (cols × rows) of a row-major rows × cols matrix. Wᵀ makes the recurrent drive
+/// of a block of units one contiguous load per input.
+fn transpose(m: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..rows * cols).map(|k| m[(k % rows) * cols + k / rows]).collect()
 }
 
 /// Units whose recurrent drives are summed side by side: 8 units × 4 lanes is 8 AVX2
@@ -401,7 +400,7 @@ mod tests {
         };
         let blocked = net.simulate_with_noise(&net.w, &steps, &x0, &mut noise_of(9));
         let reference = net.reference_simulate(&net.w, &steps, &x0, &mut noise_of(9));
-        let w_transposed = transpose(&net.w, n);
+        let w_transposed = transpose(&net.w, n, n);
         let group = Group {
             w_transposed: &w_transposed,
             trials: &[&steps],
