@@ -481,7 +481,7 @@ fn add_chunk_products<'a, const N: usize>(
 /// Σ f(v) over `values`, with [`LANES`] partial sums combined in order: vectorisable, and the
 /// same result whatever the vector width.
 #[inline(always)]
-fn reduce(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+pub(super) fn reduce(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let whole = values.chunks_exact(LANES);
     let rest = whole.remainder();
@@ -512,7 +512,7 @@ pub(super) fn sum_lanes<const N: usize>(mut acc: [f32; N]) -> f32 {
 
 /// Σ a[k]·b[k], with [`LANES`] partial sums as in [`reduce`] (and [`dot_tile`]).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (whole_a, whole_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (rest_a, rest_b) = (whole_a.remainder(), whole_b.remainder());

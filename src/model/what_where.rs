@@ -3,14 +3,20 @@
 //! ReLU hidden layer whose activity is penalised, linear outputs.
 //!
 //! Objective per run: Σₙ pₙ·[mean_o (yₙ − ŷₙ)² + λ_act·mean_j hₙⱼ²] + λ_w·(‖W₁‖² + ‖W₂‖²), with pₙ
-//! the sample weights (the data set's frequencies; 0 for absent inputs), so every run of a
-//! batch has the same input set and shape.
+//! the sample weights (the data set's frequencies; 0 for absent inputs).
+//!
+//! The loss and its gradient are written out by hand in f32 (Adam keeps f64 parameters and
+//! state, as for the other small Dorrell networks), for the reason given in `dense_ae.rs`: the
+//! network is tiny (81 samples, 25 hidden units, 2 outputs), and Burn's graph spent most of a
+//! step on bookkeeping and per-op dispatch. The inputs are one-hot, so the first layer is a row
+//! lookup: x·W₁ picks W₁'s row of the sample's pair, exactly what the product computes.
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::adam::{Adam, AdamSettings};
 use super::batched::{stack, unstack};
 use crate::rng::SplitMix64;
 
@@ -82,6 +88,285 @@ impl TwoLayerWeights {
     }
 }
 
+/// The data of one run, feature-major (one row of `columns` values per output), so that every
+/// loop of the passes runs along the samples: each sample's one-hot position, targets and
+/// weight. Padding columns (weight 0, targets 0, position 0) add nothing to the loss or the
+/// gradient.
+struct Samples {
+    /// Samples of nonzero weight; the others add exactly nothing and are left out.
+    real: usize,
+    /// `real` rounded up to whole vectors.
+    columns: usize,
+    /// Index of the input that is 1, per column.
+    active: Vec<usize>,
+    /// outputs × columns.
+    targets: Vec<f32>,
+    weights: Vec<f32>,
+}
+
+/// Columns per vector of the sample loops (two AVX2 registers of f32).
+const COLUMN_BLOCK: usize = 16;
+
+impl Samples {
+    fn new(x: &[Vec<f64>], y: &[Vec<f64>], sample_weights: &[f64], inputs: usize, outputs: usize) -> Self {
+        assert_eq!(x.len(), y.len(), "one target per input");
+        assert_eq!(x.len(), sample_weights.len(), "one weight per input");
+        let mut kept = Vec::new();
+        for ((x, y), &p) in x.iter().zip(y).zip(sample_weights) {
+            assert_eq!(x.len(), inputs, "input width");
+            assert_eq!(y.len(), outputs, "target width");
+            let mut ones = x.iter().enumerate().filter(|&(_, &v)| v != 0.0);
+            let (k, &one) = ones.next().expect("a one-hot input has a 1");
+            assert!(one == 1.0 && ones.next().is_none(), "inputs are one-hot");
+            if p != 0.0 {
+                kept.push((k, y, p as f32));
+            }
+        }
+        let real = kept.len();
+        let columns = real.next_multiple_of(COLUMN_BLOCK).max(COLUMN_BLOCK);
+        let mut samples = Self {
+            real,
+            columns,
+            active: vec![0; columns],
+            targets: vec![0.0; outputs * columns],
+            weights: vec![0.0; columns],
+        };
+        for (n, (k, y, p)) in kept.into_iter().enumerate() {
+            samples.active[n] = k;
+            samples.weights[n] = p;
+            for (out, &v) in y.iter().enumerate() {
+                samples.targets[out * columns + n] = v as f32;
+            }
+        }
+        samples
+    }
+}
+
+/// The passes' buffers, feature-major (units × columns), reused from step to step.
+#[derive(Default)]
+struct Workspace {
+    hidden: Vec<f32>,
+    /// dL/d(pre-activation) of the hidden units.
+    hidden_delta: Vec<f32>,
+    /// Per output: ŷ − y, then dL/dŷ.
+    errors: Vec<f32>,
+    /// Per column: Σ_j h², then the column's loss.
+    per_column: Vec<f32>,
+}
+
+/// Offsets of W₁, b₁, W₂, b₂ in the flat parameter vector, and its length.
+fn offsets(inputs: usize, hidden: usize, outputs: usize) -> [usize; 5] {
+    let w1 = 0;
+    let b1 = w1 + inputs * hidden;
+    let w2 = b1 + hidden;
+    let b2 = w2 + hidden * outputs;
+    [w1, b1, w2, b2, b2 + outputs]
+}
+
+/// The loss of one run at `parameters` (f32, flat as in [`offsets`]) and its gradient, written
+/// into `gradient`.
+///
+/// Products are added with `mul_add` (exactly rounded everywhere), so the AVX2+FMA build,
+/// chosen at run time, and the portable one give the same bits (tested); without the FMA
+/// instruction `mul_add` is a library call, which was most of a step.
+fn loss_and_gradient(
+    shape: (usize, usize, usize),
+    samples: &Samples,
+    objective: &SupervisedObjective,
+    parameters: &[f32],
+    gradient: &mut [f32],
+    workspace: &mut Workspace,
+) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { loss_and_gradient_avx2(shape, samples, objective, parameters, gradient, workspace) };
+    }
+    loss_and_gradient_portable(shape, samples, objective, parameters, gradient, workspace)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn loss_and_gradient_avx2(
+    shape: (usize, usize, usize),
+    samples: &Samples,
+    objective: &SupervisedObjective,
+    parameters: &[f32],
+    gradient: &mut [f32],
+    workspace: &mut Workspace,
+) -> f32 {
+    loss_and_gradient_portable(shape, samples, objective, parameters, gradient, workspace)
+}
+
+#[inline(always)]
+fn loss_and_gradient_portable(
+    shape: (usize, usize, usize),
+    samples: &Samples,
+    objective: &SupervisedObjective,
+    parameters: &[f32],
+    gradient: &mut [f32],
+    workspace: &mut Workspace,
+) -> f32 {
+    use super::dense_ae::{dot, reduce};
+    let (inputs, h, o) = shape;
+    let c = samples.columns;
+    let at = offsets(inputs, h, o);
+    let (w1, b1, w2, b2) = (
+        &parameters[at[0]..at[1]],
+        &parameters[at[1]..at[2]],
+        &parameters[at[2]..at[3]],
+        &parameters[at[3]..at[4]],
+    );
+    let prediction_scale = objective.prediction as f32 / o as f32;
+    let activity_scale = objective.activity as f32 / h as f32;
+    let weight_scale = objective.weight as f32;
+    let Workspace {
+        hidden,
+        hidden_delta,
+        errors,
+        per_column,
+    } = workspace;
+    hidden.resize(h * c, 0.0);
+    hidden_delta.resize(h * c, 0.0);
+    errors.resize(o * c, 0.0);
+    per_column.resize(c, 0.0);
+
+    // Forward: h = relu(W₁[k] + b₁) (the one-hot product picks a row), ŷ = h·W₂ + b₂.
+    for (n, &k) in samples.active.iter().enumerate() {
+        for j in 0..h {
+            hidden[j * c + n] = (w1[k * h + j] + b1[j]).max(0.0);
+        }
+    }
+    per_column.fill(0.0);
+    for row in hidden.chunks_exact(c) {
+        for (s, &v) in per_column.iter_mut().zip(row) {
+            *s = v.mul_add(v, *s);
+        }
+    }
+    for out in 0..o {
+        let error = &mut errors[out * c..(out + 1) * c];
+        error.fill(0.0);
+        for (j, row) in hidden.chunks_exact(c).enumerate() {
+            let weight = w2[j * o + out];
+            for (e, &v) in error.iter_mut().zip(row) {
+                *e = v.mul_add(weight, *e);
+            }
+        }
+        for (e, &t) in error.iter_mut().zip(&samples.targets[out * c..(out + 1) * c]) {
+            *e = *e + b2[out] - t;
+        }
+    }
+
+    // The loss, column by column: p·(prediction·mean (ŷ − y)² + activity·mean h²).
+    for (n, s) in per_column.iter_mut().enumerate() {
+        let mut squared_error = 0.0f32;
+        for out in 0..o {
+            let e = errors[out * c + n];
+            squared_error = e.mul_add(e, squared_error);
+        }
+        *s = samples.weights[n] * prediction_scale.mul_add(squared_error, activity_scale * *s);
+    }
+    let mut loss = reduce(per_column, |v| v);
+    let squares = reduce(w1, |v| v * v) + reduce(w2, |v| v * v);
+    loss = weight_scale.mul_add(squares, loss);
+
+    // Backward. dL/dŷ = 2·p·prediction_scale·(ŷ − y).
+    for error in errors.chunks_exact_mut(c) {
+        for (e, &p) in error.iter_mut().zip(&samples.weights) {
+            *e *= 2.0 * p * prediction_scale;
+        }
+    }
+    for out in 0..o {
+        gradient[at[3] + out] = reduce(&errors[out * c..(out + 1) * c], |v| v);
+    }
+    for j in 0..h {
+        let row = &hidden[j * c..(j + 1) * c];
+        for out in 0..o {
+            let k = j * o + out;
+            gradient[at[2] + k] = (2.0 * weight_scale).mul_add(w2[k], dot(row, &errors[out * c..(out + 1) * c]));
+        }
+        // dL/dh from the outputs and the activity term, through the ReLU (nothing where h = 0).
+        let delta = &mut hidden_delta[j * c..(j + 1) * c];
+        for (n, d) in delta.iter_mut().enumerate() {
+            *d = 2.0 * samples.weights[n] * activity_scale * row[n];
+        }
+        for out in 0..o {
+            let weight = w2[j * o + out];
+            for (d, &e) in delta.iter_mut().zip(&errors[out * c..(out + 1) * c]) {
+                *d = e.mul_add(weight, *d);
+            }
+        }
+        for (d, &v) in delta.iter_mut().zip(row) {
+            *d = if v > 0.0 { *d } else { 0.0 };
+        }
+        gradient[at[1] + j] = reduce(delta, |v| v);
+    }
+    for (g, &w) in gradient[at[0]..at[1]].iter_mut().zip(w1) {
+        *g = 2.0 * weight_scale * w;
+    }
+    for (n, &k) in samples.active[..samples.real].iter().enumerate() {
+        for j in 0..h {
+            gradient[at[0] + k * h + j] += hidden_delta[j * c + n];
+        }
+    }
+    loss
+}
+
+/// Trains one run with full-batch Adam on inputs `x` [N × I] (one-hot), targets `y` [N × O] and
+/// this run's sample weights (summing to 1); `on_step(s)` after step s.
+pub fn train(
+    x: &[Vec<f64>],
+    y: &[Vec<f64>],
+    sample_weights: &[f64],
+    init: &TwoLayerWeights,
+    objective: &SupervisedObjective,
+    training: &WhatWhereTraining,
+    mut on_step: impl FnMut(usize),
+) -> TwoLayerWeights {
+    let (i, h, o) = (init.inputs, init.hidden, init.outputs);
+    let samples = Samples::new(x, y, sample_weights, i, o);
+    let mut parameters: Vec<f64> = [&init.w1, &init.b1, &init.w2, &init.b2]
+        .into_iter()
+        .flatten()
+        .map(|&v| f64::from(v))
+        .collect();
+    let mut optimiser = Adam::new(
+        AdamSettings {
+            learning_rate: training.learning_rate,
+            beta_1: super::adam::default_beta_1(),
+            beta_2: super::adam::default_beta_2(),
+            epsilon: 1e-8,
+        },
+        parameters.len(),
+    );
+    let mut narrow = vec![0.0f32; parameters.len()];
+    let mut gradient = vec![0.0f32; parameters.len()];
+    let mut wide_gradient = vec![0.0f64; parameters.len()];
+    let mut workspace = Workspace::default();
+    for step in 0..training.steps {
+        for (n, &p) in narrow.iter_mut().zip(&parameters) {
+            *n = p as f32;
+        }
+        loss_and_gradient((i, h, o), &samples, objective, &narrow, &mut gradient, &mut workspace);
+        for (w, &g) in wide_gradient.iter_mut().zip(&gradient) {
+            *w = f64::from(g);
+        }
+        optimiser.step(&mut parameters, &mut wide_gradient, None);
+        on_step(step + 1);
+    }
+    let at = offsets(i, h, o);
+    let part = |a: usize, b: usize| parameters[at[a]..at[b]].iter().map(|&v| v as f32).collect();
+    TwoLayerWeights {
+        inputs: i,
+        hidden: h,
+        outputs: o,
+        w1: part(0, 1),
+        b1: part(1, 2),
+        w2: part(2, 3),
+        b2: part(3, 4),
+    }
+}
+
 #[derive(Module, Debug)]
 struct BatchedTwoLayer {
     w1: Param<Tensor<3>>, // [R, I, H]
@@ -91,7 +376,8 @@ struct BatchedTwoLayer {
 }
 
 /// Trains one batch of runs on the same inputs `x` [N × I] and targets `y` [N × O], each run
-/// with its own sample weights (summing to 1) and initialisation.
+/// with its own sample weights (summing to 1) and initialisation, as one batched Burn program:
+/// the GPU backends' path (on the CPU, [`train`] runs one run at a time, ≈ 3× faster).
 #[allow(clippy::too_many_arguments)]
 pub fn train_batch(
     x: &[Vec<f64>],
@@ -151,4 +437,171 @@ pub fn train_batch(
             b2: b2[r].clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loss in f64 from the definition, sample by sample, for the gradient check.
+    fn reference_loss(
+        x: &[Vec<f64>],
+        y: &[Vec<f64>],
+        p: &[f64],
+        w: &TwoLayerWeights,
+        objective: &SupervisedObjective,
+    ) -> f64 {
+        let mut loss = 0.0;
+        for ((x, y), &p) in x.iter().zip(y).zip(p) {
+            let hidden = w.hidden_activity(x);
+            let prediction = w.predict(x);
+            let mse = prediction.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / y.len() as f64;
+            let activity = hidden.iter().map(|v| v * v).sum::<f64>() / hidden.len() as f64;
+            loss += p * (objective.prediction * mse + objective.activity * activity);
+        }
+        let squares = |m: &[f32]| m.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        loss + objective.weight * (squares(&w.w1) + squares(&w.w2))
+    }
+
+    type Problem = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>, TwoLayerWeights);
+
+    fn problem() -> Problem {
+        let inputs = 9;
+        let mut rng = SplitMix64::new(3);
+        let x: Vec<Vec<f64>> = (0..inputs)
+            .map(|k| (0..inputs).map(|i| if i == k { 1.0 } else { 0.0 }).collect())
+            .collect();
+        let y: Vec<Vec<f64>> = (0..inputs)
+            .map(|k| vec![(k / 3) as f64 / 2.0, (k % 3) as f64 / 2.0])
+            .collect();
+        // One absent input (weight 0), the rest unequal.
+        let mut p: Vec<f64> = (0..inputs)
+            .map(|k| if k == 4 { 0.0 } else { 1.0 + rng.uniform() })
+            .collect();
+        let total: f64 = p.iter().sum();
+        p.iter_mut().for_each(|v| *v /= total);
+        (x, y, p, TwoLayerWeights::init(inputs, 7, 2, 11))
+    }
+
+    const OBJECTIVE: SupervisedObjective = SupervisedObjective {
+        prediction: 1.0,
+        activity: 0.1,
+        weight: 0.01,
+    };
+
+    #[test]
+    fn the_gradient_matches_central_differences_of_the_f64_loss() {
+        let (x, y, p, init) = problem();
+        let (i, h, o) = (init.inputs, init.hidden, init.outputs);
+        let samples = Samples::new(&x, &y, &p, i, o);
+        let flat: Vec<f32> = [&init.w1, &init.b1, &init.w2, &init.b2]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let mut gradient = vec![0.0; flat.len()];
+        let loss = loss_and_gradient(
+            (i, h, o),
+            &samples,
+            &OBJECTIVE,
+            &flat,
+            &mut gradient,
+            &mut Workspace::default(),
+        );
+        assert!((f64::from(loss) - reference_loss(&x, &y, &p, &init, &OBJECTIVE)).abs() < 1e-5);
+        let at = offsets(i, h, o);
+        let unflatten = |v: &[f64]| {
+            let part = |a: usize, b: usize| v[at[a]..at[b]].iter().map(|&v| v as f32).collect();
+            TwoLayerWeights {
+                w1: part(0, 1),
+                b1: part(1, 2),
+                w2: part(2, 3),
+                b2: part(3, 4),
+                ..init.clone()
+            }
+        };
+        let base: Vec<f64> = flat.iter().map(|&v| f64::from(v)).collect();
+        let eps = 1e-3;
+        let mut checked_w1 = 0;
+        for k in 0..base.len() {
+            let mut plus = base.clone();
+            let mut minus = base.clone();
+            plus[k] += eps;
+            minus[k] -= eps;
+            let numeric = (reference_loss(&x, &y, &p, &unflatten(&plus), &OBJECTIVE)
+                - reference_loss(&x, &y, &p, &unflatten(&minus), &OBJECTIVE))
+                / (2.0 * eps);
+            // A ReLU at its kink makes the difference quotient meaningless; none is near here.
+            assert!(
+                (numeric - f64::from(gradient[k])).abs() < 2e-3 * (1.0 + numeric.abs()),
+                "parameter {k}: {numeric} vs {}",
+                gradient[k]
+            );
+            checked_w1 += usize::from(k < at[1] && gradient[k] != 2.0 * 0.01 * flat[k]);
+        }
+        assert!(checked_w1 > 0, "some of W₁ gets a data gradient");
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_and_portable_builds_agree_bit_for_bit() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            eprintln!("skipped: this CPU has no AVX2 and FMA");
+            return;
+        }
+        let (x, y, p, init) = problem();
+        let (i, h, o) = (init.inputs, init.hidden, init.outputs);
+        let samples = Samples::new(&x, &y, &p, i, o);
+        let flat: Vec<f32> = [&init.w1, &init.b1, &init.w2, &init.b2]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let run = |accelerated: bool| {
+            let mut gradient = vec![0.0; flat.len()];
+            let loss = if accelerated {
+                // SAFETY: checked above.
+                unsafe {
+                    loss_and_gradient_avx2(
+                        (i, h, o),
+                        &samples,
+                        &OBJECTIVE,
+                        &flat,
+                        &mut gradient,
+                        &mut Workspace::default(),
+                    )
+                }
+            } else {
+                loss_and_gradient_portable(
+                    (i, h, o),
+                    &samples,
+                    &OBJECTIVE,
+                    &flat,
+                    &mut gradient,
+                    &mut Workspace::default(),
+                )
+            };
+            (loss.to_bits(), gradient.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn training_fits_the_targets_and_is_deterministic() {
+        let (x, y, p, init) = problem();
+        let objective = SupervisedObjective {
+            prediction: 1.0,
+            activity: 1e-3,
+            weight: 1e-5,
+        };
+        let training = WhatWhereTraining {
+            steps: 3000,
+            learning_rate: 1e-2,
+        };
+        let before = reference_loss(&x, &y, &p, &init, &objective);
+        let trained = train(&x, &y, &p, &init, &objective, &training, |_| {});
+        let after = reference_loss(&x, &y, &p, &trained, &objective);
+        assert!(after < 0.01 * before && after < 1e-3, "{before} → {after}");
+        assert_eq!(trained, train(&x, &y, &p, &init, &objective, &training, |_| {}));
+    }
 }
