@@ -125,12 +125,30 @@ impl DenseAutoencoder {
         workspace: &mut Workspace,
         gradient: &mut [f32],
     ) -> f32 {
+        self.dispatch::<true>(parameters, loss, workspace, gradient)
+    }
+
+    /// [`DenseAutoencoder::loss_and_gradient`]'s gradient, bit for bit, without the loss: its
+    /// sums feed nothing in the gradient, and training does not read it (they were a sixth of
+    /// a Fig 1d step, latency-bound reductions over the batch).
+    pub fn gradient(&self, parameters: &[f32], loss: &LossWeights, workspace: &mut Workspace, gradient: &mut [f32]) {
+        self.dispatch::<false>(parameters, loss, workspace, gradient);
+    }
+
+    #[inline(always)]
+    fn dispatch<const WITH_LOSS: bool>(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { self.loss_and_gradient_avx2(parameters, loss, workspace, gradient) };
+            return unsafe { self.loss_and_gradient_avx2::<WITH_LOSS>(parameters, loss, workspace, gradient) };
         }
-        self.loss_and_gradient_portable(parameters, loss, workspace, gradient)
+        self.loss_and_gradient_portable::<WITH_LOSS>(parameters, loss, workspace, gradient)
     }
 
     /// The same loops compiled for AVX2 and FMA: 8 f32 lanes instead of SSE2's 4, and each
@@ -138,18 +156,19 @@ impl DenseAutoencoder {
     /// rounded the same, since a fused multiply-add is exactly rounded by definition).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn loss_and_gradient_avx2(
+    fn loss_and_gradient_avx2<const WITH_LOSS: bool>(
         &self,
         parameters: &[f32],
         loss: &LossWeights,
         workspace: &mut Workspace,
         gradient: &mut [f32],
     ) -> f32 {
-        self.loss_and_gradient_portable(parameters, loss, workspace, gradient)
+        self.loss_and_gradient_portable::<WITH_LOSS>(parameters, loss, workspace, gradient)
     }
 
+    /// The loss (0 unless `WITH_LOSS`) and the gradient.
     #[inline(always)]
-    fn loss_and_gradient_portable(
+    fn loss_and_gradient_portable<const WITH_LOSS: bool>(
         &self,
         parameters: &[f32],
         loss: &LossWeights,
@@ -190,13 +209,18 @@ impl DenseAutoencoder {
         for ((g, a), b) in delta.iter_mut().zip(x_hat).zip(x) {
             *g = a - b;
         }
-        let mut total = loss.reconstruction * reduce(delta, |v| v * v);
+        let mut total = 0.0;
+        if WITH_LOSS {
+            total = loss.reconstruction * reduce(delta, |v| v * v);
+        }
         delta.iter_mut().for_each(|g| *g *= 2.0 * loss.reconstruction);
-        let z = &workspace.activations[self.latent_layer + 1];
-        total += loss.activity * reduce(z, |v| v * v);
-        total += loss.nonnegativity * reduce(z, |v| (-v).max(0.0));
-        for l in 0..layers {
-            total += loss.weight * reduce(weights(l), |v| v * v);
+        if WITH_LOSS {
+            let z = &workspace.activations[self.latent_layer + 1];
+            total += loss.activity * reduce(z, |v| v * v);
+            total += loss.nonnegativity * reduce(z, |v| (-v).max(0.0));
+            for l in 0..layers {
+                total += loss.weight * reduce(weights(l), |v| v * v);
+            }
         }
 
         // Backward: `delta` holds the derivative with respect to layer l's output (before its
@@ -296,17 +320,16 @@ impl DenseRun {
         }
     }
 
-    /// One optimiser step on the batch in `workspace.input_mut()`; returns the loss before it.
-    pub fn step(&mut self, net: &DenseAutoencoder, loss: &LossWeights, workspace: &mut Workspace) -> f32 {
+    /// One optimiser step on the batch in `workspace.input_mut()` (the loss is not computed).
+    pub fn step(&mut self, net: &DenseAutoencoder, loss: &LossWeights, workspace: &mut Workspace) {
         for (n, p) in self.narrow.iter_mut().zip(&self.parameters) {
             *n = *p as f32;
         }
-        let value = net.loss_and_gradient(&self.narrow, loss, workspace, &mut self.gradient);
+        net.gradient(&self.narrow, loss, workspace, &mut self.gradient);
         for (w, g) in self.wide_gradient.iter_mut().zip(&self.gradient) {
             *w = *g as f64;
         }
         self.optimiser.step(&mut self.parameters, &mut self.wide_gradient, None);
-        value
     }
 
     pub fn parameters(&self) -> &[f64] {
@@ -681,6 +704,23 @@ mod tests {
     }
 
     #[test]
+    fn the_gradient_without_the_loss_has_the_same_bits() {
+        let net = mlp();
+        // 200 columns (2 × 2 tiles) and 32 (single dot products, as Fig 1d's batches).
+        for batch in [200, 32] {
+            let mut ws = net.workspace(batch);
+            ws.input_mut().copy_from_slice(&random(3 * batch, 5));
+            let params = random(net.parameter_count(), 6);
+            let (mut with_loss, mut alone) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+            let value = net.loss_and_gradient(&params, &LOSS, &mut ws, &mut with_loss);
+            net.gradient(&params, &LOSS, &mut ws, &mut alone);
+            assert!(value > 0.0);
+            let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&with_loss), bits(&alone), "batch {batch}");
+        }
+    }
+
+    #[test]
     fn flatten_and_split_are_inverse() {
         let net = DenseAutoencoder::new(vec![2, 4, 2], 0);
         let weights = vec![random(8, 3), random(8, 4)];
@@ -702,8 +742,8 @@ mod tests {
         let params = random(net.parameter_count(), 8);
         let (mut fast, mut portable) = (vec![0.0; params.len()], vec![0.0; params.len()]);
         // SAFETY: AVX2 and FMA checked above.
-        let a = unsafe { net.loss_and_gradient_avx2(&params, &LOSS, &mut ws, &mut fast) };
-        let b = net.loss_and_gradient_portable(&params, &LOSS, &mut ws, &mut portable);
+        let a = unsafe { net.loss_and_gradient_avx2::<true>(&params, &LOSS, &mut ws, &mut fast) };
+        let b = net.loss_and_gradient_portable::<true>(&params, &LOSS, &mut ws, &mut portable);
         assert_eq!(a.to_bits(), b.to_bits());
         assert!(fast.iter().zip(&portable).all(|(x, y)| x.to_bits() == y.to_bits()));
     }
