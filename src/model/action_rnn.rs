@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
 use super::frequency_rnn::orthogonal;
+use super::outer_products::{BLOCK_COLUMNS, add_outer_products};
 use crate::data::grid_room::ACTIONS;
 use crate::rng::SplitMix64;
 
@@ -178,55 +179,6 @@ pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Epis
 #[target_feature(enable = "avx2")]
 fn loss_and_gradient_avx2(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
     loss_and_gradient_portable(weights, objective, walks)
-}
-
-/// Columns of a gradient block summed in registers: two AVX2 registers per row.
-const BLOCK_COLUMNS: usize = 8;
-
-/// `grad[r][c] += factor_j[r] · vector_j[c]` for every pair j of `terms` in order, on a
-/// row-major matrix with `columns` columns (a multiple of [`BLOCK_COLUMNS`]): the rank-one
-/// updates of BPTT, summed block by block in registers instead of one pass over the whole
-/// matrix per state. Every entry receives the same products in the same order as one update
-/// per state would give it, so the bits are the same. With `SKIP_ZERO` a zero factor adds
-/// nothing (not even a signed zero), as the per-state loop that skipped it did.
-#[inline(always)]
-fn add_outer_products<const SKIP_ZERO: bool>(grad: &mut [f64], columns: usize, terms: &[(&[f64], &[f64])]) {
-    let rows = grad.len() / columns;
-    let whole = rows - rows % 4;
-    for r0 in (0..whole).step_by(4) {
-        add_outer_product_block::<4, SKIP_ZERO>(grad, columns, r0, terms);
-    }
-    for r0 in whole..rows {
-        add_outer_product_block::<1, SKIP_ZERO>(grad, columns, r0, terms);
-    }
-}
-
-#[inline(always)]
-fn add_outer_product_block<const ROWS: usize, const SKIP_ZERO: bool>(
-    grad: &mut [f64],
-    columns: usize,
-    r0: usize,
-    terms: &[(&[f64], &[f64])],
-) {
-    for c0 in (0..columns).step_by(BLOCK_COLUMNS) {
-        let mut acc = [[0.0f64; BLOCK_COLUMNS]; ROWS];
-        for (i, row) in acc.iter_mut().enumerate() {
-            row.copy_from_slice(&grad[(r0 + i) * columns + c0..][..BLOCK_COLUMNS]);
-        }
-        for &(factor, vector) in terms {
-            let v: &[f64; BLOCK_COLUMNS] = vector[c0..c0 + BLOCK_COLUMNS].try_into().unwrap();
-            for (i, row) in acc.iter_mut().enumerate() {
-                let f = factor[r0 + i];
-                for c in 0..BLOCK_COLUMNS {
-                    let sum = row[c] + f * v[c];
-                    row[c] = if SKIP_ZERO && f == 0.0 { row[c] } else { sum };
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            grad[(r0 + i) * columns + c0..][..BLOCK_COLUMNS].copy_from_slice(row);
-        }
-    }
 }
 
 /// A batch's forward pass: every walk's states and output errors, and the weighted loss terms.

@@ -8,6 +8,7 @@ pub mod dense_ae;
 pub mod frequency_rnn;
 pub mod linear_ae;
 pub mod mlp_ae;
+mod outer_products;
 pub mod portable_tanh;
 pub mod rate_rnn;
 pub mod ridge_readout;
