@@ -1,6 +1,8 @@
-//! A batch of one-hidden-layer ReLU networks trained full-batch on weighted samples — the
-//! supervised "what–where" task of Dorrell et al. 2025 (Fig 2 left): one-hot inputs, a 25-unit
-//! ReLU hidden layer whose activity is penalised, linear outputs.
+//! One-hidden-layer ReLU networks trained full-batch on weighted samples — the supervised
+//! "what–where" task of Dorrell et al. 2025 (Fig 2 left): one-hot inputs, a 25-unit ReLU hidden
+//! layer whose activity is penalised, linear outputs. On the CPU each run trains through the
+//! hand-written loop ([`train`]); on the GPU backends a batch of runs is one Burn program
+//! ([`train_batch`]).
 //!
 //! Objective per run: Σₙ pₙ·[mean_o (yₙ − ŷₙ)² + λ_act·mean_j hₙⱼ²] + λ_w·(‖W₁‖² + ‖W₂‖²), with pₙ
 //! the sample weights (the data set's frequencies; 0 for absent inputs).
@@ -16,7 +18,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::adam::{Adam, AdamSettings};
+use super::adam::{Adam, AdamSettings, default_beta_1, default_beta_2, default_epsilon};
 use super::batched::{stack, unstack};
 use crate::rng::SplitMix64;
 
@@ -333,9 +335,10 @@ pub fn train(
     let mut optimiser = Adam::new(
         AdamSettings {
             learning_rate: training.learning_rate,
-            beta_1: super::adam::default_beta_1(),
-            beta_2: super::adam::default_beta_2(),
-            epsilon: 1e-8,
+            beta_1: default_beta_1(),
+            beta_2: default_beta_2(),
+            // As the Burn program's `AdamConfig::with_epsilon(1e-8)`.
+            epsilon: default_epsilon(),
         },
         parameters.len(),
     );
