@@ -165,52 +165,46 @@ fn offsets(inputs: usize, hidden: usize, outputs: usize) -> [usize; 5] {
     [w1, b1, w2, b2, b2 + outputs]
 }
 
-/// The loss of one run at `parameters` (f32, flat as in [`offsets`]) and its gradient, written
-/// into `gradient`.
+/// What one evaluation of the loss and gradient reads.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    /// Inputs, hidden units, outputs.
+    shape: (usize, usize, usize),
+    samples: &'a Samples,
+    objective: &'a SupervisedObjective,
+    /// f32, flat as in [`offsets`].
+    parameters: &'a [f32],
+}
+
+/// The loss of one run at `pass.parameters` and its gradient, written into `gradient`.
 ///
 /// Products are added with `mul_add` (exactly rounded everywhere), so the AVX2+FMA build,
 /// chosen at run time, and the portable one give the same bits (tested); without the FMA
 /// instruction `mul_add` is a library call, which was most of a step.
-fn loss_and_gradient(
-    shape: (usize, usize, usize),
-    samples: &Samples,
-    objective: &SupervisedObjective,
-    parameters: &[f32],
-    gradient: &mut [f32],
-    workspace: &mut Workspace,
-) -> f32 {
+fn loss_and_gradient(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { loss_and_gradient_avx2(shape, samples, objective, parameters, gradient, workspace) };
+        return unsafe { loss_and_gradient_avx2(pass, gradient, workspace) };
     }
-    loss_and_gradient_portable(shape, samples, objective, parameters, gradient, workspace)
+    loss_and_gradient_portable(pass, gradient, workspace)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn loss_and_gradient_avx2(
-    shape: (usize, usize, usize),
-    samples: &Samples,
-    objective: &SupervisedObjective,
-    parameters: &[f32],
-    gradient: &mut [f32],
-    workspace: &mut Workspace,
-) -> f32 {
-    loss_and_gradient_portable(shape, samples, objective, parameters, gradient, workspace)
+fn loss_and_gradient_avx2(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
+    loss_and_gradient_portable(pass, gradient, workspace)
 }
 
 #[inline(always)]
-fn loss_and_gradient_portable(
-    shape: (usize, usize, usize),
-    samples: &Samples,
-    objective: &SupervisedObjective,
-    parameters: &[f32],
-    gradient: &mut [f32],
-    workspace: &mut Workspace,
-) -> f32 {
+fn loss_and_gradient_portable(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
     use super::dense_ae::{dot, reduce};
-    let (inputs, h, o) = shape;
+    let Pass {
+        shape: (inputs, h, o),
+        samples,
+        objective,
+        parameters,
+    } = pass;
     let c = samples.columns;
     let at = offsets(inputs, h, o);
     let (w1, b1, w2, b2) = (
@@ -350,7 +344,13 @@ pub fn train(
         for (n, &p) in narrow.iter_mut().zip(&parameters) {
             *n = p as f32;
         }
-        loss_and_gradient((i, h, o), &samples, objective, &narrow, &mut gradient, &mut workspace);
+        let pass = Pass {
+            shape: (i, h, o),
+            samples: &samples,
+            objective,
+            parameters: &narrow,
+        };
+        loss_and_gradient(pass, &mut gradient, &mut workspace);
         for (w, &g) in wide_gradient.iter_mut().zip(&gradient) {
             *w = f64::from(g);
         }
@@ -486,6 +486,22 @@ mod tests {
         (x, y, p, TwoLayerWeights::init(inputs, 7, 2, 11))
     }
 
+    /// The kernel's view of a problem: its samples, and the parameters flat in f32.
+    fn samples_and_parameters(
+        x: &[Vec<f64>],
+        y: &[Vec<f64>],
+        p: &[f64],
+        init: &TwoLayerWeights,
+    ) -> (Samples, Vec<f32>) {
+        let samples = Samples::new(x, y, p, init.inputs, init.outputs);
+        let flat = [&init.w1, &init.b1, &init.w2, &init.b2]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        (samples, flat)
+    }
+
     const OBJECTIVE: SupervisedObjective = SupervisedObjective {
         prediction: 1.0,
         activity: 0.1,
@@ -496,21 +512,15 @@ mod tests {
     fn the_gradient_matches_central_differences_of_the_f64_loss() {
         let (x, y, p, init) = problem();
         let (i, h, o) = (init.inputs, init.hidden, init.outputs);
-        let samples = Samples::new(&x, &y, &p, i, o);
-        let flat: Vec<f32> = [&init.w1, &init.b1, &init.w2, &init.b2]
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let (samples, flat) = samples_and_parameters(&x, &y, &p, &init);
         let mut gradient = vec![0.0; flat.len()];
-        let loss = loss_and_gradient(
-            (i, h, o),
-            &samples,
-            &OBJECTIVE,
-            &flat,
-            &mut gradient,
-            &mut Workspace::default(),
-        );
+        let pass = Pass {
+            shape: (i, h, o),
+            samples: &samples,
+            objective: &OBJECTIVE,
+            parameters: &flat,
+        };
+        let loss = loss_and_gradient(pass, &mut gradient, &mut Workspace::default());
         assert!((f64::from(loss) - reference_loss(&x, &y, &p, &init, &OBJECTIVE)).abs() < 1e-5);
         let at = offsets(i, h, o);
         let unflatten = |v: &[f64]| {
@@ -554,35 +564,20 @@ mod tests {
         }
         let (x, y, p, init) = problem();
         let (i, h, o) = (init.inputs, init.hidden, init.outputs);
-        let samples = Samples::new(&x, &y, &p, i, o);
-        let flat: Vec<f32> = [&init.w1, &init.b1, &init.w2, &init.b2]
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let (samples, flat) = samples_and_parameters(&x, &y, &p, &init);
+        let pass = Pass {
+            shape: (i, h, o),
+            samples: &samples,
+            objective: &OBJECTIVE,
+            parameters: &flat,
+        };
         let run = |accelerated: bool| {
             let mut gradient = vec![0.0; flat.len()];
             let loss = if accelerated {
                 // SAFETY: checked above.
-                unsafe {
-                    loss_and_gradient_avx2(
-                        (i, h, o),
-                        &samples,
-                        &OBJECTIVE,
-                        &flat,
-                        &mut gradient,
-                        &mut Workspace::default(),
-                    )
-                }
+                unsafe { loss_and_gradient_avx2(pass, &mut gradient, &mut Workspace::default()) }
             } else {
-                loss_and_gradient_portable(
-                    (i, h, o),
-                    &samples,
-                    &OBJECTIVE,
-                    &flat,
-                    &mut gradient,
-                    &mut Workspace::default(),
-                )
+                loss_and_gradient_portable(pass, &mut gradient, &mut Workspace::default())
             };
             (loss.to_bits(), gradient.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
         };
