@@ -322,10 +322,17 @@ impl DenseRun {
 
     /// One optimiser step on the batch in `workspace.input_mut()` (the loss is not computed).
     pub fn step(&mut self, net: &DenseAutoencoder, loss: &LossWeights, workspace: &mut Workspace) {
+        self.step_with(|narrow, gradient| net.gradient(narrow, loss, workspace, gradient));
+    }
+
+    /// One optimiser step on the f32 gradient that `gradient(parameters, out)` writes for the
+    /// parameters narrowed to f32; Adam steps on it widened to f64. For any small f32 network
+    /// with f64 parameters (the what–where network uses it too).
+    pub fn step_with(&mut self, gradient: impl FnOnce(&[f32], &mut [f32])) {
         for (n, p) in self.narrow.iter_mut().zip(&self.parameters) {
             *n = *p as f32;
         }
-        net.gradient(&self.narrow, loss, workspace, &mut self.gradient);
+        gradient(&self.narrow, &mut self.gradient);
         for (w, g) in self.wide_gradient.iter_mut().zip(&self.gradient) {
             *w = *g as f64;
         }

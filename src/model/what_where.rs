@@ -20,6 +20,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::adam::{Adam, AdamSettings, default_beta_1, default_beta_2, default_epsilon};
 use super::batched::{stack, unstack};
+use super::dense_ae::DenseRun;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -181,23 +182,40 @@ struct Pass<'a> {
 /// Products are added with `mul_add` (exactly rounded everywhere), so the AVX2+FMA build,
 /// chosen at run time, and the portable one give the same bits (tested); without the FMA
 /// instruction `mul_add` is a library call, which was most of a step.
+#[cfg(test)]
 fn loss_and_gradient(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
+    dispatch::<true>(pass, gradient, workspace)
+}
+
+/// [`loss_and_gradient`]'s gradient, bit for bit, without the loss, which training does not
+/// read (as `DenseAutoencoder::gradient`).
+fn gradient_only(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) {
+    dispatch::<false>(pass, gradient, workspace);
+}
+
+#[inline(always)]
+fn dispatch<const WITH_LOSS: bool>(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { loss_and_gradient_avx2(pass, gradient, workspace) };
+        return unsafe { loss_and_gradient_avx2::<WITH_LOSS>(pass, gradient, workspace) };
     }
-    loss_and_gradient_portable(pass, gradient, workspace)
+    loss_and_gradient_portable::<WITH_LOSS>(pass, gradient, workspace)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn loss_and_gradient_avx2(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
-    loss_and_gradient_portable(pass, gradient, workspace)
+fn loss_and_gradient_avx2<const WITH_LOSS: bool>(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
+    loss_and_gradient_portable::<WITH_LOSS>(pass, gradient, workspace)
 }
 
+/// The loss (0 unless `WITH_LOSS`) and the gradient.
 #[inline(always)]
-fn loss_and_gradient_portable(pass: Pass, gradient: &mut [f32], workspace: &mut Workspace) -> f32 {
+fn loss_and_gradient_portable<const WITH_LOSS: bool>(
+    pass: Pass,
+    gradient: &mut [f32],
+    workspace: &mut Workspace,
+) -> f32 {
     use super::dense_ae::{dot, reduce};
     let Pass {
         shape: (inputs, h, o),
@@ -233,12 +251,6 @@ fn loss_and_gradient_portable(pass: Pass, gradient: &mut [f32], workspace: &mut 
             hidden[j * c + n] = (w1[k * h + j] + b1[j]).max(0.0);
         }
     }
-    per_column.fill(0.0);
-    for row in hidden.chunks_exact(c) {
-        for (s, &v) in per_column.iter_mut().zip(row) {
-            *s = v.mul_add(v, *s);
-        }
-    }
     for out in 0..o {
         let error = &mut errors[out * c..(out + 1) * c];
         error.fill(0.0);
@@ -253,18 +265,28 @@ fn loss_and_gradient_portable(pass: Pass, gradient: &mut [f32], workspace: &mut 
         }
     }
 
-    // The loss, column by column: p·(prediction·mean (ŷ − y)² + activity·mean h²).
-    for (n, s) in per_column.iter_mut().enumerate() {
-        let mut squared_error = 0.0f32;
-        for out in 0..o {
-            let e = errors[out * c + n];
-            squared_error = e.mul_add(e, squared_error);
+    // The loss, column by column: p·(prediction·mean (ŷ − y)² + activity·mean h²). Nothing
+    // below reads it.
+    let mut loss = 0.0;
+    if WITH_LOSS {
+        per_column.fill(0.0);
+        for row in hidden.chunks_exact(c) {
+            for (s, &v) in per_column.iter_mut().zip(row) {
+                *s = v.mul_add(v, *s);
+            }
         }
-        *s = samples.weights[n] * prediction_scale.mul_add(squared_error, activity_scale * *s);
+        for (n, s) in per_column.iter_mut().enumerate() {
+            let mut squared_error = 0.0f32;
+            for out in 0..o {
+                let e = errors[out * c + n];
+                squared_error = e.mul_add(e, squared_error);
+            }
+            *s = samples.weights[n] * prediction_scale.mul_add(squared_error, activity_scale * *s);
+        }
+        loss = reduce(per_column, |v| v);
+        let squares = reduce(w1, |v| v * v) + reduce(w2, |v| v * v);
+        loss = weight_scale.mul_add(squares, loss);
     }
-    let mut loss = reduce(per_column, |v| v);
-    let squares = reduce(w1, |v| v * v) + reduce(w2, |v| v * v);
-    loss = weight_scale.mul_add(squares, loss);
 
     // Backward. dL/dŷ = 2·p·prediction_scale·(ŷ − y).
     for error in errors.chunks_exact_mut(c) {
@@ -321,12 +343,12 @@ pub fn train(
 ) -> TwoLayerWeights {
     let (i, h, o) = (init.inputs, init.hidden, init.outputs);
     let samples = Samples::new(x, y, sample_weights, i, o);
-    let mut parameters: Vec<f64> = [&init.w1, &init.b1, &init.w2, &init.b2]
+    let parameters: Vec<f64> = [&init.w1, &init.b1, &init.w2, &init.b2]
         .into_iter()
         .flatten()
         .map(|&v| f64::from(v))
         .collect();
-    let mut optimiser = Adam::new(
+    let optimiser = Adam::new(
         AdamSettings {
             learning_rate: training.learning_rate,
             beta_1: default_beta_1(),
@@ -336,27 +358,21 @@ pub fn train(
         },
         parameters.len(),
     );
-    let mut narrow = vec![0.0f32; parameters.len()];
-    let mut gradient = vec![0.0f32; parameters.len()];
-    let mut wide_gradient = vec![0.0f64; parameters.len()];
+    let mut run = DenseRun::new(parameters, optimiser);
     let mut workspace = Workspace::default();
     for step in 0..training.steps {
-        for (n, &p) in narrow.iter_mut().zip(&parameters) {
-            *n = p as f32;
-        }
-        let pass = Pass {
-            shape: (i, h, o),
-            samples: &samples,
-            objective,
-            parameters: &narrow,
-        };
-        loss_and_gradient(pass, &mut gradient, &mut workspace);
-        for (w, &g) in wide_gradient.iter_mut().zip(&gradient) {
-            *w = f64::from(g);
-        }
-        optimiser.step(&mut parameters, &mut wide_gradient, None);
+        run.step_with(|narrow, gradient| {
+            let pass = Pass {
+                shape: (i, h, o),
+                samples: &samples,
+                objective,
+                parameters: narrow,
+            };
+            gradient_only(pass, gradient, &mut workspace);
+        });
         on_step(step + 1);
     }
+    let parameters = run.parameters();
     let at = offsets(i, h, o);
     let part = |a: usize, b: usize| parameters[at[a]..at[b]].iter().map(|&v| v as f32).collect();
     TwoLayerWeights {
@@ -575,13 +591,30 @@ mod tests {
             let mut gradient = vec![0.0; flat.len()];
             let loss = if accelerated {
                 // SAFETY: checked above.
-                unsafe { loss_and_gradient_avx2(pass, &mut gradient, &mut Workspace::default()) }
+                unsafe { loss_and_gradient_avx2::<true>(pass, &mut gradient, &mut Workspace::default()) }
             } else {
-                loss_and_gradient_portable(pass, &mut gradient, &mut Workspace::default())
+                loss_and_gradient_portable::<true>(pass, &mut gradient, &mut Workspace::default())
             };
             (loss.to_bits(), gradient.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
         };
         assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn the_gradient_without_the_loss_has_the_same_bits() {
+        let (x, y, p, init) = problem();
+        let (samples, flat) = samples_and_parameters(&x, &y, &p, &init);
+        let pass = Pass {
+            shape: (init.inputs, init.hidden, init.outputs),
+            samples: &samples,
+            objective: &OBJECTIVE,
+            parameters: &flat,
+        };
+        let (mut with_loss, mut alone) = (vec![0.0; flat.len()], vec![0.0; flat.len()]);
+        assert!(loss_and_gradient(pass, &mut with_loss, &mut Workspace::default()) > 0.0);
+        gradient_only(pass, &mut alone, &mut Workspace::default());
+        let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&with_loss), bits(&alone));
     }
 
     #[test]
