@@ -19,7 +19,7 @@
 use super::adam::Adam;
 
 /// Partial sums kept by every reduction over the batch, combined in a fixed order at the end.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 /// Batch columns processed together by the dense products, sized to keep their partial
 /// results in vector registers (64 f32 = 8 AVX registers).
 const CHUNK: usize = 64;
@@ -144,11 +144,30 @@ impl DenseAutoencoder {
         gradient: &mut [f32],
     ) -> f32 {
         #[cfg(target_arch = "x86_64")]
+        if super::dense_ae_avx512::available() {
+            // SAFETY: the CPU has AVX-512 F and DQ, AVX2 and FMA, checked just above.
+            return unsafe { self.loss_and_gradient_avx512::<WITH_LOSS>(parameters, loss, workspace, gradient) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
             return unsafe { self.loss_and_gradient_avx2::<WITH_LOSS>(parameters, loss, workspace, gradient) };
         }
         self.loss_and_gradient_portable::<WITH_LOSS>(parameters, loss, workspace, gradient)
+    }
+
+    /// The same steps with the two products in AVX-512 registers, blocked to reuse each load
+    /// ([`super::dense_ae_avx512`]; the same bits as the other builds).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn loss_and_gradient_avx512<const WITH_LOSS: bool>(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
+        self.loss_and_gradient_body::<WITH_LOSS, true>(parameters, loss, workspace, gradient)
     }
 
     /// The same loops compiled for AVX2 and FMA: 8 f32 lanes instead of SSE2's 4, and each
@@ -166,9 +185,22 @@ impl DenseAutoencoder {
         self.loss_and_gradient_portable::<WITH_LOSS>(parameters, loss, workspace, gradient)
     }
 
-    /// The loss (0 unless `WITH_LOSS`) and the gradient.
+    /// The loss (0 unless `WITH_LOSS`) and the gradient, with the portable products.
     #[inline(always)]
     fn loss_and_gradient_portable<const WITH_LOSS: bool>(
+        &self,
+        parameters: &[f32],
+        loss: &LossWeights,
+        workspace: &mut Workspace,
+        gradient: &mut [f32],
+    ) -> f32 {
+        self.loss_and_gradient_body::<WITH_LOSS, false>(parameters, loss, workspace, gradient)
+    }
+
+    /// The loss (0 unless `WITH_LOSS`) and the gradient; `AVX512`: the products of
+    /// [`super::dense_ae_avx512`], only ever true inside [`Self::loss_and_gradient_avx512`].
+    #[inline(always)]
+    fn loss_and_gradient_body<const WITH_LOSS: bool, const AVX512: bool>(
         &self,
         parameters: &[f32],
         loss: &LossWeights,
@@ -190,7 +222,7 @@ impl DenseAutoencoder {
             let (input, output) = (&before[l], &mut after[0]);
             let (w, b) = (weights(l), bias(l));
             let finish = if self.relu_after(l) { Finish::Relu } else { Finish::AsIs };
-            combine_rows(
+            combine_rows_with::<AVX512>(
                 output,
                 n_out,
                 input,
@@ -231,38 +263,19 @@ impl DenseAutoencoder {
             let delta = &workspace.delta[..n_out * batch];
             let w = weights(l);
             let (w_at, b_at) = offsets[l];
-            // Weight gradients in tiles of 2 inputs × 2 outputs: each input and delta row is read
-            // half as often (together they outgrow L1), and each entry keeps one dot product's
-            // order, so the bits are those of one dot at a time.
-            let row = |i: usize| &input[i * batch..(i + 1) * batch];
-            let delta_row = |o: usize| &delta[o * batch..(o + 1) * batch];
-            let mut set = |i: usize, o: usize, product: f32| {
+            let set = |i: usize, o: usize, product: f32| {
                 let k = i * n_out + o;
                 gradient[w_at + k] = (2.0 * loss.weight).mul_add(w[k], product);
             };
-            // (Short rows, Fig 1d's 32 points, fit in L1 anyway: there single dots were faster,
-            // so no input row is tiled.)
-            let whole_in = if batch >= TILE_FROM_COLUMNS { n_in - n_in % 2 } else { 0 };
-            let whole_out = n_out - n_out % 2;
-            for i in (0..whole_in).step_by(2) {
-                for o in (0..whole_out).step_by(2) {
-                    let tile = dot_tile([row(i), row(i + 1)], [delta_row(o), delta_row(o + 1)]);
-                    for (a, products) in tile.into_iter().enumerate() {
-                        for (b, product) in products.into_iter().enumerate() {
-                            set(i + a, o + b, product);
-                        }
-                    }
-                }
-                for o in whole_out..n_out {
-                    set(i, o, dot(row(i), delta_row(o)));
-                    set(i + 1, o, dot(row(i + 1), delta_row(o)));
-                }
+            #[cfg(target_arch = "x86_64")]
+            if AVX512 {
+                // SAFETY: AVX512 is true only in the AVX-512 build, on a CPU that has it.
+                unsafe { super::dense_ae_avx512::weight_products(input, n_in, delta, n_out, batch, set) };
+            } else {
+                weight_products(input, n_in, delta, n_out, batch, set);
             }
-            for i in whole_in..n_in {
-                for o in 0..n_out {
-                    set(i, o, dot(row(i), delta_row(o)));
-                }
-            }
+            #[cfg(not(target_arch = "x86_64"))]
+            weight_products(input, n_in, delta, n_out, batch, set);
             for o in 0..n_out {
                 gradient[b_at + o] = reduce(&delta[o * batch..(o + 1) * batch], |v| v);
             }
@@ -276,7 +289,7 @@ impl DenseAutoencoder {
             } else {
                 Finish::AsIs
             };
-            combine_rows(
+            combine_rows_with::<AVX512>(
                 below,
                 n_in,
                 delta,
@@ -364,7 +377,7 @@ impl Workspace {
 /// because a separate in-place pass (`v = max(v, 0)`, or zeroing where a unit was inactive)
 /// compiles to masked stores, which are slow (≈ 15 % of a step on Zen 4).
 #[derive(Clone, Copy)]
-enum Finish<'a> {
+pub(super) enum Finish<'a> {
     AsIs,
     /// max(v, 0): a ReLU layer's output.
     Relu,
@@ -408,6 +421,71 @@ impl Finish<'_> {
                     *v *= (*a > 0.0) as u32 as f32;
                 }
             }
+        }
+    }
+}
+
+/// [`combine_rows`], or with `AVX512` its AVX-512 build ([`super::dense_ae_avx512`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn combine_rows_with<const AVX512: bool>(
+    out: &mut [f32],
+    rows_out: usize,
+    input: &[f32],
+    rows_in: usize,
+    cols: usize,
+    finish: Finish,
+    first: impl Fn(usize) -> f32,
+    coefficient: impl Fn(usize, usize) -> f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX512 {
+        // SAFETY: AVX512 is true only in the AVX-512 build, on a CPU that has it.
+        unsafe {
+            super::dense_ae_avx512::combine_rows(out, rows_out, input, rows_in, cols, finish, first, coefficient)
+        };
+        return;
+    }
+    combine_rows(out, rows_out, input, rows_in, cols, finish, first, coefficient);
+}
+
+/// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i < `n_in` and delta row
+/// o < `n_out`, rows of `cols` values: a layer's weight gradients (before the weight penalty).
+///
+/// Long rows go in tiles of 2 inputs × 2 outputs: each input and delta row is read half as
+/// often (together they outgrow L1), and each entry keeps one dot product's order, so the bits
+/// are those of one dot at a time. Short rows (Fig 1d's 32 points) fit in L1 anyway: there
+/// single dots were faster, so no input row is tiled.
+#[inline(always)]
+fn weight_products(
+    rows: &[f32],
+    n_in: usize,
+    deltas: &[f32],
+    n_out: usize,
+    cols: usize,
+    mut set: impl FnMut(usize, usize, f32),
+) {
+    let row = |i: usize| &rows[i * cols..(i + 1) * cols];
+    let delta_row = |o: usize| &deltas[o * cols..(o + 1) * cols];
+    let whole_in = if cols >= TILE_FROM_COLUMNS { n_in - n_in % 2 } else { 0 };
+    let whole_out = n_out - n_out % 2;
+    for i in (0..whole_in).step_by(2) {
+        for o in (0..whole_out).step_by(2) {
+            let tile = dot_tile([row(i), row(i + 1)], [delta_row(o), delta_row(o + 1)]);
+            for (a, products) in tile.into_iter().enumerate() {
+                for (b, product) in products.into_iter().enumerate() {
+                    set(i + a, o + b, product);
+                }
+            }
+        }
+        for o in whole_out..n_out {
+            set(i, o, dot(row(i), delta_row(o)));
+            set(i + 1, o, dot(row(i + 1), delta_row(o)));
+        }
+    }
+    for i in whole_in..n_in {
+        for o in 0..n_out {
+            set(i, o, dot(row(i), delta_row(o)));
         }
     }
 }
@@ -734,6 +812,79 @@ mod tests {
         let biases = vec![random(4, 5), random(2, 6)];
         let flat = net.flatten(&weights, &biases);
         assert_eq!(net.split(&flat), (weights, biases));
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx512_and_portable_builds_agree_bit_for_bit() {
+        if !super::super::dense_ae_avx512::available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        // Fig 2's network at its batch (512), a batch with every kind of column block (32s, a
+        // 16 and a masked 12), and Fig 1d's linear network at its batch of 32 and a ragged one.
+        let linear = DenseAutoencoder::new(vec![2, 16, 2], 0);
+        for (net, batch) in [
+            (mlp(), 512),
+            (mlp(), 124),
+            (mlp(), 7),
+            (linear.clone(), 32),
+            (linear, 45),
+        ] {
+            let mut ws = net.workspace(batch);
+            let d = net.widths[0];
+            ws.input_mut().copy_from_slice(&random(d * batch, 7));
+            let params = random(net.parameter_count(), 8);
+            let (mut fast, mut portable) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+            // SAFETY: AVX-512 checked above.
+            let a = unsafe { net.loss_and_gradient_avx512::<true>(&params, &LOSS, &mut ws, &mut fast) };
+            let fast_activations = ws.activations.clone();
+            let b = net.loss_and_gradient_portable::<true>(&params, &LOSS, &mut ws, &mut portable);
+            assert_eq!(a.to_bits(), b.to_bits(), "batch {batch}");
+            assert_eq!(fast_activations, ws.activations, "batch {batch}");
+            let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&portable), "batch {batch}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx512_layer_finishes_signed_zeros_and_nans_as_the_portable_one() {
+        if !super::super::dense_ae_avx512::available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        // One input row of special values times a coefficient of −1 (or 1), plus a bias of −0:
+        // pre-activations −0, +0, NaN, ±∞ and ordinary values, through each finish.
+        let specials = [
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.5,
+            -2.5,
+            f32::MIN_POSITIVE,
+        ];
+        let input: Vec<f32> = (0..40).map(|c| specials[c % specials.len()]).collect();
+        let active: Vec<f32> = (0..80).map(|c| specials[(c * 3) % specials.len()]).collect();
+        for finish in [Finish::AsIs, Finish::Relu, Finish::WhereActive(&active)] {
+            let (mut fast, mut portable) = (vec![0.0f32; 80], vec![0.0f32; 80]);
+            let coefficient = |r: usize, _k: usize| if r == 0 { -1.0 } else { 1.0 };
+            // SAFETY: AVX-512 checked above.
+            unsafe {
+                super::super::dense_ae_avx512::combine_rows(&mut fast, 2, &input, 1, 40, finish, |_| -0.0, coefficient)
+            };
+            combine_rows(&mut portable, 2, &input, 1, 40, finish, |_| -0.0, coefficient);
+            // A NaN's sign and payload carry no meaning (and the portable build's own column
+            // blocks differ in them); every other value must match to the bit, zeros' signs too.
+            let bits = |g: &[f32]| {
+                g.iter()
+                    .map(|v| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&fast), bits(&portable));
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod adam;
 pub mod batched;
 pub mod classifier;
 pub mod dense_ae;
+#[cfg(target_arch = "x86_64")]
+mod dense_ae_avx512;
 pub mod frequency_rnn;
 pub mod linear_ae;
 pub mod mlp_ae;
