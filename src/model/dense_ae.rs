@@ -222,16 +222,16 @@ impl DenseAutoencoder {
             let (input, output) = (&before[l], &mut after[0]);
             let (w, b) = (weights(l), bias(l));
             let finish = if self.relu_after(l) { Finish::Relu } else { Finish::AsIs };
-            combine_rows_with::<AVX512>(
-                output,
-                n_out,
+            let layer = Layer {
                 input,
-                n_in,
-                batch,
+                rows_in: n_in,
+                rows_out: n_out,
+                cols: batch,
                 finish,
-                |o| b[o],
-                |o, i| w[i * n_out + o],
-            );
+                first: |o| b[o],
+                coefficient: |o, i| w[i * n_out + o],
+            };
+            combine_rows_with::<AVX512>(output, layer);
         }
 
         // The loss, and its derivative with respect to the reconstruction.
@@ -289,16 +289,17 @@ impl DenseAutoencoder {
             } else {
                 Finish::AsIs
             };
-            combine_rows_with::<AVX512>(
-                below,
-                n_in,
-                delta,
-                n_out,
-                batch,
+            // The transpose: row i of the result sums W's row i against the deltas.
+            let layer = Layer {
+                input: delta,
+                rows_in: n_out,
+                rows_out: n_in,
+                cols: batch,
                 finish,
-                |_| 0.0,
-                |i, o| w[i * n_out + o],
-            );
+                first: |_| 0.0,
+                coefficient: |i, o| w[i * n_out + o],
+            };
+            combine_rows_with::<AVX512>(below, layer);
             if l - 1 == self.latent_layer {
                 for (g, z) in below.iter_mut().zip(output_below) {
                     let push_up = if *z < 0.0 { loss.nonnegativity } else { 0.0 };
@@ -425,28 +426,32 @@ impl Finish<'_> {
     }
 }
 
+/// A dense layer (or its transpose) applied along the batch, as [`combine_rows`] computes it:
+/// out[r, c] = finish(first(r) + Σ_k coefficient(r, k) · input[k, c]) for r < `rows_out`,
+/// c < `cols`; `input` holds `rows_in` rows of `cols` values.
+pub(super) struct Layer<'a, First, Coefficient> {
+    pub input: &'a [f32],
+    pub rows_in: usize,
+    pub rows_out: usize,
+    pub cols: usize,
+    pub finish: Finish<'a>,
+    pub first: First,
+    pub coefficient: Coefficient,
+}
+
 /// [`combine_rows`], or with `AVX512` its AVX-512 build ([`super::dense_ae_avx512`]).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn combine_rows_with<const AVX512: bool>(
     out: &mut [f32],
-    rows_out: usize,
-    input: &[f32],
-    rows_in: usize,
-    cols: usize,
-    finish: Finish,
-    first: impl Fn(usize) -> f32,
-    coefficient: impl Fn(usize, usize) -> f32,
+    layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if AVX512 {
         // SAFETY: AVX512 is true only in the AVX-512 build, on a CPU that has it.
-        unsafe {
-            super::dense_ae_avx512::combine_rows(out, rows_out, input, rows_in, cols, finish, first, coefficient)
-        };
+        unsafe { super::dense_ae_avx512::combine_rows(out, layer) };
         return;
     }
-    combine_rows(out, rows_out, input, rows_in, cols, finish, first, coefficient);
+    combine_rows(out, layer);
 }
 
 /// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i < `n_in` and delta row
@@ -490,20 +495,18 @@ fn weight_products(
     }
 }
 
-/// out[r, c] = finish(first(r) + Σ_k coefficient(r, k) · input[k, c]) for c < cols, rows of
-/// `cols` values: a dense layer (or its transpose) applied along the batch.
+/// Writes `layer`'s rows of `cols` values to `out` (see [`Layer`]).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn combine_rows(
-    out: &mut [f32],
-    rows_out: usize,
-    input: &[f32],
-    rows_in: usize,
-    cols: usize,
-    finish: Finish,
-    first: impl Fn(usize) -> f32,
-    coefficient: impl Fn(usize, usize) -> f32,
-) {
+fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>) {
+    let Layer {
+        input,
+        rows_in,
+        rows_out,
+        cols,
+        finish,
+        first,
+        coefficient,
+    } = layer;
     let mut start = 0;
     while start < cols {
         // Chunks of fixed widths (64, else 32 or 16: Fig 1d's batches are 32 points), so the
@@ -872,10 +875,17 @@ mod tests {
             let (mut fast, mut portable) = (vec![0.0f32; 80], vec![0.0f32; 80]);
             let coefficient = |r: usize, _k: usize| if r == 0 { -1.0 } else { 1.0 };
             // SAFETY: AVX-512 checked above.
-            unsafe {
-                super::super::dense_ae_avx512::combine_rows(&mut fast, 2, &input, 1, 40, finish, |_| -0.0, coefficient)
+            let layer = || Layer {
+                input: &input,
+                rows_in: 1,
+                rows_out: 2,
+                cols: 40,
+                finish,
+                first: |_| -0.0,
+                coefficient,
             };
-            combine_rows(&mut portable, 2, &input, 1, 40, finish, |_| -0.0, coefficient);
+            unsafe { super::super::dense_ae_avx512::combine_rows(&mut fast, layer()) };
+            combine_rows(&mut portable, layer());
             // A NaN's sign and payload carry no meaning (and the portable build's own column
             // blocks differ in them); every other value must match to the bit, zeros' signs too.
             let bits = |g: &[f32]| {

@@ -17,7 +17,7 @@
 
 use std::arch::x86_64::*;
 
-use super::dense_ae::Finish;
+use super::dense_ae::{Finish, Layer};
 
 /// Whether this CPU runs these kernels (AVX-512 F and DQ, with AVX2 and FMA for the code
 /// around them).
@@ -35,24 +35,22 @@ const VECTORS: usize = 2;
 /// Inputs and deltas per tile of [`weight_products`].
 const TILE: usize = 4;
 
-/// `super::dense_ae::combine_rows`, bit for bit: out[r, c] = finish(first(r) +
-/// Σ_k coefficient(r, k) · input[k, c]), rows of `cols` values.
+/// `super::dense_ae::combine_rows`, bit for bit: writes `layer`'s rows to `out`.
 ///
 /// # Safety
 /// The CPU has AVX-512 F and DQ.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn combine_rows(
-    out: &mut [f32],
-    rows_out: usize,
-    input: &[f32],
-    rows_in: usize,
-    cols: usize,
-    finish: Finish,
-    first: impl Fn(usize) -> f32,
-    coefficient: impl Fn(usize, usize) -> f32,
-) {
+pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>) {
+    let Layer {
+        input,
+        rows_in,
+        rows_out,
+        cols,
+        finish,
+        first,
+        coefficient,
+    } = layer;
     assert!(out.len() >= rows_out * cols && input.len() >= rows_in * cols);
     if let Finish::WhereActive(outputs) = finish {
         assert!(outputs.len() >= rows_out * cols);
