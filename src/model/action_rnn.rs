@@ -177,8 +177,11 @@ impl LossTerms {
 /// so every build gives the same bits (tested).
 pub fn loss_and_gradient(weights: &Weights, objective: &Objective, walks: &[Episode]) -> (LossTerms, Vec<f64>) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
-        // SAFETY: the CPU has AVX-512 F and VL, checked just above.
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        // SAFETY: the CPU has AVX-512 F and VL and AVX2, checked just above.
         return unsafe { loss_and_gradient_avx512(weights, objective, walks) };
     }
     #[cfg(target_arch = "x86_64")]

@@ -294,6 +294,9 @@ enum Build {
 /// has its own copy.
 macro_rules! dispatch_fma {
     ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $portable:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+        dispatch_fma!($vis fn $name / $avx2, $avx512 => $portable, $portable ($($arg: $ty),*) $(-> $ret)?);
+    };
+    ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $portable:ident, $wide:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         $vis fn $name(build: Build, $($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             if build == Build::Detect
@@ -324,20 +327,32 @@ macro_rules! dispatch_fma {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma,avx512f")]
         fn $avx512($($arg: $ty),*) $(-> $ret)? {
-            $portable($($arg),*)
+            $wide($($arg),*)
         }
     };
 }
 
-dispatch_fma!(fn run_part / run_part_avx2, run_part_avx512 => run_part_portable(pass: &Pass, part: &Part, buffers: &mut PartBuffers));
+dispatch_fma!(fn run_part / run_part_avx2, run_part_avx512 => run_part_portable, run_part_wide(pass: &Pass, part: &Part, buffers: &mut PartBuffers));
 dispatch_fma!(fn squared_sums / squared_sums_avx2, squared_sums_avx512 => squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64));
-dispatch_fma!(fn recurrent_gradient_rows / recurrent_gradient_rows_avx2, recurrent_gradient_rows_avx512 => recurrent_gradient_rows_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers], first_row: usize, rows: &mut [f32]));
-dispatch_fma!(fn small_gradients / small_gradients_avx2, small_gradients_avx512 => small_gradients_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>));
+dispatch_fma!(fn recurrent_gradient_rows / recurrent_gradient_rows_avx2, recurrent_gradient_rows_avx512 => recurrent_gradient_rows_portable, recurrent_gradient_rows_wide(pass: &Pass, parts: &[Part], buffers: &[PartBuffers], first_row: usize, rows: &mut [f32]));
+dispatch_fma!(fn small_gradients / small_gradients_avx2, small_gradients_avx512 => small_gradients_portable, small_gradients_wide(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>));
 
 /// A part's forward pass, dL/dy, δ, and (for the blocked weight gradients) its states
 /// transposed.
 #[inline(always)]
 fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
+    run_part_body::<false>(pass, part, ws);
+}
+
+/// [`run_part_portable`] with its products in AVX-512 registers ([`super::student_avx512`]):
+/// only ever called inside the AVX-512 build.
+#[inline(always)]
+fn run_part_wide(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
+    run_part_body::<true>(pass, part, ws);
+}
+
+#[inline(always)]
+fn run_part_body<const WIDE: bool>(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
     let Pass { shape, steps, p, .. } = *pass;
     let (n, ni, no) = (shape.hidden, shape.inputs, shape.outputs);
     let (batch, columns) = (part.sequences, part.columns);
@@ -368,7 +383,7 @@ fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
         } else {
             vec![from_input]
         };
-        write_products(
+        products::<WIDE>(
             h,
             columns,
             |u, _| p.bias[u],
@@ -376,7 +391,7 @@ fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
             |_, c, a| if c < batch { a.max(0.0) } else { 0.0 },
         );
         let y = &mut ws.outputs[t * output_size..(t + 1) * output_size];
-        write_products(
+        products::<WIDE>(
             y,
             columns,
             |o, _| p.b_out[o],
@@ -412,7 +427,7 @@ fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
             vec![from_output]
         };
         // h > 0 exactly where a > 0; padding columns have h = 0, so their δ is 0.
-        write_products(
+        products::<WIDE>(
             delta,
             columns,
             |u, c| 2.0 * activity * h[u * columns + c] / per_unit,
@@ -431,9 +446,17 @@ fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
             .chunks_exact(hidden_size)
             .zip(transposed.chunks_exact_mut(hidden_size))
         {
-            for (u, row) in h.chunks_exact(columns).enumerate() {
-                for (c, &v) in row.iter().enumerate() {
-                    h_t[c * n + u] = v;
+            // In tiles of 16 units × 16 columns, so that the reads and the writes both stay in
+            // a few cache lines (one unit at a time, the writes strode 256 bytes: 13 % of the
+            // student's time). A copy, so the order does not touch the bits.
+            for u0 in (0..n).step_by(LANES) {
+                for c0 in (0..columns).step_by(LANES) {
+                    for u in u0..u0 + LANES {
+                        let row = &h[u * columns + c0..][..LANES];
+                        for (k, &v) in row.iter().enumerate() {
+                            h_t[(c0 + k) * n + u] = v;
+                        }
+                    }
                 }
             }
         }
@@ -488,6 +511,30 @@ fn recurrent_gradient_rows_portable(
     first_row: usize,
     rows: &mut [f32],
 ) {
+    recurrent_gradient_rows_body::<false>(pass, parts, buffers, first_row, rows)
+}
+
+/// [`recurrent_gradient_rows_portable`] with its products in AVX-512 registers: only ever called inside the
+/// AVX-512 build.
+#[inline(always)]
+fn recurrent_gradient_rows_wide(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+    first_row: usize,
+    rows: &mut [f32],
+) {
+    recurrent_gradient_rows_body::<true>(pass, parts, buffers, first_row, rows)
+}
+
+#[inline(always)]
+fn recurrent_gradient_rows_body<const WIDE: bool>(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+    first_row: usize,
+    rows: &mut [f32],
+) {
     let n = pass.shape.hidden;
     let count = rows.len() / n;
     let row_range = move |size: usize| first_row * size..(first_row + count) * size;
@@ -506,7 +553,7 @@ fn recurrent_gradient_rows_portable(
                 })
             })
             .collect();
-        write_products(rows, n, |_, _| 0.0, &terms, |_, _, v| v);
+        products::<WIDE>(rows, n, |_, _| 0.0, &terms, |_, _, v| v);
     } else {
         let pairs: Vec<_> = (1..pass.steps)
             .flat_map(|t| {
@@ -531,6 +578,26 @@ fn small_gradients_portable(
     parts: &[Part],
     buffers: &[PartBuffers],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    small_gradients_body::<false>(pass, parts, buffers)
+}
+
+/// [`small_gradients_portable`] with its products in AVX-512 registers: only ever called inside the
+/// AVX-512 build.
+#[inline(always)]
+fn small_gradients_wide(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    small_gradients_body::<true>(pass, parts, buffers)
+}
+
+#[inline(always)]
+fn small_gradients_body<const WIDE: bool>(
+    pass: &Pass,
+    parts: &[Part],
+    buffers: &[PartBuffers],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let (n, ni, no, steps) = (pass.shape.hidden, pass.shape.inputs, pass.shape.outputs, pass.steps);
     let mut g_w_in = vec![0.0f32; n * ni];
     let mut g_w_out = vec![0.0f32; no * n];
@@ -546,7 +613,7 @@ fn small_gradients_portable(
                 )
             })
             .collect();
-        write_products(&mut g_w_out, n, |_, _| 0.0, &readout, |_, _, v| v);
+        products::<WIDE>(&mut g_w_out, n, |_, _| 0.0, &readout, |_, _, v| v);
     } else {
         let readout: Vec<_> = (0..steps)
             .flat_map(each_part)
@@ -580,10 +647,10 @@ fn small_gradients_portable(
 
 /// One product of [`write_products`]: a row-major matrix with `inner` columns times `inner`
 /// feature-major rows.
-struct Term<'a> {
-    matrix: &'a [f32],
-    inner: usize,
-    input: &'a [f32],
+pub(super) struct Term<'a> {
+    pub matrix: &'a [f32],
+    pub inner: usize,
+    pub input: &'a [f32],
 }
 
 impl<'a> Term<'a> {
@@ -592,6 +659,24 @@ impl<'a> Term<'a> {
         debug_assert_eq!(matrix.len() % inner, 0);
         Self { matrix, inner, input }
     }
+}
+
+/// [`write_products`], or with `WIDE` its AVX-512 version ([`super::student_avx512`]).
+#[inline(always)]
+fn products<const WIDE: bool>(
+    out: &mut [f32],
+    columns: usize,
+    start: impl Fn(usize, usize) -> f32,
+    terms: &[Term],
+    finish: impl Fn(usize, usize, f32) -> f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE {
+        // SAFETY: WIDE is true only in `run_part_avx512`, on a CPU that has AVX-512 F.
+        unsafe { super::student_avx512::write_products(out, columns, &start, terms, &finish) };
+        return;
+    }
+    write_products(out, columns, start, terms, finish);
 }
 
 /// `out[u][c] = finish(u, c, start(u, c) + Σ_terms (matrix · input)[u][c])` for feature-major
@@ -781,14 +866,15 @@ mod tests {
     #[test]
     fn every_build_gives_the_same_bits() {
         // 64 units (the blocked weight-gradient path) and 8 (the dot-product path); 20
-        // sequences, so four padding columns.
-        for hidden in [64, 8] {
+        // sequences (32 columns, four of them padding: one block of 32 in the AVX-512
+        // products) and 40 (48 columns: a block of 32 and one of 16).
+        for (hidden, sequences) in [(64, 20), (8, 20), (64, 40), (6, 40)] {
             let shape = Shape {
                 hidden,
                 inputs: 2,
                 outputs: 2,
             };
-            let data = data(20);
+            let data = data(sequences);
             let batch: Vec<&Sequence> = data.iter().collect();
             let minibatch = Minibatch::new(&shape, &batch, 1);
             let weights = crate::model::student_rnn::init(shape, 3);
