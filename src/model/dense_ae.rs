@@ -14,7 +14,8 @@
 //! Determinism: no sum is reassociated by the compiler (Rust does not allow it for floats), the
 //! sums over the batch use a fixed number of partial sums ([`LANES`]), and products are added by
 //! `mul_add` (exactly rounded everywhere), so the portable and AVX2+FMA builds of the same loops
-//! give bit-identical results (tested).
+//! give bit-identical results, and so does the AVX-512 build, whose two products
+//! ([`super::dense_ae_avx512`]) do the same operations in the same order (all tested).
 
 use super::adam::Adam;
 

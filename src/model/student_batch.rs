@@ -7,7 +7,8 @@
 //! registers, blocked over 4 output units. The batch is padded to a multiple of 16 columns;
 //! padding columns carry zero states and zero errors, so they add nothing. Every product is
 //! added with `mul_add` (exactly rounded) and no sum is reordered between builds, so the
-//! AVX2+FMA loop (chosen at run time) and the portable one give the same bits (tested).
+//! AVX-512 build (its products in [`super::student_avx512`]), the AVX2+FMA one (chosen at run
+//! time, in that order) and the portable one give the same bits (tested).
 //!
 //! The batch may be cut into parts (whole blocks of 16 columns) that run their forward and
 //! backward passes on threads of their own: a column's states and errors never depend on
@@ -289,9 +290,9 @@ enum Build {
 
 /// Runs `$portable(args…)` compiled for AVX2 and FMA where the CPU has them: each `mul_add`
 /// one instruction (the portable build calls the C library's `fmaf`, slower but rounded the
-/// same); with AVX-512 F too where it has that (its 16-lane registers hold a whole block row:
-/// a Fig 3f–g iteration 8 % faster). Every loop below is `#[inline(always)]`, so each build
-/// has its own copy.
+/// same); with AVX-512 F too where it has that, running `$wide` (for the functions with
+/// products: the same steps with [`super::student_avx512`]'s products; else `$portable`).
+/// Every loop below is `#[inline(always)]`, so each build has its own copy.
 macro_rules! dispatch_fma {
     ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $portable:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         dispatch_fma!($vis fn $name / $avx2, $avx512 => $portable, $portable ($($arg: $ty),*) $(-> $ret)?);
@@ -514,8 +515,8 @@ fn recurrent_gradient_rows_portable(
     recurrent_gradient_rows_body::<false>(pass, parts, buffers, first_row, rows)
 }
 
-/// [`recurrent_gradient_rows_portable`] with its products in AVX-512 registers: only ever called inside the
-/// AVX-512 build.
+/// [`recurrent_gradient_rows_portable`] with its products in AVX-512 registers: only ever
+/// called inside the AVX-512 build.
 #[inline(always)]
 fn recurrent_gradient_rows_wide(
     pass: &Pass,
@@ -581,8 +582,8 @@ fn small_gradients_portable(
     small_gradients_body::<false>(pass, parts, buffers)
 }
 
-/// [`small_gradients_portable`] with its products in AVX-512 registers: only ever called inside the
-/// AVX-512 build.
+/// [`small_gradients_portable`] with its products in AVX-512 registers: only ever called
+/// inside the AVX-512 build.
 #[inline(always)]
 fn small_gradients_wide(
     pass: &Pass,
@@ -672,7 +673,8 @@ fn products<const WIDE: bool>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if WIDE {
-        // SAFETY: WIDE is true only in `run_part_avx512`, on a CPU that has AVX-512 F.
+        // SAFETY: WIDE is true only inside the AVX-512 builds `dispatch_fma!` makes, which run
+        // only on a CPU that has AVX-512 F.
         unsafe { super::student_avx512::write_products(out, columns, &start, terms, &finish) };
         return;
     }
