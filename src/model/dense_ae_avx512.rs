@@ -136,6 +136,7 @@ impl Block<'_> {
         let mask = |v: usize| if v + 1 == V { last_mask } else { u16::MAX };
         let mut acc: [[__m512; V]; R] = std::array::from_fn(|r| [_mm512_set1_ps(first(r0 + r)); V]);
         for k in 0..self.rows_in {
+            // SAFETY: row k < rows_in of the input, at a column inside it.
             let row = unsafe { self.input.add(k * self.cols + start) };
             // SAFETY: the lanes loaded lie inside input row k (masked past its end).
             let x: [__m512; V] = std::array::from_fn(|v| unsafe { _mm512_maskz_loadu_ps(mask(v), row.add(16 * v)) });
@@ -173,6 +174,7 @@ impl Block<'_> {
             Finish::Relu => _mm512_max_ps(value, zero),
             // v · (a > 0 ? 1 : 0): a product, as in the portable build (so v · 0 keeps v's sign).
             Finish::WhereActive(outputs) => {
+                // SAFETY: the masked lanes at `at` lie inside `outputs` (this function's contract).
                 let active = unsafe { _mm512_maskz_loadu_ps(mask, outputs.as_ptr().add(at)) };
                 let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(active, zero);
                 _mm512_mul_ps(value, _mm512_maskz_mov_ps(positive, _mm512_set1_ps(1.0)))
