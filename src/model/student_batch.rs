@@ -348,6 +348,7 @@ fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
 /// [`run_part_portable`] with its products in AVX-512 registers ([`super::student_avx512`]):
 /// only ever called inside the AVX-512 build.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn run_part_wide(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
     run_part_body::<true>(pass, part, ws);
 }
@@ -518,6 +519,7 @@ fn recurrent_gradient_rows_portable(
 /// [`recurrent_gradient_rows_portable`] with its products in AVX-512 registers: only ever
 /// called inside the AVX-512 build.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn recurrent_gradient_rows_wide(
     pass: &Pass,
     parts: &[Part],
@@ -585,6 +587,7 @@ fn small_gradients_portable(
 /// [`small_gradients_portable`] with its products in AVX-512 registers: only ever called
 /// inside the AVX-512 build.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn small_gradients_wide(
     pass: &Pass,
     parts: &[Part],
