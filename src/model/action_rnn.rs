@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings};
 use super::frequency_rnn::orthogonal;
-use super::outer_products::{BLOCK_COLUMNS, add_outer_products};
+use super::outer_products::add_outer_products;
 use crate::data::grid_room::ACTIONS;
 use crate::rng::SplitMix64;
 
@@ -365,32 +365,10 @@ fn loss_and_gradient_portable(weights: &Weights, objective: &Objective, walks: &
             }
         }
     }
-    if n % BLOCK_COLUMNS == 0 {
-        for (a, terms) in recurrent_terms.iter().enumerate() {
-            add_outer_products::<false>(&mut grad[at[0] + a * n * n..at[0] + (a + 1) * n * n], n, terms);
-        }
-        add_outer_products::<true>(&mut grad[at[4]..at[5]], n, &readout_terms);
-    } else {
-        for (a, terms) in recurrent_terms.iter().enumerate() {
-            for &(delta, prev) in terms {
-                for r in 0..n {
-                    let row = &mut grad[at[0] + a * n * n + r * n..at[0] + a * n * n + (r + 1) * n];
-                    for (cell, p) in row.iter_mut().zip(prev) {
-                        *cell += delta[r] * p;
-                    }
-                }
-            }
-        }
-        for &(dy, gt) in &readout_terms {
-            for (k, &dyk) in dy.iter().enumerate() {
-                if dyk != 0.0 {
-                    for r in 0..n {
-                        grad[at[4] + k * n + r] += dyk * gt[r];
-                    }
-                }
-            }
-        }
+    for (a, terms) in recurrent_terms.iter().enumerate() {
+        add_outer_products::<false>(&mut grad[at[0] + a * n * n..at[0] + (a + 1) * n * n], n, terms);
     }
+    add_outer_products::<true>(&mut grad[at[4]..at[5]], n, &readout_terms);
     (terms, grad)
 }
 
@@ -624,7 +602,7 @@ mod tests {
         };
         let mut rng = SplitMix64::new(4);
         // 64 units (blocked path, 18 outputs: a partial row block), 44 (δ in blocks of 32, 8 and
-        // single units) and 4 (per-state path);
+        // single units; the gradients' last 4 columns one entry at a time) and 4 (only those);
         // the hinge active (tolerance 0) and off (tolerance 1e9: every dL/dy is zero).
         for hidden in [64, 44, 4] {
             for fit_tolerance in [0.0, 1e9] {

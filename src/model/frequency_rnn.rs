@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamSettings, default_beta_1, default_beta_2, default_epsilon};
-use super::outer_products::{BLOCK_COLUMNS, add_outer_products};
+use super::outer_products::add_outer_products;
 use crate::data::frequency_task::Sequence;
 use crate::rng::SplitMix64;
 
@@ -353,18 +353,7 @@ fn loss_and_gradient_portable(
         .rev()
         .map(|t| (&deltas[t * n..(t + 1) * n], &trace.h[(t - 1) * n..t * n]))
         .collect();
-    let w_grad = &mut grad[at[0]..at[1]];
-    if n % BLOCK_COLUMNS == 0 {
-        add_outer_products::<false>(w_grad, n, &updates);
-    } else {
-        for &(delta, prev) in &updates {
-            for (row, &d) in w_grad.chunks_exact_mut(n).zip(delta) {
-                for (cell, v) in row.iter_mut().zip(prev) {
-                    *cell += d * v;
-                }
-            }
-        }
-    }
+    add_outer_products::<false>(&mut grad[at[0]..at[1]], n, &updates);
     (terms, grad)
 }
 
@@ -639,7 +628,8 @@ mod tests {
     #[test]
     fn blocked_sums_give_the_reference_bits() {
         // 16 units (one block), 21 (blocks of 16, 4 and 1) and 3 (single units); W's gradient
-        // in register blocks at 16 and 24 units, by the plain loop at 21 and 3.
+        // in register blocks at 16 and 24 units, with a tail of columns one entry at a time at
+        // 21, only that tail at 3.
         for hidden in [16, 21, 3, 24] {
             let shape = Shape {
                 hidden,

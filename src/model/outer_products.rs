@@ -3,10 +3,11 @@
 //! pass over the whole matrix per state. Shared by the Fig 3 and Fig 4 RNNs.
 
 /// Columns of a gradient block summed in registers: two AVX2 registers per row.
-pub(super) const BLOCK_COLUMNS: usize = 8;
+const BLOCK_COLUMNS: usize = 8;
 
 /// `grad[r][c] += factor_j[r] · vector_j[c]` for every pair j of `terms` in order, on a
-/// row-major matrix with `columns` columns (a multiple of [`BLOCK_COLUMNS`]): the rank-one
+/// row-major matrix with `columns` columns (the last `columns % BLOCK_COLUMNS` summed one entry
+/// at a time, in the same order): the rank-one
 /// updates of BPTT, summed block by block in registers instead of one pass over the whole
 /// matrix per state. Every entry receives the same products in the same order as one update
 /// per state would give it, so the bits are the same. With `SKIP_ZERO` a zero factor adds
@@ -30,7 +31,20 @@ fn add_outer_product_block<const ROWS: usize, const SKIP_ZERO: bool>(
     r0: usize,
     terms: &[(&[f64], &[f64])],
 ) {
-    for c0 in (0..columns).step_by(BLOCK_COLUMNS) {
+    let whole = columns - columns % BLOCK_COLUMNS;
+    for r in r0..r0 + ROWS {
+        for c in whole..columns {
+            let mut sum = grad[r * columns + c];
+            for &(factor, vector) in terms {
+                let f = factor[r];
+                if !(SKIP_ZERO && f == 0.0) {
+                    sum += f * vector[c];
+                }
+            }
+            grad[r * columns + c] = sum;
+        }
+    }
+    for c0 in (0..whole).step_by(BLOCK_COLUMNS) {
         let mut acc = [[0.0f64; BLOCK_COLUMNS]; ROWS];
         for (i, row) in acc.iter_mut().enumerate() {
             row.copy_from_slice(&grad[(r0 + i) * columns + c0..][..BLOCK_COLUMNS]);
