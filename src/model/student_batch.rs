@@ -288,16 +288,13 @@ enum Build {
     Portable,
 }
 
-/// Runs `$portable(args…)` compiled for AVX2 and FMA where the CPU has them: each `mul_add`
-/// one instruction (the portable build calls the C library's `fmaf`, slower but rounded the
-/// same); with AVX-512 F too where it has that, running `$wide` (for the functions with
-/// products: the same steps with [`super::student_avx512`]'s products; else `$portable`).
-/// Every loop below is `#[inline(always)]`, so each build has its own copy.
+/// Runs `$body::<false>(args…)` compiled for AVX2 and FMA where the CPU has them: each
+/// `mul_add` one instruction (the portable build calls the C library's `fmaf`, slower but
+/// rounded the same); and `$body::<true>` compiled with AVX-512 F too where the CPU has that
+/// (`WIDE`: the products in [`super::student_avx512`]'s registers). Every loop below is
+/// `#[inline(always)]`, so each build has its own copy.
 macro_rules! dispatch_fma {
-    ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $portable:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
-        dispatch_fma!($vis fn $name / $avx2, $avx512 => $portable, $portable ($($arg: $ty),*) $(-> $ret)?);
-    };
-    ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $portable:ident, $wide:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+    ($vis:vis fn $name:ident / $avx2:ident, $avx512:ident => $body:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         $vis fn $name(build: Build, $($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             if build == Build::Detect
@@ -316,43 +313,30 @@ macro_rules! dispatch_fma {
                 // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 return unsafe { $avx2($($arg),*) };
             }
-            $portable($($arg),*)
+            $body::<false>($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         fn $avx2($($arg: $ty),*) $(-> $ret)? {
-            $portable($($arg),*)
+            $body::<false>($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma,avx512f")]
         fn $avx512($($arg: $ty),*) $(-> $ret)? {
-            $wide($($arg),*)
+            $body::<true>($($arg),*)
         }
     };
 }
 
-dispatch_fma!(fn run_part / run_part_avx2, run_part_avx512 => run_part_portable, run_part_wide(pass: &Pass, part: &Part, buffers: &mut PartBuffers));
-dispatch_fma!(fn squared_sums / squared_sums_avx2, squared_sums_avx512 => squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64));
-dispatch_fma!(fn recurrent_gradient_rows / recurrent_gradient_rows_avx2, recurrent_gradient_rows_avx512 => recurrent_gradient_rows_portable, recurrent_gradient_rows_wide(pass: &Pass, parts: &[Part], buffers: &[PartBuffers], first_row: usize, rows: &mut [f32]));
-dispatch_fma!(fn small_gradients / small_gradients_avx2, small_gradients_avx512 => small_gradients_portable, small_gradients_wide(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>));
+dispatch_fma!(fn run_part / run_part_avx2, run_part_avx512 => run_part_body(pass: &Pass, part: &Part, buffers: &mut PartBuffers));
+dispatch_fma!(fn squared_sums / squared_sums_avx2, squared_sums_avx512 => squared_sums_body(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64));
+dispatch_fma!(fn recurrent_gradient_rows / recurrent_gradient_rows_avx2, recurrent_gradient_rows_avx512 => recurrent_gradient_rows_body(pass: &Pass, parts: &[Part], buffers: &[PartBuffers], first_row: usize, rows: &mut [f32]));
+dispatch_fma!(fn small_gradients / small_gradients_avx2, small_gradients_avx512 => small_gradients_body(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>));
 
 /// A part's forward pass, dL/dy, δ, and (for the blocked weight gradients) its states
 /// transposed.
-#[inline(always)]
-fn run_part_portable(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
-    run_part_body::<false>(pass, part, ws);
-}
-
-/// [`run_part_portable`] with its products in AVX-512 registers ([`super::student_avx512`]):
-/// only ever called inside the AVX-512 build.
-#[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn run_part_wide(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
-    run_part_body::<true>(pass, part, ws);
-}
-
 #[inline(always)]
 fn run_part_body<const WIDE: bool>(pass: &Pass, part: &Part, ws: &mut PartBuffers) {
     let Pass { shape, steps, p, .. } = *pass;
@@ -466,9 +450,10 @@ fn run_part_body<const WIDE: bool>(pass: &Pass, part: &Part, ws: &mut PartBuffer
 }
 
 /// Σ (y − target)² and Σ h², over steps from the last, rows, and the parts' columns in order,
-/// in 16 lanes (padding columns count zero errors and have zero states).
+/// in 16 lanes (padding columns count zero errors and have zero states). No products, so
+/// `WIDE` changes nothing here.
 #[inline(always)]
-fn squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64) {
+fn squared_sums_body<const WIDE: bool>(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -> (f64, f64) {
     let (n, no) = (pass.shape.hidden, pass.shape.outputs);
     let (mut squared_error, mut squared_activity) = (0.0f64, 0.0f64);
     for t in (0..pass.steps).rev() {
@@ -505,31 +490,6 @@ fn squared_sums_portable(pass: &Pass, parts: &[Part], buffers: &[PartBuffers]) -
 
 /// Rows `first_row..` of dL/dW = Σ_t δ_t · h_{t−1}ᵀ (`rows` holds as many rows as it has room
 /// for), each entry a sum over steps and over the parts' columns in order.
-#[inline(always)]
-fn recurrent_gradient_rows_portable(
-    pass: &Pass,
-    parts: &[Part],
-    buffers: &[PartBuffers],
-    first_row: usize,
-    rows: &mut [f32],
-) {
-    recurrent_gradient_rows_body::<false>(pass, parts, buffers, first_row, rows)
-}
-
-/// [`recurrent_gradient_rows_portable`] with its products in AVX-512 registers: only ever
-/// called inside the AVX-512 build.
-#[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn recurrent_gradient_rows_wide(
-    pass: &Pass,
-    parts: &[Part],
-    buffers: &[PartBuffers],
-    first_row: usize,
-    rows: &mut [f32],
-) {
-    recurrent_gradient_rows_body::<true>(pass, parts, buffers, first_row, rows)
-}
-
 #[inline(always)]
 fn recurrent_gradient_rows_body<const WIDE: bool>(
     pass: &Pass,
@@ -575,27 +535,6 @@ fn recurrent_gradient_rows_body<const WIDE: bool>(
 
 /// dL/dW_in, dL/dW_out, dL/db (b_rec and b_in alike) and dL/db_out: sums over steps and the
 /// parts' columns in order.
-#[inline(always)]
-fn small_gradients_portable(
-    pass: &Pass,
-    parts: &[Part],
-    buffers: &[PartBuffers],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    small_gradients_body::<false>(pass, parts, buffers)
-}
-
-/// [`small_gradients_portable`] with its products in AVX-512 registers: only ever called
-/// inside the AVX-512 build.
-#[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn small_gradients_wide(
-    pass: &Pass,
-    parts: &[Part],
-    buffers: &[PartBuffers],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    small_gradients_body::<true>(pass, parts, buffers)
-}
-
 #[inline(always)]
 fn small_gradients_body<const WIDE: bool>(
     pass: &Pass,
