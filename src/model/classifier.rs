@@ -10,6 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::classifier_backprop::ClassifierStepper;
 use crate::rng::{SplitMix64, SplitMixBlock};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -152,7 +153,7 @@ impl ClassifierWeights {
 /// On CPUs with AVX-512 DQ the loop is compiled for it, where 64-bit multiplies are vector
 /// instructions (AVX2 has none, so there each draw was scalar: 12 % of a wide Lange run);
 /// integer arithmetic and an exact conversion, so the bits are the same.
-fn dropout_mask(rng: &mut SplitMix64, count: usize, keep: f64) -> Vec<f32> {
+pub(super) fn dropout_mask(rng: &mut SplitMix64, count: usize, keep: f64) -> Vec<f32> {
     let block = rng.block(count as u64);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
@@ -251,6 +252,124 @@ pub struct TrainedClassifier {
 }
 
 /// Trains one network. `train`/`validation` are (images [n × 784], labels).
+/// How minibatches train: by hand on the CPU, or as a Burn program (GPU backends, and the
+/// reference the hand-written path is tested against bit for bit).
+enum Stepper {
+    ByHand(Box<ClassifierStepper>),
+    Burn {
+        model: Mlp,
+        optimiser: OptimizerAdaptor,
+        device: Device,
+    },
+}
+
+type OptimizerAdaptor = burn::optim::ModuleOptimizer;
+
+impl Stepper {
+    fn new(init: &ClassifierWeights, device: &Device) -> Self {
+        if *device == Device::flex() {
+            Self::ByHand(Box::new(ClassifierStepper::new(init)))
+        } else {
+            Self::burn(init, device)
+        }
+    }
+
+    fn burn(init: &ClassifierWeights, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        Self::Burn {
+            model: Mlp::new(init, &device),
+            optimiser: AdamConfig::new().with_epsilon(1e-8).init(),
+            device,
+        }
+    }
+
+    fn weights(&self, widths: &[usize]) -> ClassifierWeights {
+        match self {
+            Self::ByHand(stepper) => stepper.weights().clone(),
+            Self::Burn { model, .. } => model.to_weights(widths),
+        }
+    }
+
+    /// One Adam step on a minibatch (b images, row-major), dropout masks drawn from `rng`.
+    fn step(
+        &mut self,
+        images: Vec<f32>,
+        labels: &[u8],
+        regularisation: &Regularisation,
+        rng: &mut SplitMix64,
+        lr: f64,
+    ) {
+        match self {
+            Self::ByHand(stepper) => stepper.step(images, labels, regularisation, rng, lr),
+            Self::Burn {
+                model,
+                optimiser,
+                device,
+            } => {
+                let next = burn_step(
+                    model.clone(),
+                    optimiser,
+                    device,
+                    images,
+                    labels,
+                    regularisation,
+                    rng,
+                    lr,
+                );
+                *model = next;
+            }
+        }
+    }
+}
+
+/// [`Stepper::step`] as a Burn program: Burn's autodiff and Adam.
+#[allow(clippy::too_many_arguments)]
+fn burn_step(
+    model: Mlp,
+    optimiser: &mut OptimizerAdaptor,
+    device: &Device,
+    images: Vec<f32>,
+    labels: &[u8],
+    regularisation: &Regularisation,
+    rng: &mut SplitMix64,
+    lr: f64,
+) -> Mlp {
+    let b = labels.len();
+    let layers = model.weights.len();
+    let pixels = images.len() / b.max(1);
+    let classes = model.biases[layers - 1].val().dims()[1];
+    let keep = 1.0 - regularisation.dropout;
+    let mut y = vec![0f32; b * classes];
+    for (r, &label) in labels.iter().enumerate() {
+        y[r * classes + label as usize] = 1.0;
+    }
+    let mut h = Tensor::<2>::from_data(TensorData::new(images, [b, pixels]), device);
+    for l in 0..layers {
+        h = h.matmul(model.weights[l].val()) + model.biases[l].val();
+        if l + 1 < layers {
+            h = relu(h);
+            if regularisation.dropout > 0.0 {
+                let width = model.biases[l].val().dims()[1];
+                let mask = dropout_mask(rng, b * width, keep);
+                h = h * Tensor::<2>::from_data(TensorData::new(mask, [b, width]), device);
+            }
+        }
+    }
+    let targets = Tensor::<2>::from_data(TensorData::new(y, [b, classes]), device);
+    let cross_entropy = (log_softmax(h, 1) * targets).sum().neg().div_scalar(b as f64);
+    let mut loss = cross_entropy;
+    for w in &model.weights {
+        if regularisation.l1 > 0.0 {
+            loss = loss + w.val().abs().sum().mul_scalar(regularisation.l1);
+        }
+        if regularisation.l2 > 0.0 {
+            loss = loss + w.val().powi_scalar(2).sum().mul_scalar(regularisation.l2);
+        }
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    optimiser.step(lr, model, grads)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     train: (&[f32], &[u8]),
@@ -260,62 +379,57 @@ pub fn train(
     training: &ClassifierTraining,
     seed: u64,
     device: &Device,
+    on_epoch: impl FnMut(usize),
+) -> TrainedClassifier {
+    let stepper = Stepper::new(init, device);
+    train_with(
+        stepper,
+        train,
+        validation,
+        init,
+        regularisation,
+        training,
+        seed,
+        on_epoch,
+    )
+}
+
+/// [`train`] with the given way of stepping.
+#[allow(clippy::too_many_arguments)]
+fn train_with(
+    mut stepper: Stepper,
+    train: (&[f32], &[u8]),
+    validation: (&[f32], &[u8]),
+    init: &ClassifierWeights,
+    regularisation: &Regularisation,
+    training: &ClassifierTraining,
+    seed: u64,
     mut on_epoch: impl FnMut(usize),
 ) -> TrainedClassifier {
     let pixels = init.widths[0];
-    let classes = *init.widths.last().expect("widths");
     let n = training.train_subset.map_or(train.1.len(), |s| s.min(train.1.len()));
-    let device = device.clone().autodiff();
-    let mut model = Mlp::new(init, &device);
-    let mut optimiser = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = SplitMix64::new(seed);
-    let keep = 1.0 - regularisation.dropout;
     let mut lr = training.learning_rate;
     let mut best = (f64::INFINITY, init.clone(), 0usize);
     let (mut since_best, mut since_reduce) = (0usize, 0usize);
     let mut epochs = 0;
     let mut order: Vec<usize> = (0..n).collect();
+    let mut labels = Vec::with_capacity(training.batch_size);
     for epoch in 1..=training.max_epochs {
         for i in (1..n).rev() {
             order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
         }
         for batch in order.chunks(training.batch_size) {
-            let b = batch.len();
-            let mut x = Vec::with_capacity(b * pixels);
-            let mut y = vec![0f32; b * classes];
-            for (r, &k) in batch.iter().enumerate() {
+            let mut x = Vec::with_capacity(batch.len() * pixels);
+            labels.clear();
+            for &k in batch {
                 x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
-                y[r * classes + train.1[k] as usize] = 1.0;
+                labels.push(train.1[k]);
             }
-            let mut h = Tensor::<2>::from_data(TensorData::new(x, [b, pixels]), &device);
-            let layers = model.weights.len();
-            for l in 0..layers {
-                h = h.matmul(model.weights[l].val()) + model.biases[l].val();
-                if l + 1 < layers {
-                    h = relu(h);
-                    if regularisation.dropout > 0.0 {
-                        let width = init.widths[l + 1];
-                        let mask = dropout_mask(&mut rng, b * width, keep);
-                        h = h * Tensor::<2>::from_data(TensorData::new(mask, [b, width]), &device);
-                    }
-                }
-            }
-            let targets = Tensor::<2>::from_data(TensorData::new(y, [b, classes]), &device);
-            let cross_entropy = (log_softmax(h, 1) * targets).sum().neg().div_scalar(b as f64);
-            let mut loss = cross_entropy;
-            for w in &model.weights {
-                if regularisation.l1 > 0.0 {
-                    loss = loss + w.val().abs().sum().mul_scalar(regularisation.l1);
-                }
-                if regularisation.l2 > 0.0 {
-                    loss = loss + w.val().powi_scalar(2).sum().mul_scalar(regularisation.l2);
-                }
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimiser.step(lr, model, grads);
+            stepper.step(x, &labels, regularisation, &mut rng, lr);
         }
         epochs = epoch;
-        let weights = model.to_weights(&init.widths);
+        let weights = stepper.weights(&init.widths);
         let (validation_loss, _) = weights.evaluate(validation.0, validation.1);
         on_epoch(epoch);
         if validation_loss < best.0 {
@@ -396,6 +510,59 @@ mod tests {
                 reference,
                 "sample {sample}"
             );
+        }
+    }
+
+    /// Bits of every weight and bias.
+    fn parameter_bits(w: &ClassifierWeights) -> Vec<u32> {
+        w.weights
+            .iter()
+            .chain(&w.biases)
+            .flatten()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn the_hand_written_step_gives_the_burn_programs_bits() {
+        // Lange's sizes (the products cross burn-flex's threading threshold), a last batch
+        // smaller than the rest, and each penalty alone and together with dropout.
+        let mut rng = SplitMix64::new(9);
+        let (n, pixels, batch) = (560, 784, 200);
+        let images: Vec<f32> = (0..n * pixels)
+            .map(|_| if rng.uniform() < 0.6 { 0.0 } else { rng.uniform() as f32 })
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|_| (rng.next_u64() % 10) as u8).collect();
+        let init = ClassifierWeights::init(&[pixels, 64, 64, 10], 4);
+        let settings = [
+            (0.0, 0.0, 0.0),
+            (0.5, 0.0, 0.0),
+            (0.0, 1e-3, 0.0),
+            (0.0, 0.0, 1e-2),
+            (0.3, 1e-4, 1e-3),
+        ];
+        for (dropout, l1, l2) in settings {
+            let regularisation = Regularisation { dropout, l1, l2 };
+            let mut by_hand = Stepper::new(&init, &Device::flex());
+            let mut burn = Stepper::burn(&init, &Device::flex());
+            assert!(matches!(by_hand, Stepper::ByHand(_)), "the CPU trains by hand");
+            let (mut rng_hand, mut rng_burn) = (SplitMix64::new(3), SplitMix64::new(3));
+            for (epoch, lr) in [1e-3, 1e-3, 2.5e-4].into_iter().enumerate() {
+                for (k, start) in (0..n).step_by(batch).enumerate() {
+                    let end = (start + batch).min(n);
+                    let x = images[start * pixels..end * pixels].to_vec();
+                    by_hand.step(x.clone(), &labels[start..end], &regularisation, &mut rng_hand, lr);
+                    burn.step(x, &labels[start..end], &regularisation, &mut rng_burn, lr);
+                    let (a, b) = (
+                        parameter_bits(&by_hand.weights(&init.widths)),
+                        parameter_bits(&burn.weights(&init.widths)),
+                    );
+                    let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
+                    assert_eq!(first_difference, None, "{regularisation:?}, epoch {epoch}, batch {k}");
+                }
+            }
+            assert_ne!(by_hand.weights(&init.widths), init, "training moved the weights");
+            assert_eq!(rng_hand.next_u64(), rng_burn.next_u64(), "the same dropout draws");
         }
     }
 

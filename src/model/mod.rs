@@ -4,6 +4,7 @@ pub mod action_rnn;
 pub mod adam;
 pub mod batched;
 pub mod classifier;
+mod classifier_backprop;
 pub mod dense_ae;
 #[cfg(target_arch = "x86_64")]
 mod dense_ae_avx512;
