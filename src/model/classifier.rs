@@ -78,51 +78,67 @@ impl ClassifierWeights {
 
     /// Pre-activations of every layer for one input, in f64: z_o = b_o + Σ_i h_i·W[i][o] over
     /// the inputs with h_i ≠ 0, in order of i (the reference loop's additions, tested).
+    fn forward_f64(&self, weights: &[Vec<f64>], x: &[f32]) -> Vec<Vec<f64>> {
+        let mut scratch = ForwardScratch::default();
+        self.forward_f64_into(weights, x, &mut scratch);
+        scratch.layers
+    }
+
+    /// [`forward_f64`](Self::forward_f64) into `scratch.layers`, reusing its buffers.
     ///
     /// On x86-64 CPUs with AVX2 the same loop runs compiled for AVX2 (no product fused with its
-    /// sum, so the bits are the same).
-    fn forward_f64(&self, weights: &[Vec<f64>], x: &[f32]) -> Vec<Vec<f64>> {
+    /// sum, so the bits are the same). Its buffers are filled by plain loops: `collect()` and
+    /// `extend` over adapters are not inlined into a `#[target_feature]` function, and ran
+    /// without AVX2 (a third of the evaluation, `perf`, session 16).
+    fn forward_f64_into(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.forward_f64_avx2(weights, x) };
+            return unsafe { self.forward_f64_avx2(weights, x, scratch) };
         }
-        self.forward_f64_portable(weights, x)
+        self.forward_f64_portable(weights, x, scratch)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn forward_f64_avx2(&self, weights: &[Vec<f64>], x: &[f32]) -> Vec<Vec<f64>> {
-        self.forward_f64_portable(weights, x)
+    fn forward_f64_avx2(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
+        self.forward_f64_portable(weights, x, scratch)
     }
 
     #[inline(always)]
-    fn forward_f64_portable(&self, weights: &[Vec<f64>], x: &[f32]) -> Vec<Vec<f64>> {
+    fn forward_f64_portable(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
+        let ForwardScratch { nonzero, layers } = scratch;
         // The nonzero inputs of the layer: most pixels, and many ReLU outputs, are 0.
-        let mut nonzero: Vec<(usize, f64)> = x
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v != 0.0)
-            .map(|(i, &v)| (i, f64::from(v)))
-            .collect();
-        let mut all = Vec::with_capacity(weights.len());
+        nonzero.clear();
+        for (i, &v) in x.iter().enumerate() {
+            if v != 0.0 {
+                nonzero.push((i, f64::from(v)));
+            }
+        }
+        layers.resize_with(weights.len(), Vec::new);
         for (l, w) in weights.iter().enumerate() {
             let n_out = self.widths[l + 1];
-            let mut z: Vec<f64> = self.biases[l].iter().map(|&b| f64::from(b)).collect();
+            let z = &mut layers[l];
+            z.clear();
+            for &b in &self.biases[l] {
+                z.push(f64::from(b));
+            }
             // A tile of outputs summed in registers over every nonzero input, then the next:
             // tiles of 16, then of 8, 4 and 1 for the rest (10 classes: 8 + 1 + 1).
             let mut first = 0;
-            first = output_tiles::<16>(w, n_out, &nonzero, &mut z, first);
-            first = output_tiles::<8>(w, n_out, &nonzero, &mut z, first);
-            first = output_tiles::<4>(w, n_out, &nonzero, &mut z, first);
-            output_tiles::<1>(w, n_out, &nonzero, &mut z, first);
+            first = output_tiles::<16>(w, n_out, nonzero, z, first);
+            first = output_tiles::<8>(w, n_out, nonzero, z, first);
+            first = output_tiles::<4>(w, n_out, nonzero, z, first);
+            output_tiles::<1>(w, n_out, nonzero, z, first);
             if l + 1 < weights.len() {
                 nonzero.clear();
-                nonzero.extend(z.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(i, &v)| (i, v)));
+                for (i, &v) in z.iter().enumerate() {
+                    if v > 0.0 {
+                        nonzero.push((i, v));
+                    }
+                }
             }
-            all.push(z);
         }
-        all
     }
 
     /// Mean cross-entropy and accuracy over a data set.
@@ -130,8 +146,10 @@ impl ClassifierWeights {
         let pixels = self.widths[0];
         let weights = self.weights_f64();
         let (mut loss, mut correct) = (0.0, 0usize);
+        let mut scratch = ForwardScratch::default();
         for (x, &y) in images.chunks_exact(pixels).zip(labels) {
-            let logits = self.forward_f64(&weights, x).pop().expect("an output layer");
+            self.forward_f64_into(&weights, x, &mut scratch);
+            let logits = scratch.layers.last().expect("an output layer");
             let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let log_z = max + logits.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
             loss += log_z - logits[y as usize];
@@ -142,6 +160,15 @@ impl ClassifierWeights {
         }
         (loss / labels.len() as f64, correct as f64 / labels.len() as f64)
     }
+}
+
+/// Buffers of [`ClassifierWeights::forward_f64_into`], kept from one input to the next.
+#[derive(Debug, Default)]
+struct ForwardScratch {
+    /// The current layer's nonzero inputs (index, value).
+    nonzero: Vec<(usize, f64)>,
+    /// Every layer's pre-activations.
+    layers: Vec<Vec<f64>>,
 }
 
 /// `count` inverted-dropout factors: 1/keep where the next uniform draw is below `keep`, else
@@ -506,7 +533,11 @@ mod tests {
             let reference = bits(reference_pre_activations(&weights, &x));
             assert_eq!(bits(weights.pre_activations(&x)), reference, "sample {sample}");
             assert_eq!(
-                bits(weights.forward_f64_portable(&as_f64, &x)),
+                bits({
+                    let mut scratch = ForwardScratch::default();
+                    weights.forward_f64_portable(&as_f64, &x, &mut scratch);
+                    scratch.layers
+                }),
                 reference,
                 "sample {sample}"
             );
@@ -545,20 +576,26 @@ mod tests {
             let regularisation = Regularisation { dropout, l1, l2 };
             let mut by_hand = Stepper::new(&init, &Device::flex());
             let mut burn = Stepper::burn(&init, &Device::flex());
+            let mut portable = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init)));
             assert!(matches!(by_hand, Stepper::ByHand(_)), "the CPU trains by hand");
             let (mut rng_hand, mut rng_burn) = (SplitMix64::new(3), SplitMix64::new(3));
+            let mut rng_portable = SplitMix64::new(3);
             for (epoch, lr) in [1e-3, 1e-3, 2.5e-4].into_iter().enumerate() {
                 for (k, start) in (0..n).step_by(batch).enumerate() {
                     let end = (start + batch).min(n);
                     let x = images[start * pixels..end * pixels].to_vec();
                     by_hand.step(x.clone(), &labels[start..end], &regularisation, &mut rng_hand, lr);
+                    portable.step(x.clone(), &labels[start..end], &regularisation, &mut rng_portable, lr);
                     burn.step(x, &labels[start..end], &regularisation, &mut rng_burn, lr);
-                    let (a, b) = (
-                        parameter_bits(&by_hand.weights(&init.widths)),
-                        parameter_bits(&burn.weights(&init.widths)),
-                    );
-                    let first_difference = a.iter().zip(&b).position(|(x, y)| x != y);
-                    assert_eq!(first_difference, None, "{regularisation:?}, epoch {epoch}, batch {k}");
+                    let reference = parameter_bits(&burn.weights(&init.widths));
+                    for (name, stepper) in [("by hand", &by_hand), ("by hand, portable build", &portable)] {
+                        let bits = parameter_bits(&stepper.weights(&init.widths));
+                        let first_difference = bits.iter().zip(&reference).position(|(x, y)| x != y);
+                        assert_eq!(
+                            first_difference, None,
+                            "{name}: {regularisation:?}, epoch {epoch}, batch {k}"
+                        );
+                    }
                 }
             }
             assert_ne!(by_hand.weights(&init.widths), init, "training moved the weights");

@@ -120,16 +120,27 @@ struct Moments {
     second: Vec<f32>,
 }
 
-/// The per-layer values the backward pass reads: the layer's input and, for hidden layers,
-/// the ReLU output and dropout mask that made the next layer's input.
+/// One layer's values from the forward pass that the backward pass reads, and its gradients.
+/// Kept from step to step: every entry is overwritten before it is read.
 #[derive(Debug, Default)]
 struct LayerValues {
     /// The layer's input (b × in): the images for layer 0.
     input: Vec<f32>,
-    /// ReLU of the layer's output (b × out), hidden layers only.
+    /// The layer's output (b × out) before the ReLU; for the output layer, the logits and
+    /// then their gradient.
+    output: Vec<f32>,
+    /// ReLU of `output`, hidden layers only.
     rectified: Vec<f32>,
     /// The dropout mask applied to `rectified` (empty without dropout).
     mask: Vec<f32>,
+    weight_grad: Vec<f32>,
+    bias_grad: Vec<f32>,
+}
+
+/// Resizes `buffer` to `len`; its contents are then unspecified (callers overwrite every entry).
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    &mut buffer[..len]
 }
 
 /// The classifier's parameters and optimiser state, trained one minibatch at a time.
@@ -141,6 +152,8 @@ pub struct ClassifierStepper {
     steps: i32,
     layers: Vec<LayerValues>,
     device: Device,
+    /// Whether the elementwise passes may run compiled for AVX-512 (checked once).
+    wide: bool,
 }
 
 impl ClassifierStepper {
@@ -153,6 +166,16 @@ impl ClassifierStepper {
             steps: 0,
             layers: (0..count).map(|_| LayerValues::default()).collect(),
             device: Device::flex(),
+            wide: wide_available(),
+        }
+    }
+
+    /// A stepper that never takes the AVX-512 build (to test it against).
+    #[cfg(test)]
+    pub fn portable(init: &ClassifierWeights) -> Self {
+        Self {
+            wide: false,
+            ..Self::new(init)
         }
     }
 
@@ -162,6 +185,9 @@ impl ClassifierStepper {
 
     /// One Adam step on the minibatch `images` (b × inputs, row-major) with `labels`, drawing
     /// dropout masks from `rng` as the Burn program does (hidden layer by hidden layer).
+    ///
+    /// On CPUs with AVX-512 the elementwise passes run compiled for it: nothing is fused or
+    /// reordered (Rust never contracts `a * b + c`), so the bits are the same (tested).
     pub fn step(
         &mut self,
         images: Vec<f32>,
@@ -170,126 +196,104 @@ impl ClassifierStepper {
         rng: &mut SplitMix64,
         learning_rate: f64,
     ) {
-        let logits = self.forward(images, labels.len(), regularisation, rng);
-        let (weight_grads, bias_grads) = self.backward(logits, labels, regularisation);
-        self.adam(&weight_grads, &bias_grads, learning_rate);
+        #[cfg(target_arch = "x86_64")]
+        if self.wide {
+            // SAFETY: `wide` is set only where the CPU has these features.
+            unsafe { self.step_wide(images, labels, regularisation, rng, learning_rate) };
+            return;
+        }
+        self.step_body(images, labels, regularisation, rng, learning_rate);
     }
 
-    /// The logits (b × classes), keeping what the backward pass needs in `self.layers`.
-    fn forward(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn step_wide(
         &mut self,
         images: Vec<f32>,
-        b: usize,
+        labels: &[u8],
         regularisation: &Regularisation,
         rng: &mut SplitMix64,
-    ) -> Vec<f32> {
+        learning_rate: f64,
+    ) {
+        self.step_body(images, labels, regularisation, rng, learning_rate);
+    }
+
+    #[inline(always)]
+    fn step_body(
+        &mut self,
+        images: Vec<f32>,
+        labels: &[u8],
+        regularisation: &Regularisation,
+        rng: &mut SplitMix64,
+        learning_rate: f64,
+    ) {
+        self.forward(images, labels.len(), regularisation, rng);
+        self.logits_gradient(labels);
+        self.backward(labels.len(), regularisation);
+        self.adam(learning_rate);
+    }
+
+    /// The logits (b × classes) into the output layer's `output`, keeping what the backward
+    /// pass needs.
+    #[inline(always)]
+    fn forward(&mut self, images: Vec<f32>, b: usize, regularisation: &Regularisation, rng: &mut SplitMix64) {
         let widths = &self.weights.widths;
         let count = self.weights.weights.len();
         let keep = 1.0 - regularisation.dropout;
         self.layers[0].input = images;
         for l in 0..count {
             let (n_in, n_out) = (widths[l], widths[l + 1]);
-            let mut z = vec![0f32; b * n_out];
+            let (this, above) = self.layers.split_at_mut(l + 1);
+            let values = &mut this[l];
+            let z = sized(&mut values.output, b * n_out);
             product(
-                &mut z,
+                z,
                 b,
                 n_out,
                 n_in,
-                Operand::row_major(&self.layers[l].input, n_in),
+                Operand::row_major(&values.input, n_in),
                 Operand::row_major(&self.weights.weights[l], n_out),
             );
+            let bias = &self.weights.biases[l];
             for row in z.chunks_exact_mut(n_out) {
-                for (v, &bias) in row.iter_mut().zip(&self.weights.biases[l]) {
-                    *v += bias;
+                for (v, &c) in row.iter_mut().zip(bias) {
+                    *v += c;
                 }
             }
             if l + 1 == count {
-                return z;
+                return;
             }
-            let rectified: Vec<f32> = z.iter().map(|&v| relu(v)).collect();
-            let (next_input, mask) = if regularisation.dropout > 0.0 {
-                let mask = super::classifier::dropout_mask(rng, b * n_out, keep);
-                (rectified.iter().zip(&mask).map(|(r, m)| r * m).collect(), mask)
+            let rectified = sized(&mut values.rectified, b * n_out);
+            for (r, &v) in rectified.iter_mut().zip(&*z) {
+                *r = relu(v);
+            }
+            let next = sized(&mut above[0].input, b * n_out);
+            if regularisation.dropout > 0.0 {
+                values.mask = super::classifier::dropout_mask(rng, b * n_out, keep);
+                for ((h, &r), &m) in next.iter_mut().zip(&*rectified).zip(&values.mask) {
+                    *h = r * m;
+                }
             } else {
-                (rectified.clone(), Vec::new())
-            };
-            self.layers[l].rectified = rectified;
-            self.layers[l].mask = mask;
-            self.layers[l + 1].input = next_input;
+                values.mask.clear();
+                next.copy_from_slice(rectified);
+            }
         }
-        unreachable!("the loop returns at the output layer")
     }
 
-    /// The gradients of the mean cross-entropy plus the penalties, per weight and bias.
-    fn backward(
-        &self,
-        logits: Vec<f32>,
-        labels: &[u8],
-        regularisation: &Regularisation,
-    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-        let widths = &self.weights.widths;
-        let count = self.weights.weights.len();
+    /// Replaces the logits with d loss / d logits for the mean cross-entropy of `labels`
+    /// (Burn's `log_softmax`).
+    #[inline(always)]
+    fn logits_gradient(&mut self, labels: &[u8]) {
         let b = labels.len();
-        let mut grad = self.logits_gradient(logits, labels);
-        let mut weight_grads = vec![Vec::new(); count];
-        let mut bias_grads = vec![Vec::new(); count];
-        for l in (0..count).rev() {
-            let (n_in, n_out) = (widths[l], widths[l + 1]);
-            let mut dw = vec![0f32; n_in * n_out];
-            product(
-                &mut dw,
-                n_in,
-                n_out,
-                b,
-                Operand::transposed(&self.layers[l].input, n_in),
-                Operand::row_major(&grad, n_out),
-            );
-            weight_grads[l] = self.with_penalties(l, dw, regularisation);
-            // `burn-flex`'s first-dimension sum: rows added in order onto zeros.
-            let mut db = vec![0f32; n_out];
-            for row in grad.chunks_exact(n_out) {
-                for (d, &g) in db.iter_mut().zip(row) {
-                    *d += g;
-                }
-            }
-            bias_grads[l] = db;
-            if l == 0 {
-                break;
-            }
-            let mut below = vec![0f32; b * n_in];
-            product(
-                &mut below,
-                b,
-                n_in,
-                n_out,
-                Operand::row_major(&grad, n_out),
-                Operand::transposed(&self.weights.weights[l], n_out),
-            );
-            let values = &self.layers[l - 1];
-            if !values.mask.is_empty() {
-                for (g, &m) in below.iter_mut().zip(&values.mask) {
-                    *g *= m;
-                }
-            }
-            for (g, &r) in below.iter_mut().zip(&values.rectified) {
-                if !(r.is_nan() || r > 0.0) {
-                    *g = 0.0;
-                }
-            }
-            grad = below;
-        }
-        (weight_grads, bias_grads)
-    }
-
-    /// d loss / d logits for the mean cross-entropy of `labels` (Burn's `log_softmax`).
-    fn logits_gradient(&self, logits: Vec<f32>, labels: &[u8]) -> Vec<f32> {
-        let b = labels.len();
-        let classes = logits.len() / b.max(1);
+        let exps = &mut self.layers.last_mut().expect("an output layer").output;
+        let classes = exps.len() / b.max(1);
         // div_scalar(b)'s backward multiplies by 1/b in f32; `neg` and the target mask follow.
         let inverse_batch = 1.0f32 / b as f32;
-        let mut exps = logits;
         for row in exps.chunks_exact_mut(classes) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut max = f32::NEG_INFINITY;
+            for &v in row.iter() {
+                max = max.max(v);
+            }
             for v in row.iter_mut() {
                 *v = (*v - max).exp();
             }
@@ -308,38 +312,64 @@ impl ClassifierStepper {
                 *v = -inverse_batch * target + through_sum * *v;
             }
         }
-        exps
     }
 
-    /// Layer `l`'s weight gradient with the penalties' terms added in Burn's order.
-    fn with_penalties(&self, l: usize, mut grad: Vec<f32>, regularisation: &Regularisation) -> Vec<f32> {
-        let (l1, l2) = (regularisation.l1 > 0.0, regularisation.l2 > 0.0);
-        if !l1 && !l2 {
-            return grad;
+    /// The gradients of the mean cross-entropy plus the penalties, per weight and bias, from
+    /// the logits' gradient in the output layer's `output`.
+    #[inline(always)]
+    fn backward(&mut self, b: usize, regularisation: &Regularisation) {
+        let widths = &self.weights.widths;
+        let count = self.weights.weights.len();
+        for l in (0..count).rev() {
+            let (n_in, n_out) = (widths[l], widths[l + 1]);
+            let (below, this) = self.layers.split_at_mut(l);
+            let values = &mut this[0];
+            let grad = &values.output;
+            let dw = sized(&mut values.weight_grad, n_in * n_out);
+            product(
+                dw,
+                n_in,
+                n_out,
+                b,
+                Operand::transposed(&values.input, n_in),
+                Operand::row_major(grad, n_out),
+            );
+            add_penalties(dw, &self.weights.weights[l], l == 0, regularisation);
+            // `burn-flex`'s first-dimension sum: rows added in order onto zeros.
+            let db = sized(&mut values.bias_grad, n_out);
+            db.fill(0.0);
+            for row in grad.chunks_exact(n_out) {
+                for (d, &g) in db.iter_mut().zip(row) {
+                    *d += g;
+                }
+            }
+            let Some(under) = below.last_mut() else { break };
+            // The gradient of the layer below's output, through its dropout and ReLU.
+            let down = sized(&mut under.output, b * n_in);
+            product(
+                down,
+                b,
+                n_in,
+                n_out,
+                Operand::row_major(grad, n_out),
+                Operand::transposed(&self.weights.weights[l], n_out),
+            );
+            if !under.mask.is_empty() {
+                for (g, &m) in down.iter_mut().zip(&under.mask) {
+                    *g *= m;
+                }
+            }
+            for (g, &r) in down.iter_mut().zip(&under.rectified) {
+                if !(r.is_nan() || r > 0.0) {
+                    *g = 0.0;
+                }
+            }
         }
-        let (l1_scale, l2_scale) = (regularisation.l1 as f32, regularisation.l2 as f32);
-        let first_layer = l == 0;
-        for (g, &w) in grad.iter_mut().zip(&self.weights.weights[l]) {
-            let absolute = l1_scale * sign(w);
-            let square = l2_scale * w;
-            *g = if first_layer {
-                // The product is registered last, after the penalties.
-                let penalties = match (l1, l2) {
-                    (true, true) => absolute + (square + square),
-                    (true, false) => absolute,
-                    (false, _) => square + square,
-                };
-                *g + penalties
-            } else {
-                let with_square = if l2 { square + (square + *g) } else { *g };
-                if l1 { absolute + with_square } else { with_square }
-            };
-        }
-        grad
     }
 
     /// `burn-optim`'s Adam on every parameter.
-    fn adam(&mut self, weight_grads: &[Vec<f32>], bias_grads: &[Vec<f32>], learning_rate: f64) {
+    #[inline(always)]
+    fn adam(&mut self, learning_rate: f64) {
         self.steps += 1;
         let t = self.steps;
         let bias_correction_2 = (1.0f32 - BETA_2.powi(t)).sqrt();
@@ -350,12 +380,54 @@ impl ClassifierStepper {
             learning_rate: learning_rate as f32,
         };
         let weights = &mut self.weights;
-        for (l, grad) in weight_grads.iter().enumerate() {
-            update.apply(&mut weights.weights[l], grad, &mut self.weight_moments[l]);
+        for (l, values) in self.layers.iter().enumerate() {
+            update.apply(
+                &mut weights.weights[l],
+                &values.weight_grad,
+                &mut self.weight_moments[l],
+            );
+            update.apply(&mut weights.biases[l], &values.bias_grad, &mut self.bias_moments[l]);
         }
-        for (l, grad) in bias_grads.iter().enumerate() {
-            update.apply(&mut weights.biases[l], grad, &mut self.bias_moments[l]);
-        }
+    }
+}
+
+/// Whether [`ClassifierStepper::step`] may take its AVX-512 build.
+fn wide_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Adds the penalties' terms to a weight gradient `grad` in the order Burn's tape registers
+/// them (`first_layer`: the product's term comes last, after the penalties').
+#[inline(always)]
+fn add_penalties(grad: &mut [f32], weights: &[f32], first_layer: bool, regularisation: &Regularisation) {
+    let (l1, l2) = (regularisation.l1 > 0.0, regularisation.l2 > 0.0);
+    if !l1 && !l2 {
+        return;
+    }
+    let (l1_scale, l2_scale) = (regularisation.l1 as f32, regularisation.l2 as f32);
+    for (entry, &w) in grad.iter_mut().zip(weights) {
+        let absolute = l1_scale * sign(w);
+        let square = l2_scale * w;
+        let g = *entry;
+        *entry = if first_layer {
+            let penalties = match (l1, l2) {
+                (true, true) => absolute + (square + square),
+                (true, false) => absolute,
+                (false, _) => square + square,
+            };
+            g + penalties
+        } else {
+            let with_square = if l2 { square + (square + g) } else { g };
+            if l1 { absolute + with_square } else { with_square }
+        };
     }
 }
 
@@ -368,18 +440,25 @@ struct AdamUpdate {
 }
 
 impl AdamUpdate {
+    #[inline(always)]
     fn apply(&self, params: &mut [f32], grad: &[f32], moments: &mut Moments) {
         let (f1, f2) = (1.0f32 - BETA_1, 1.0f32 - BETA_2);
+        let n = params.len();
+        let first = sized(&mut moments.first, n);
+        let second = sized(&mut moments.second, n);
         if self.first_step {
-            moments.first = grad.iter().map(|&g| g * f1).collect();
-            moments.second = grad.iter().map(|&g| (g * g) * f2).collect();
+            // Burn's first step sets the moments (no decay of zeros, which could flip a sign).
+            for ((m, v), &g) in first.iter_mut().zip(second.iter_mut()).zip(grad) {
+                *m = g * f1;
+                *v = (g * g) * f2;
+            }
         } else {
-            for ((m, v), &g) in moments.first.iter_mut().zip(moments.second.iter_mut()).zip(grad) {
+            for ((m, v), &g) in first.iter_mut().zip(second.iter_mut()).zip(grad) {
                 *m = *m * BETA_1 + g * f1;
                 *v = *v * BETA_2 + (g * g) * f2;
             }
         }
-        for ((p, &m), &v) in params.iter_mut().zip(&moments.first).zip(&moments.second) {
+        for ((p, &m), &v) in params.iter_mut().zip(&*first).zip(&*second) {
             let step = (m * self.combined) / (v.sqrt() + self.epsilon);
             *p -= step * self.learning_rate;
         }
