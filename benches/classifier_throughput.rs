@@ -1,13 +1,15 @@
 //! Training throughput of Lange et al.'s MNIST MLP (784→64→64→10, ReLU then dropout 0.3, L2
-//! 1e-5, Adam lr 1e-3, batch 200) on the CPU (Burn's flex backend): epochs of 50,000 images (250 Adam steps each),
+//! 1e-5, Adam lr 1e-3, batch 200) on the CPU, as `modrepro` trains it (the hand-written step of
+//! `model/classifier_backprop.rs`): epochs of 50,000 images (250 Adam steps each),
 //! MNIST's when data/mnist has it; the per-epoch validation uses 200 images, a small share. Prints a
-//! markdown row and, last, `modrepro_steps_per_second=` for scripts/bench_vs_pytorch.py.
+//! markdown row (and one for the same training through Burn's autodiff, the reference path)
+//! and, last, `modrepro_steps_per_second=` for scripts/bench_vs_pytorch.py.
 //! `cargo bench --bench classifier_throughput [-- EPOCHS]`.
 
 use std::time::Instant;
 
 use burn::tensor::Device;
-use modrepro::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, train};
+use modrepro::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, train, train_with_burn};
 use modrepro::rng::SplitMix64;
 
 fn main() {
@@ -65,10 +67,26 @@ fn main() {
         train_subset: None,
     };
     let device = Device::flex();
+    let data_in = (train_x, train_y);
+    let validation = (valid_x, valid_y);
+    // The same training through Burn's autodiff (the reference the CPU path gives the bits of),
+    // then as `modrepro` trains on the CPU.
+    let started = Instant::now();
+    let reference = train_with_burn(
+        data_in,
+        validation,
+        &init,
+        &regularisation,
+        &training,
+        0,
+        &device,
+        |_| {},
+    );
+    let burn_rate = (reference.epochs * images.div_ceil(200)) as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let trained = train(
-        (train_x, train_y),
-        (valid_x, valid_y),
+        data_in,
+        validation,
         &init,
         &regularisation,
         &training,
@@ -77,8 +95,10 @@ fn main() {
         |_| {},
     );
     let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(trained, reference, "the CPU path gives Burn's bits");
     let steps = trained.epochs * images.div_ceil(200);
     let rate = steps as f64 / seconds;
+    println!("| the same through Burn's autodiff and Adam (flex) | | {burn_rate:.0} steps/s |");
     println!(
         "| Lange MLP 784→64→64→10, batch 200 ({data} images) | {:.2} s/epoch | {rate:.0} steps/s |",
         seconds / trained.epochs as f64

@@ -4,9 +4,12 @@
 //!
 //! Dropout masks and minibatch order come from our own seeded generator, not the backend's, so
 //! a run's numbers depend only on its own seed (runs train on parallel threads).
+//!
+//! On the CPU a step runs as written out in [`super::classifier_backprop`], the same bits as
+//! the Burn program below (autodiff and Adam), which GPU backends run.
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -285,12 +288,10 @@ enum Stepper {
     ByHand(Box<ClassifierStepper>),
     Burn {
         model: Mlp,
-        optimiser: OptimizerAdaptor,
+        optimiser: ModuleOptimizer,
         device: Device,
     },
 }
-
-type OptimizerAdaptor = burn::optim::ModuleOptimizer;
 
 impl Stepper {
     fn new(init: &ClassifierWeights, device: &Device) -> Self {
@@ -353,7 +354,7 @@ impl Stepper {
 #[allow(clippy::too_many_arguments)]
 fn burn_step(
     model: Mlp,
-    optimiser: &mut OptimizerAdaptor,
+    optimiser: &mut ModuleOptimizer,
     device: &Device,
     images: Vec<f32>,
     labels: &[u8],
@@ -395,6 +396,33 @@ fn burn_step(
     }
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     optimiser.step(lr, model, grads)
+}
+
+/// [`train`] through Burn's autodiff and Adam on `device`, CPU included: what
+/// [`train`] runs on GPU backends, and the reference its CPU path gives the bits of (benches
+/// time both).
+#[allow(clippy::too_many_arguments)]
+pub fn train_with_burn(
+    train: (&[f32], &[u8]),
+    validation: (&[f32], &[u8]),
+    init: &ClassifierWeights,
+    regularisation: &Regularisation,
+    training: &ClassifierTraining,
+    seed: u64,
+    device: &Device,
+    on_epoch: impl FnMut(usize),
+) -> TrainedClassifier {
+    let stepper = Stepper::burn(init, device);
+    train_with(
+        stepper,
+        train,
+        validation,
+        init,
+        regularisation,
+        training,
+        seed,
+        on_epoch,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
