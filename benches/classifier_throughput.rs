@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use burn::tensor::Device;
-use modrepro::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, train, train_with_burn};
+use modrepro::model::classifier::{Classification, ClassifierTraining, ClassifierWeights, Regularisation};
 use modrepro::rng::SplitMix64;
 
 fn main() {
@@ -67,33 +67,21 @@ fn main() {
         train_subset: None,
     };
     let device = Device::flex();
-    let data_in = (train_x, train_y);
-    let validation = (valid_x, valid_y);
+    let classification = Classification {
+        train: (train_x, train_y),
+        validation: (valid_x, valid_y),
+        init: &init,
+        regularisation: &regularisation,
+        training: &training,
+        seed: 0,
+    };
     // The same training through Burn's autodiff (the reference the CPU path gives the bits of),
     // then as `modrepro` trains on the CPU.
     let started = Instant::now();
-    let reference = train_with_burn(
-        data_in,
-        validation,
-        &init,
-        &regularisation,
-        &training,
-        0,
-        &device,
-        |_| {},
-    );
+    let reference = classification.train_with_burn(&device, |_| {});
     let burn_rate = (reference.epochs * images.div_ceil(200)) as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let trained = train(
-        data_in,
-        validation,
-        &init,
-        &regularisation,
-        &training,
-        0,
-        &device,
-        |_| {},
-    );
+    let trained = classification.train(&device, |_| {});
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(trained, reference, "the CPU path gives Burn's bits");
     let steps = trained.epochs * images.div_ceil(200);

@@ -16,7 +16,9 @@ use crate::analysis::partition_similarity::element_centric_similarity;
 use crate::analysis::stats::{mean, spearman, standard_error};
 use crate::data::inputs::{DataInput, InputDigests};
 use crate::data::mnist_cache::{LoadedMnist, load};
-use crate::model::classifier::{ClassifierTraining, ClassifierWeights, Regularisation, TrainedClassifier};
+use crate::model::classifier::{
+    Classification, ClassifierTraining, ClassifierWeights, Regularisation, TrainedClassifier,
+};
 use crate::render::figure::{Figure, Legend, Panel, Series};
 use crate::render::table::Table;
 use crate::rng::SplitMix64;
@@ -107,16 +109,15 @@ impl ClassifierRun {
         };
         let data = self.data(data_dir)?;
         let d = &data.data;
-        Ok(crate::model::classifier::train(
-            (&d.train.images, &d.train.labels),
-            (&d.validation.images, &d.validation.labels),
-            &init,
-            &self.regularisation,
+        let classification = Classification {
+            train: (&d.train.images, &d.train.labels),
+            validation: (&d.validation.images, &d.validation.labels),
+            init: &init,
+            regularisation: &self.regularisation,
             training,
-            self.train_seed,
-            device,
-            on_epoch,
-        ))
+            seed: self.train_seed,
+        };
+        Ok(classification.train(device, on_epoch))
     }
 }
 

@@ -290,24 +290,26 @@ enum Stepper {
         model: Mlp,
         optimiser: ModuleOptimizer,
         device: Device,
+        regularisation: Regularisation,
     },
 }
 
 impl Stepper {
-    fn new(init: &ClassifierWeights, device: &Device) -> Self {
+    fn new(init: &ClassifierWeights, regularisation: Regularisation, device: &Device) -> Self {
         if *device == Device::flex() {
-            Self::ByHand(Box::new(ClassifierStepper::new(init)))
+            Self::ByHand(Box::new(ClassifierStepper::new(init, regularisation)))
         } else {
-            Self::burn(init, device)
+            Self::burn(init, regularisation, device)
         }
     }
 
-    fn burn(init: &ClassifierWeights, device: &Device) -> Self {
+    fn burn(init: &ClassifierWeights, regularisation: Regularisation, device: &Device) -> Self {
         let device = device.clone().autodiff();
         Self::Burn {
             model: Mlp::new(init, &device),
             optimiser: AdamConfig::new().with_epsilon(1e-8).init(),
             device,
+            regularisation,
         }
     }
 
@@ -319,45 +321,29 @@ impl Stepper {
     }
 
     /// One Adam step on a minibatch (b images, row-major), dropout masks drawn from `rng`.
-    fn step(
-        &mut self,
-        images: Vec<f32>,
-        labels: &[u8],
-        regularisation: &Regularisation,
-        rng: &mut SplitMix64,
-        lr: f64,
-    ) {
+    fn step(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, lr: f64) {
         match self {
-            Self::ByHand(stepper) => stepper.step(images, labels, regularisation, rng, lr),
+            Self::ByHand(stepper) => stepper.step(images, labels, rng, lr),
             Self::Burn {
                 model,
                 optimiser,
                 device,
+                regularisation,
             } => {
-                let next = burn_step(
-                    model.clone(),
-                    optimiser,
-                    device,
-                    images,
-                    labels,
-                    regularisation,
-                    rng,
-                    lr,
-                );
-                *model = next;
+                let batch = (images, labels);
+                *model = burn_step(model.clone(), optimiser, device, batch, regularisation, rng, lr);
             }
         }
     }
 }
 
-/// [`Stepper::step`] as a Burn program: Burn's autodiff and Adam.
-#[allow(clippy::too_many_arguments)]
+/// [`Stepper::step`] as a Burn program: Burn's autodiff and Adam. `batch`: the images
+/// (row-major) and their labels.
 fn burn_step(
     model: Mlp,
     optimiser: &mut ModuleOptimizer,
     device: &Device,
-    images: Vec<f32>,
-    labels: &[u8],
+    (images, labels): (Vec<f32>, &[u8]),
     regularisation: &Regularisation,
     rng: &mut SplitMix64,
     lr: f64,
@@ -398,116 +384,92 @@ fn burn_step(
     optimiser.step(lr, model, grads)
 }
 
-/// [`train`] through Burn's autodiff and Adam on `device`, CPU included: what
-/// [`train`] runs on GPU backends, and the reference its CPU path gives the bits of (benches
-/// time both).
-#[allow(clippy::too_many_arguments)]
-pub fn train_with_burn(
-    train: (&[f32], &[u8]),
-    validation: (&[f32], &[u8]),
-    init: &ClassifierWeights,
-    regularisation: &Regularisation,
-    training: &ClassifierTraining,
-    seed: u64,
-    device: &Device,
-    on_epoch: impl FnMut(usize),
-) -> TrainedClassifier {
-    let stepper = Stepper::burn(init, device);
-    train_with(
-        stepper,
-        train,
-        validation,
-        init,
-        regularisation,
-        training,
-        seed,
-        on_epoch,
-    )
+/// One classifier's training: its data, initial weights and settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Classification<'a> {
+    /// Training images (row-major, `init.widths[0]` values each) and their labels.
+    pub train: (&'a [f32], &'a [u8]),
+    /// The validation set the plateau and early-stopping rules read.
+    pub validation: (&'a [f32], &'a [u8]),
+    pub init: &'a ClassifierWeights,
+    pub regularisation: &'a Regularisation,
+    pub training: &'a ClassifierTraining,
+    /// The minibatch order's and dropout masks' seed.
+    pub seed: u64,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn train(
-    train: (&[f32], &[u8]),
-    validation: (&[f32], &[u8]),
-    init: &ClassifierWeights,
-    regularisation: &Regularisation,
-    training: &ClassifierTraining,
-    seed: u64,
-    device: &Device,
-    on_epoch: impl FnMut(usize),
-) -> TrainedClassifier {
-    let stepper = Stepper::new(init, device);
-    train_with(
-        stepper,
-        train,
-        validation,
-        init,
-        regularisation,
-        training,
-        seed,
-        on_epoch,
-    )
-}
-
-/// [`train`] with the given way of stepping.
-#[allow(clippy::too_many_arguments)]
-fn train_with(
-    mut stepper: Stepper,
-    train: (&[f32], &[u8]),
-    validation: (&[f32], &[u8]),
-    init: &ClassifierWeights,
-    regularisation: &Regularisation,
-    training: &ClassifierTraining,
-    seed: u64,
-    mut on_epoch: impl FnMut(usize),
-) -> TrainedClassifier {
-    let pixels = init.widths[0];
-    let n = training.train_subset.map_or(train.1.len(), |s| s.min(train.1.len()));
-    let mut rng = SplitMix64::new(seed);
-    let mut lr = training.learning_rate;
-    let mut best = (f64::INFINITY, init.clone(), 0usize);
-    let (mut since_best, mut since_reduce) = (0usize, 0usize);
-    let mut epochs = 0;
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut labels = Vec::with_capacity(training.batch_size);
-    for epoch in 1..=training.max_epochs {
-        for i in (1..n).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
-        for batch in order.chunks(training.batch_size) {
-            let mut x = Vec::with_capacity(batch.len() * pixels);
-            labels.clear();
-            for &k in batch {
-                x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
-                labels.push(train.1[k]);
-            }
-            stepper.step(x, &labels, regularisation, &mut rng, lr);
-        }
-        epochs = epoch;
-        let weights = stepper.weights(&init.widths);
-        let (validation_loss, _) = weights.evaluate(validation.0, validation.1);
-        on_epoch(epoch);
-        if validation_loss < best.0 {
-            best = (validation_loss, weights, epoch);
-            since_best = 0;
-            since_reduce = 0;
-        } else {
-            since_best += 1;
-            since_reduce += 1;
-            if since_reduce > training.plateau_patience {
-                lr *= training.plateau_factor;
-                since_reduce = 0;
-            }
-            if since_best >= training.stopping_patience {
-                break;
-            }
-        }
+impl Classification<'_> {
+    /// Trains on `device` (by hand on the CPU, as a Burn program elsewhere), calling `on_epoch`
+    /// after each epoch.
+    pub fn train(&self, device: &Device, on_epoch: impl FnMut(usize)) -> TrainedClassifier {
+        self.train_with(Stepper::new(self.init, *self.regularisation, device), on_epoch)
     }
-    TrainedClassifier {
-        weights: best.1,
-        epochs,
-        best_epoch: best.2,
-        best_validation_loss: Some(best.0),
+
+    /// [`train`](Self::train) through Burn's autodiff and Adam on `device`, CPU included: what
+    /// runs on GPU backends, and the reference the CPU path gives the bits of (the bench times
+    /// both).
+    pub fn train_with_burn(&self, device: &Device, on_epoch: impl FnMut(usize)) -> TrainedClassifier {
+        self.train_with(Stepper::burn(self.init, *self.regularisation, device), on_epoch)
+    }
+
+    /// [`train`](Self::train) with the given way of stepping.
+    fn train_with(&self, mut stepper: Stepper, mut on_epoch: impl FnMut(usize)) -> TrainedClassifier {
+        let Self {
+            train,
+            validation,
+            init,
+            training,
+            seed,
+            ..
+        } = *self;
+        let pixels = init.widths[0];
+        let n = training.train_subset.map_or(train.1.len(), |s| s.min(train.1.len()));
+        let mut rng = SplitMix64::new(seed);
+        let mut lr = training.learning_rate;
+        let mut best = (f64::INFINITY, init.clone(), 0usize);
+        let (mut since_best, mut since_reduce) = (0usize, 0usize);
+        let mut epochs = 0;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut labels = Vec::with_capacity(training.batch_size);
+        for epoch in 1..=training.max_epochs {
+            for i in (1..n).rev() {
+                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+            }
+            for batch in order.chunks(training.batch_size) {
+                let mut x = Vec::with_capacity(batch.len() * pixels);
+                labels.clear();
+                for &k in batch {
+                    x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
+                    labels.push(train.1[k]);
+                }
+                stepper.step(x, &labels, &mut rng, lr);
+            }
+            epochs = epoch;
+            let weights = stepper.weights(&init.widths);
+            let (validation_loss, _) = weights.evaluate(validation.0, validation.1);
+            on_epoch(epoch);
+            if validation_loss < best.0 {
+                best = (validation_loss, weights, epoch);
+                since_best = 0;
+                since_reduce = 0;
+            } else {
+                since_best += 1;
+                since_reduce += 1;
+                if since_reduce > training.plateau_patience {
+                    lr *= training.plateau_factor;
+                    since_reduce = 0;
+                }
+                if since_best >= training.stopping_patience {
+                    break;
+                }
+            }
+        }
+        TrainedClassifier {
+            weights: best.1,
+            epochs,
+            best_epoch: best.2,
+            best_validation_loss: Some(best.0),
+        }
     }
 }
 
@@ -602,9 +564,9 @@ mod tests {
         ];
         for (dropout, l1, l2) in settings {
             let regularisation = Regularisation { dropout, l1, l2 };
-            let mut by_hand = Stepper::new(&init, &Device::flex());
-            let mut burn = Stepper::burn(&init, &Device::flex());
-            let mut portable = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init)));
+            let mut by_hand = Stepper::new(&init, regularisation, &Device::flex());
+            let mut burn = Stepper::burn(&init, regularisation, &Device::flex());
+            let mut portable = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init, regularisation)));
             assert!(matches!(by_hand, Stepper::ByHand(_)), "the CPU trains by hand");
             let (mut rng_hand, mut rng_burn) = (SplitMix64::new(3), SplitMix64::new(3));
             let mut rng_portable = SplitMix64::new(3);
@@ -612,9 +574,9 @@ mod tests {
                 for (k, start) in (0..n).step_by(batch).enumerate() {
                     let end = (start + batch).min(n);
                     let x = images[start * pixels..end * pixels].to_vec();
-                    by_hand.step(x.clone(), &labels[start..end], &regularisation, &mut rng_hand, lr);
-                    portable.step(x.clone(), &labels[start..end], &regularisation, &mut rng_portable, lr);
-                    burn.step(x, &labels[start..end], &regularisation, &mut rng_burn, lr);
+                    by_hand.step(x.clone(), &labels[start..end], &mut rng_hand, lr);
+                    portable.step(x.clone(), &labels[start..end], &mut rng_portable, lr);
+                    burn.step(x, &labels[start..end], &mut rng_burn, lr);
                     let reference = parameter_bits(&burn.weights(&init.widths));
                     for (name, stepper) in [("by hand", &by_hand), ("by hand, portable build", &portable)] {
                         let bits = parameter_bits(&stepper.weights(&init.widths));
@@ -675,16 +637,15 @@ mod tests {
             l1: 0.0,
             l2: 1e-5,
         };
-        let trained = train(
-            (&images[800..], &labels[200..]),
-            (&images[..800], &labels[..200]),
-            &init,
-            &reg,
-            &training,
-            7,
-            &Device::flex(),
-            |_| {},
-        );
+        let trained = Classification {
+            train: (&images[800..], &labels[200..]),
+            validation: (&images[..800], &labels[..200]),
+            init: &init,
+            regularisation: &reg,
+            training: &training,
+            seed: 7,
+        }
+        .train(&Device::flex(), |_| {});
         let (after, accuracy) = trained.weights.evaluate(&images[..800], &labels[..200]);
         assert!(
             after < before && accuracy > 0.95,

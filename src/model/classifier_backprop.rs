@@ -28,6 +28,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::classifier::{ClassifierWeights, Regularisation};
+use super::sized;
 use crate::rng::SplitMix64;
 
 /// Burn's Adam defaults (`AdamConfig`), with the ε the classifier sets.
@@ -137,16 +138,11 @@ struct LayerValues {
     bias_grad: Vec<f32>,
 }
 
-/// Resizes `buffer` to `len`; its contents are then unspecified (callers overwrite every entry).
-fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    buffer.resize(len, 0.0);
-    &mut buffer[..len]
-}
-
 /// The classifier's parameters and optimiser state, trained one minibatch at a time.
 #[derive(Debug)]
 pub struct ClassifierStepper {
     weights: ClassifierWeights,
+    regularisation: Regularisation,
     weight_moments: Vec<Moments>,
     bias_moments: Vec<Moments>,
     steps: i32,
@@ -157,10 +153,11 @@ pub struct ClassifierStepper {
 }
 
 impl ClassifierStepper {
-    pub fn new(init: &ClassifierWeights) -> Self {
+    pub fn new(init: &ClassifierWeights, regularisation: Regularisation) -> Self {
         let count = init.weights.len();
         Self {
             weights: init.clone(),
+            regularisation,
             weight_moments: vec![Moments::default(); count],
             bias_moments: vec![Moments::default(); count],
             steps: 0,
@@ -172,10 +169,10 @@ impl ClassifierStepper {
 
     /// A stepper that never takes the AVX-512 build (to test it against).
     #[cfg(test)]
-    pub fn portable(init: &ClassifierWeights) -> Self {
+    pub fn portable(init: &ClassifierWeights, regularisation: Regularisation) -> Self {
         Self {
             wide: false,
-            ..Self::new(init)
+            ..Self::new(init, regularisation)
         }
     }
 
@@ -188,55 +185,35 @@ impl ClassifierStepper {
     ///
     /// On CPUs with AVX-512 the elementwise passes run compiled for it: nothing is fused or
     /// reordered (Rust never contracts `a * b + c`), so the bits are the same (tested).
-    pub fn step(
-        &mut self,
-        images: Vec<f32>,
-        labels: &[u8],
-        regularisation: &Regularisation,
-        rng: &mut SplitMix64,
-        learning_rate: f64,
-    ) {
+    pub fn step(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
         #[cfg(target_arch = "x86_64")]
         if self.wide {
             // SAFETY: `wide` is set only where the CPU has these features.
-            unsafe { self.step_wide(images, labels, regularisation, rng, learning_rate) };
+            unsafe { self.step_wide(images, labels, rng, learning_rate) };
             return;
         }
-        self.step_body(images, labels, regularisation, rng, learning_rate);
+        self.step_body(images, labels, rng, learning_rate);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    fn step_wide(
-        &mut self,
-        images: Vec<f32>,
-        labels: &[u8],
-        regularisation: &Regularisation,
-        rng: &mut SplitMix64,
-        learning_rate: f64,
-    ) {
-        self.step_body(images, labels, regularisation, rng, learning_rate);
+    fn step_wide(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
+        self.step_body(images, labels, rng, learning_rate);
     }
 
     #[inline(always)]
-    fn step_body(
-        &mut self,
-        images: Vec<f32>,
-        labels: &[u8],
-        regularisation: &Regularisation,
-        rng: &mut SplitMix64,
-        learning_rate: f64,
-    ) {
-        self.forward(images, labels.len(), regularisation, rng);
+    fn step_body(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
+        self.forward(images, labels.len(), rng);
         self.logits_gradient(labels);
-        self.backward(labels.len(), regularisation);
+        self.backward(labels.len());
         self.adam(learning_rate);
     }
 
     /// The logits (b × classes) into the output layer's `output`, keeping what the backward
     /// pass needs.
     #[inline(always)]
-    fn forward(&mut self, images: Vec<f32>, b: usize, regularisation: &Regularisation, rng: &mut SplitMix64) {
+    fn forward(&mut self, images: Vec<f32>, b: usize, rng: &mut SplitMix64) {
+        let regularisation = self.regularisation;
         let widths = &self.weights.widths;
         let count = self.weights.weights.len();
         let keep = 1.0 - regularisation.dropout;
@@ -317,7 +294,8 @@ impl ClassifierStepper {
     /// The gradients of the mean cross-entropy plus the penalties, per weight and bias, from
     /// the logits' gradient in the output layer's `output`.
     #[inline(always)]
-    fn backward(&mut self, b: usize, regularisation: &Regularisation) {
+    fn backward(&mut self, b: usize) {
+        let regularisation = &self.regularisation;
         let widths = &self.weights.widths;
         let count = self.weights.weights.len();
         for l in (0..count).rev() {

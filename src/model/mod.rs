@@ -45,6 +45,13 @@ pub struct AutoencoderLossTerms {
     pub weight: f64,
 }
 
+/// Resizes a kept buffer to `len` without clearing it: its contents are then unspecified, so
+/// every caller overwrites each entry before reading it.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    &mut buffer[..len]
+}
+
 /// PyTorch's default `nn.Linear` initialisation, uniform on ±1/√fan_in, drawn from our own
 /// generator so that it is the same on every backend and every Burn version.
 pub fn uniform_fan_in(rng: &mut SplitMix64, count: usize, fan_in: usize) -> Vec<f32> {

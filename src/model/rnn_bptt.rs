@@ -18,6 +18,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use super::rate_rnn::{ALPHA, NOISE_SD};
+use super::sized;
 use crate::data::krause_tasks::Trial;
 use crate::rng::SplitMix64;
 
@@ -77,13 +78,6 @@ pub struct Workspace {
     drive: Vec<f32>,
     rates: Vec<f32>,
     state_gradients: Vec<f32>,
-}
-
-/// Resizes `buffer` to `len`; its contents are then unspecified, so every caller overwrites
-/// each entry before reading it.
-fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    buffer.resize(len, 0.0);
-    &mut buffer[..len]
 }
 
 /// The loss on `trials` (all of one length) with network noise drawn from `rng`, and its gradient.
