@@ -546,7 +546,7 @@ mod tests {
 
     #[test]
     fn the_hand_written_step_gives_the_burn_programs_bits() {
-        // Lange's sizes (the products cross burn-flex's threading threshold), a last batch
+        // Lange's sizes, a last batch
         // smaller than the rest, and each penalty alone and together with dropout.
         let mut rng = SplitMix64::new(9);
         let (n, pixels, batch) = (560, 784, 200);

@@ -10,13 +10,14 @@
 //!
 //! What "the same order" takes, read off Burn 0.22's sources:
 //! - The products call `gemm::gemm` exactly as `burn-flex`'s `matmul` does (its strides for
-//!   the transposed operands of the backward pass, α = 0, β = 1), on one thread: `burn-flex`
-//!   runs the first layer's products on threads, and gemm splits them across threads without
-//!   changing a sum's order (the same bits, tested), but a run here already has its own core.
+//!   the transposed operands of the backward pass, α = 0, β = 1), on one thread, as
+//!   `burn-flex` does when built without its `rayon` feature (as here). With that feature it
+//!   runs the first layer's products on gemm's threads, which split the output, not a sum: I
+//!   tried it, and the bits are the same and each run slower, since a run already has a core.
 //! - The cross-entropy's gradient follows Burn's `log_softmax` (max-shifted log-sum-exp) and its
 //!   autodiff rules: d logits = −(1/b)·y + ((1/b) · (1/Σe)) · e. The row sums Σe are taken by
-//!   `burn-flex`'s own `sum_dim` (its SIMD order depends on the CPU), everything else is
-//!   elementwise.
+//!   `burn-flex`'s own `sum_dim`, whose order depends on its build (sequential here, SIMD
+//!   lanes with its `simd` feature); everything else is elementwise.
 //! - A weight's gradient adds its contributions in the order Burn's tape registers them: the
 //!   tape runs deepest operation first, and among the operations at depth 1 (the penalties'
 //!   `abs` and `w · w`, and the first layer's product, whose input is not tracked) in the order
