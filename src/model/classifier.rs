@@ -281,7 +281,6 @@ pub struct TrainedClassifier {
     pub best_validation_loss: Option<f64>,
 }
 
-/// Trains one network. `train`/`validation` are (images [n × 784], labels).
 /// How minibatches train: by hand on the CPU, or as a Burn program (GPU backends, and the
 /// reference the hand-written path is tested against bit for bit).
 enum Stepper {

@@ -101,9 +101,15 @@ fn product(out: &mut [f32], m: usize, n: usize, k: usize, lhs: Operand<'_>, rhs:
     }
 }
 
-/// `burn-flex`'s `relu`: NaN passes through.
+/// Whether `burn-flex`'s `relu` keeps x (NaN passes through), and its backward the gradient
+/// where the ReLU's output is x.
+fn relu_keeps(x: f32) -> bool {
+    x.is_nan() || x > 0.0
+}
+
+/// `burn-flex`'s `relu`.
 fn relu(x: f32) -> f32 {
-    if x.is_nan() || x > 0.0 { x } else { 0.0 }
+    if relu_keeps(x) { x } else { 0.0 }
 }
 
 /// `burn-flex`'s `sign`: 0 for 0 and NaN.
@@ -339,7 +345,7 @@ impl ClassifierStepper {
                 }
             }
             for (g, &r) in down.iter_mut().zip(&under.rectified) {
-                if !(r.is_nan() || r > 0.0) {
+                if !relu_keeps(r) {
                     *g = 0.0;
                 }
             }
@@ -373,12 +379,7 @@ impl ClassifierStepper {
 /// Whether [`ClassifierStepper::step`] may take its AVX-512 build.
 fn wide_available() -> bool {
     #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-    }
+    return super::avx512_available();
     #[cfg(not(target_arch = "x86_64"))]
     false
 }

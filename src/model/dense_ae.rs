@@ -145,7 +145,7 @@ impl DenseAutoencoder {
         gradient: &mut [f32],
     ) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if super::dense_ae_avx512::available() {
+        if super::avx512_available() {
             // SAFETY: the CPU has AVX-512 F and DQ, AVX2 and FMA, checked just above.
             return unsafe { self.loss_and_gradient_avx512::<WITH_LOSS>(parameters, loss, workspace, gradient) };
         }
@@ -821,7 +821,7 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn the_avx512_and_portable_builds_agree_bit_for_bit() {
-        if !super::super::dense_ae_avx512::available() {
+        if !super::super::avx512_available() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
         }
@@ -854,7 +854,7 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn the_avx512_layer_finishes_signed_zeros_and_nans_as_the_portable_one() {
-        if !super::super::dense_ae_avx512::available() {
+        if !super::super::avx512_available() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
         }

@@ -19,15 +19,6 @@ use std::arch::x86_64::*;
 
 use super::dense_ae::{Finish, Layer};
 
-/// Whether this CPU runs these kernels (AVX-512 F and DQ, with AVX2 and FMA for the code
-/// around them).
-pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-}
-
 /// Output rows of one block of [`combine_rows`].
 const ROWS: usize = 4;
 /// 16-lane registers per row of one block of [`combine_rows`] (32 columns).

@@ -45,6 +45,17 @@ pub struct AutoencoderLossTerms {
     pub weight: f64,
 }
 
+/// Whether this CPU runs the AVX-512 builds of the dense autoencoder's kernels
+/// ([`dense_ae_avx512`]) and of the Lange training step ([`classifier_backprop`]): AVX-512 F
+/// and DQ, with AVX2 and FMA for the code around them.
+#[cfg(target_arch = "x86_64")]
+fn avx512_available() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+}
+
 /// Resizes a kept buffer to `len` without clearing it: its contents are then unspecified, so
 /// every caller overwrites each entry before reading it.
 fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
