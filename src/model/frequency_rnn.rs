@@ -191,42 +191,66 @@ fn forward(shape: &Shape, values: &[f64], activation: Activation, inputs: &[Vec<
     let p = blocks(shape, values);
     let steps = inputs.len();
     let (mut a, mut h, mut y) = (vec![0.0; steps * n], vec![0.0; steps * n], vec![0.0; steps * no]);
+    // Only the recurrent sums wait on the step before; the input sums of every step are taken
+    // first and the readout after, side by side over units or steps. Every value is the same
+    // sum in the same order as one step at a time gives it (the reference in the tests).
+    //
+    // Σ_c W_in[r][c] x_t[c] from −0.0 in order of c (as `Iterator::sum` adds), units side by
+    // side: W_inᵀ makes each input's weights one contiguous row.
+    let w_in_transposed: Vec<f64> = (0..n * ni).map(|k| p.w_in[(k % n) * ni + k / n]).collect();
+    let mut input_sums = vec![-0.0; steps * n];
+    for (sums, x) in input_sums.chunks_exact_mut(n).zip(inputs) {
+        for (column, &xc) in w_in_transposed.chunks_exact(n).zip(x) {
+            sums.iter_mut().zip(column).for_each(|(s, &w)| *s += w * xc);
+        }
+    }
+    let bias: Vec<f64> = p.b_rec.iter().zip(p.b_in).map(|(r, i)| r + i).collect();
     // Wᵀ, so that the recurrent sums of several units are added side by side (below).
     let w_transposed: Vec<f64> = (0..n * n).map(|k| p.w[(k % n) * n + k / n]).collect();
     let mut recurrent = vec![0.0; n];
     for t in 0..steps {
+        let (before, now) = a.split_at_mut(t * n);
+        let a_t = &mut now[..n];
+        let input_t = &input_sums[t * n..(t + 1) * n];
         if t > 0 {
             // Σ_c W[r][c] h_{t−1}[c] of every unit r, each a running sum over c in order from
-            // −0.0, as `Iterator::sum` adds (the bits of the one-unit-at-a-time loop, tested);
-            // one unit's sum alone is a chain of dependent additions.
+            // −0.0, as `Iterator::sum` adds; one unit's sum alone is a chain of dependent
+            // additions.
+            let _ = before;
             recurrent.fill(-0.0);
             add_unit_sums(&mut recurrent, &[(&w_transposed, &h[(t - 1) * n..t * n])]);
-        }
-        for r in 0..n {
-            let mut s = p.b_rec[r] + p.b_in[r];
-            if t > 0 {
-                s += recurrent[r];
+            for (((a, &b), &rec), &inp) in a_t.iter_mut().zip(&bias).zip(&recurrent).zip(input_t) {
+                *a = b + rec + inp;
             }
-            s += p.w_in[r * ni..(r + 1) * ni]
-                .iter()
-                .zip(&inputs[t])
-                .map(|(w, v)| w * v)
-                .sum::<f64>();
-            a[t * n + r] = s;
-            h[t * n + r] = match activation {
-                Activation::Linear => s,
-                Activation::Relu => s.max(0.0),
-            };
+        } else {
+            for ((a, &b), &inp) in a_t.iter_mut().zip(&bias).zip(input_t) {
+                *a = b + inp;
+            }
         }
-        let ht = &h[t * n..(t + 1) * n];
+        let h_t = &mut h[t * n..(t + 1) * n];
+        match activation {
+            Activation::Linear => h_t.copy_from_slice(a_t),
+            Activation::Relu => h_t.iter_mut().zip(&*a_t).for_each(|(h, &a)| *h = a.max(0.0)),
+        }
+    }
+    // y_t = b_out + Σ_r W_out[o][r] h_t[r] (the sum from −0.0 in order of r), four steps side
+    // by side: their sums do not wait on each other.
+    let mut t0 = 0;
+    while t0 < steps {
+        let width = (steps - t0).min(4);
         for o in 0..no {
-            y[t * no + o] = p.b_out[o]
-                + p.w_out[o * n..(o + 1) * n]
-                    .iter()
-                    .zip(ht)
-                    .map(|(w, v)| w * v)
-                    .sum::<f64>();
+            let row = &p.w_out[o * n..(o + 1) * n];
+            let mut acc = [-0.0f64; 4];
+            for (r, &w) in row.iter().enumerate() {
+                for (i, acc) in acc.iter_mut().enumerate().take(width) {
+                    *acc += w * h[(t0 + i) * n + r];
+                }
+            }
+            for (i, acc) in acc.iter().enumerate().take(width) {
+                y[(t0 + i) * no + o] = p.b_out[o] + acc;
+            }
         }
+        t0 += width;
     }
     Trace { a, h, y }
 }
@@ -303,48 +327,66 @@ fn loss_and_gradient_portable(
             grad[idx] = 2.0 * factor * values[idx];
         }
     }
-    // δ_{t+1} = ∂L/∂a_{t+1}, carried backwards.
-    let mut delta_next = vec![0.0; n];
-    let mut delta = vec![0.0; n];
-    // Every step's δ, for W's gradient after the loop.
+    // Only Wᵀδ_{t+1} waits on the step after; every other term of every step is taken before
+    // or after the loop, side by side over units, each gradient entry and each δ receiving the
+    // same terms in the same order as the one-step-at-a-time reference in the tests.
+    //
+    // The readout's gradient: from the last step back, b_out += dy_t, W_out[o] += dy_t[o] h_t.
+    for o in 0..no {
+        let mut b_out = grad[at[5] + o];
+        let w_out = &mut grad[at[4] + o * n..at[4] + (o + 1) * n];
+        for t in (0..steps).rev() {
+            let dyo = dy[t * no + o];
+            b_out += dyo;
+            add_scaled(w_out, &trace.h[t * n..(t + 1) * n], dyo);
+        }
+        grad[at[5] + o] = b_out;
+    }
+    // Each unit's δ starts from its direct terms, then adds the readout's rows (W_outᵀ dy_t),
+    // then (in the loop) Wᵀ δ_{t+1}, one product at a time.
     let mut deltas = vec![0.0; steps * n];
-    for t in (0..steps).rev() {
+    for (t, delta) in deltas.chunks_exact_mut(n).enumerate() {
         let ht = &trace.h[t * n..(t + 1) * n];
+        for (g, &h) in delta.iter_mut().zip(ht) {
+            *g = 2.0 * objective.activity * h / per_unit + 4.0 * objective.positivity * h.min(0.0) / per_unit;
+        }
         let dyt = &dy[t * no..(t + 1) * no];
-        for o in 0..no {
-            grad[at[5] + o] += dyt[o];
-            for r in 0..n {
-                grad[at[4] + o * n + r] += dyt[o] * ht[r];
+        for (row, &d) in p.w_out.chunks_exact(n).zip(dyt) {
+            delta.iter_mut().zip(row).for_each(|(g, &w)| *g += w * d);
+        }
+    }
+    for t in (0..steps).rev() {
+        let (now, later) = deltas.split_at_mut((t + 1) * n);
+        let delta = &mut now[t * n..];
+        if t + 1 < steps {
+            add_unit_sums(delta, &[(p.w, &later[..n])]);
+        }
+        if activation == Activation::Relu {
+            for (g, &a) in delta.iter_mut().zip(&trace.a[t * n..(t + 1) * n]) {
+                *g *= f64::from(a > 0.0);
             }
         }
-        // Each unit's sum starts from its direct terms, then adds the readout's rows, then
-        // Wᵀ δ_{t+1}, one product at a time; units side by side in blocks.
-        for (r, g) in delta.iter_mut().enumerate() {
-            *g = 2.0 * objective.activity * ht[r] / per_unit + 4.0 * objective.positivity * ht[r].min(0.0) / per_unit;
+    }
+    // The biases' and W_in's gradients, from the last step back; W_in's a column (one input's
+    // weights, strided in the flat vector) at a time.
+    let mut column = vec![0.0; n];
+    for t in (0..steps).rev() {
+        let delta = &deltas[t * n..(t + 1) * n];
+        add_scaled(&mut grad[at[1]..at[2]], delta, 1.0);
+        add_scaled(&mut grad[at[3]..at[4]], delta, 1.0);
+    }
+    for c in 0..ni {
+        for (r, v) in column.iter_mut().enumerate() {
+            *v = grad[at[2] + r * ni + c];
         }
-        let from_later: &[(&[f64], &[f64])] = if t + 1 < steps {
-            &[(p.w_out, dyt), (p.w, &delta_next)]
-        } else {
-            &[(p.w_out, dyt)]
-        };
-        add_unit_sums(&mut delta, from_later);
-        for (r, g) in delta.iter_mut().enumerate() {
-            let slope = match activation {
-                Activation::Linear => 1.0,
-                Activation::Relu => f64::from(trace.a[t * n + r] > 0.0),
-            };
-            *g *= slope;
-        }
-        for r in 0..n {
-            let d = delta[r];
-            grad[at[1] + r] += d;
-            grad[at[3] + r] += d;
-            for (c, x) in sequence.inputs[t].iter().enumerate().take(ni) {
-                grad[at[2] + r * ni + c] += d * x;
+        for t in (0..steps).rev() {
+            if let Some(&xc) = sequence.inputs[t].get(c) {
+                add_scaled(&mut column, &deltas[t * n..(t + 1) * n], xc);
             }
         }
-        deltas[t * n..(t + 1) * n].copy_from_slice(&delta);
-        std::mem::swap(&mut delta, &mut delta_next);
+        for (r, v) in column.iter().enumerate() {
+            grad[at[2] + r * ni + c] = *v;
+        }
     }
     // W's gradient: += δ_t h_{t−1}ᵀ from the last step back, summed in registers block by
     // block (one pass over W per step had been a fifth of a step); each entry gets the same
@@ -391,6 +433,13 @@ fn add_block_sums<const W: usize>(sums: &mut [f64], start: usize, pairs: &[(&[f6
         }
     }
     sums[start..start + W].copy_from_slice(&acc);
+}
+
+/// `sums[r] += x[r] · factor` for every r (a bias's gradient with factor 1: `d · 1.0` is `d`,
+/// the same bits as adding `d`).
+#[inline(always)]
+fn add_scaled(sums: &mut [f64], x: &[f64], factor: f64) {
+    sums.iter_mut().zip(x).for_each(|(s, &v)| *s += v * factor);
 }
 
 /// What training produced.
@@ -608,8 +657,9 @@ mod tests {
         (terms, grad)
     }
 
-    fn assert_same_bits(shape: Shape, activation: Activation) {
-        let (w, seq) = (perturbed(shape, 11), task());
+    fn assert_same_bits(shape: Shape, activation: Activation, steps: usize) {
+        let w = perturbed(shape, 11);
+        let seq = sequence(Drive::AtTargets, (2.3, 4.1), TimeBase { steps, dt: 0.1 });
         let (terms, grad) = loss_and_gradient(&w, activation, &OBJECTIVE, &seq);
         let (reference_terms, reference_grad) = reference_loss_and_gradient(&w, activation, &OBJECTIVE, &seq);
         let bits = |g: &[f64]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -637,7 +687,10 @@ mod tests {
                 outputs: 2,
             };
             for activation in [Activation::Linear, Activation::Relu] {
-                assert_same_bits(shape, activation);
+                // Readouts four steps side by side: whole blocks only, and a last partial one.
+                for steps in [40, 43] {
+                    assert_same_bits(shape, activation, steps);
+                }
             }
         }
     }
