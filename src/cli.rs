@@ -379,6 +379,9 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
         ),
         show_progress: !cli.quiet,
     };
+    // Analyses that split into independent pieces run them on rayon's pool: `--jobs` threads,
+    // like the training. (Already built only if an earlier command in this process did.)
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build_global();
     let mut results: Vec<ArtefactResult> = Vec::new();
     let mut unavailable: Vec<(LoadedSpec, Unavailable)> = Vec::new();
     for loaded in &specs {

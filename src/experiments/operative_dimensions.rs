@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::stats::{components_for, median, median_absolute_deviation};
@@ -344,9 +345,16 @@ impl AnalysisSettings {
         let x0 = vec![0.0; n];
         let states = self.sampling_states(net);
         let (operative, operative_spectrum) = left_singular(&local_column_dimensions(&net.w, n, &states, ALPHA), n);
+        // The locations' searches, the curve's evaluations and the naive searches are
+        // independent of each other: they run on rayon's pool (`--jobs` threads), so that a
+        // network analysed while the other cores have nothing left to do gets their help.
+        // Results are gathered in order, so they do not depend on the threads.
         let local_rows: Vec<Vec<f64>> = states
-            .iter()
-            .flat_map(|x| local_row_dimensions(&net.w, n, x, ALPHA, &self.rows))
+            .par_iter()
+            .map(|x| local_row_dimensions(&net.w, n, x, ALPHA, &self.rows))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten()
             .collect();
         let (row_dims, row_spectrum) = left_singular(&local_rows, n);
         let naive_row_shares = self.naive_row_shares(net, &states);
@@ -392,22 +400,26 @@ impl AnalysisSettings {
         };
         // Rank 0 of every curve: the network with no recurrence, costed as every rank is.
         let zero_cost = cost_of(&vec![0.0; n * n]);
-        let mut curve = Vec::new();
-        for (method, basis, by_rows) in [
+        let evaluations: Vec<(&str, &Vec<Vec<f64>>, bool, usize)> = [
             ("operative_columns", &operative, false),
             ("operative_rows", &row_dims, true),
             ("svd", &svd, false),
             ("random_locations", &random, false),
-        ] {
-            for &k in &self.ranks {
+        ]
+        .into_iter()
+        .flat_map(|(method, basis, by_rows)| self.ranks.iter().map(move |&k| (method, basis, by_rows, k)))
+        .collect();
+        let curve = evaluations
+            .par_iter()
+            .map(|&(method, basis, by_rows, k)| {
                 let reduced = if by_rows {
                     project_rows(&net.w, n, basis, k)
                 } else {
                     project_columns(&net.w, n, basis, k)
                 };
-                curve.push((method.to_string(), k, cost_of(&reduced), distance_of(&reduced)));
-            }
-        }
+                (method.to_string(), k, cost_of(&reduced), distance_of(&reduced))
+            })
+            .collect();
         AnalysisOutput {
             operative_spectrum,
             row_spectrum,
@@ -428,12 +440,14 @@ impl AnalysisSettings {
         let n = net.n;
         let gram = gram(&net.w, n);
         let mut rng = SplitMix64::derive(self.noise_seed, 31);
+        // The random starts drawn in order of location first, then the searches side by side.
+        let starts: Vec<Vec<f64>> = states.iter().map(|_| (0..n).map(|_| rng.normal()).collect()).collect();
         states
-            .iter()
-            .map(|x| {
+            .par_iter()
+            .zip(starts)
+            .map(|(x, start)| {
                 let r: Vec<f64> = x.iter().map(|&v| tanh(v)).collect();
                 let (_, exact) = best_direction(&gram, &r);
-                let start: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
                 let (_, naive) = local_ascent(&gram, &r, start, 1000);
                 if exact > 0.0 { (naive / exact).sqrt() } else { 1.0 }
             })
@@ -1066,5 +1080,34 @@ mod kind_tests {
             serde_json::from_value::<KrauseOutput>(json).unwrap(),
             KrauseOutput::Trained(trained)
         );
+    }
+}
+
+#[cfg(test)]
+mod thread_tests {
+    use super::*;
+    use crate::model::rnn_training::initial_network;
+
+    #[test]
+    fn the_analysis_does_not_depend_on_the_threads_it_runs_on() {
+        let net = initial_network(Task::SineWave, 0.5, 7);
+        let settings = AnalysisSettings {
+            analysis_version: ANALYSIS_VERSION,
+            task: Task::SineWave,
+            ranks: vec![3, 40],
+            eval_repeats: 1,
+            sampling_repeats: 1,
+            noise_seed: 2,
+            rows: RowSearch {
+                max_dims: 3,
+                relative_floor: 1e-2,
+            },
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            // serde_json with float_roundtrip writes every f64 exactly: equal text is equal bits.
+            serde_json::to_string(&pool.install(|| settings.analyse(&net))).unwrap()
+        };
+        assert_eq!(on(1), on(3));
     }
 }
