@@ -68,14 +68,13 @@ pub struct Gradient {
     pub w_out: Vec<f32>,
 }
 
-/// The large per-iteration buffers (inputs, drives, rates and state gradients of every step:
+/// The large per-iteration buffers (inputs, rates and state gradients of every step:
 /// ≈ 18 MB each at the authors' batch), kept from one training iteration to the next. Fresh
 /// ones cost page faults and the kernel's zeroing on every iteration (≈ 13 % of a Krause
 /// training step).
 #[derive(Debug, Default)]
 pub struct Workspace {
     inputs: Vec<f32>,
-    drive: Vec<f32>,
     rates: Vec<f32>,
     state_gradients: Vec<f32>,
 }
@@ -98,15 +97,15 @@ pub fn loss_and_gradient_in(
     workspace: &mut Workspace,
 ) -> (f32, Gradient) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
         return unsafe { loss_and_gradient_avx2(p, trials, rng, workspace) };
     }
     loss_and_gradient_body(p, trials, rng, workspace)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn loss_and_gradient_avx2(
     p: &Parameters,
     trials: &[Trial],
@@ -128,12 +127,10 @@ fn loss_and_gradient_body(
     let rows = batch * steps;
     let alpha = ALPHA as f32;
     let w = MatRef::from_row_major_slice(&p.w, n, n);
-    let b_in = MatRef::from_row_major_slice(&p.b, n, ni);
 
     // Inputs of every step, step-major rows (row t·B + b is trial b at step t), as the rates.
     let Workspace {
         inputs,
-        drive,
         rates,
         state_gradients,
     } = workspace;
@@ -150,6 +147,7 @@ fn loss_and_gradient_body(
     {
         *slot = value;
     }
+    let inputs_flat = &*inputs;
     let inputs = MatRef::from_row_major_slice(inputs, rows, ni);
 
     // Forward. `rates` holds R_t for every step (each step's rows written before they are
@@ -157,20 +155,19 @@ fn loss_and_gradient_body(
     let rates = sized(rates, rows * n);
     let mut x = vec![0f32; batch * n];
     let mut noise = vec![0f32; batch * n];
-    let drive = sized(drive, rows * n);
-    // α U Bᵀ for every step at once: one product (it replaces every entry).
-    matmul(
-        MatMut::from_row_major_slice_mut(drive, rows, n),
-        Accum::Replace,
-        inputs,
-        b_in.transpose(),
-        alpha,
-        Par::Seq,
-    );
+    let mut drive = vec![0f32; batch * n];
+    let b_transposed: Vec<f32> = (0..ni * n).map(|k| p.b[(k % n) * ni + k / n]).collect();
     for t in 0..steps {
         rng.fill_normal_f32(&mut noise, ALPHA * NOISE_SD);
         let step = t * batch * n..(t + 1) * batch * n;
-        for ((x, e), d) in x.iter_mut().zip(&noise).zip(&drive[step.clone()]) {
+        input_drive(
+            &mut drive,
+            &b_transposed,
+            &inputs_flat[t * batch * ni..(t + 1) * batch * ni],
+            n,
+            alpha,
+        );
+        for ((x, e), d) in x.iter_mut().zip(&noise).zip(&drive) {
             *x = (1.0 - alpha) * *x + d + e;
         }
         if t > 0 {
@@ -294,6 +291,29 @@ fn loss_and_gradient_body(
     )
 }
 
+/// One step's α U_t Bᵀ (batch × n, row-major) from `b_transposed` (Bᵀ, inputs × n) and the
+/// step's inputs (batch × inputs), with the bits of faer's product of all steps at once, which
+/// this replaces (an 18 MB buffer per integration iteration, written and read back): with one
+/// input faer scales the input by α and multiplies (its rank-one update); with more, each
+/// entry is a fused multiply–add over the inputs in order from +0, then times α (its matrix
+/// product). Tested against faer's product.
+#[inline(always)]
+fn input_drive(drive: &mut [f32], b_transposed: &[f32], inputs: &[f32], n: usize, alpha: f32) {
+    let ni = b_transposed.len() / n;
+    for (row, u) in drive.chunks_exact_mut(n).zip(inputs.chunks_exact(ni)) {
+        if ni == 1 {
+            let scaled = alpha * u[0];
+            row.iter_mut().zip(b_transposed).for_each(|(d, &b)| *d = b * scaled);
+        } else {
+            row.fill(0.0);
+            for (column, &ui) in b_transposed.chunks_exact(n).zip(u) {
+                row.iter_mut().zip(column).for_each(|(d, &b)| *d = b.mul_add(ui, *d));
+            }
+            row.iter_mut().for_each(|d| *d *= alpha);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +367,42 @@ mod tests {
         assert_eq!(fast.0.to_bits(), portable.0.to_bits());
         let bits = |g: &Gradient| -> Vec<u32> { g.w.iter().chain(&g.b).chain(&g.w_out).map(|v| v.to_bits()).collect() };
         assert_eq!(bits(&fast.1), bits(&portable.1));
+    }
+
+    #[test]
+    fn each_step_s_input_drive_has_the_bits_of_faer_s_product_over_all_steps() {
+        let mut rng = SplitMix64::new(9);
+        let (n, batch, steps, alpha) = (100, 7, 5, 0.1f32);
+        for ni in [1, 2, 5] {
+            let b: Vec<f32> = (0..n * ni).map(|_| rng.normal() as f32).collect();
+            let inputs: Vec<f32> = (0..steps * batch * ni).map(|_| rng.normal() as f32).collect();
+            let mut all = vec![0f32; steps * batch * n];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut all, steps * batch, n),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&inputs, steps * batch, ni),
+                MatRef::from_row_major_slice(&b, n, ni).transpose(),
+                alpha,
+                Par::Seq,
+            );
+            let b_transposed: Vec<f32> = (0..ni * n).map(|k| b[(k % n) * ni + k / n]).collect();
+            let mut step = vec![0f32; batch * n];
+            for t in 0..steps {
+                input_drive(
+                    &mut step,
+                    &b_transposed,
+                    &inputs[t * batch * ni..(t + 1) * batch * ni],
+                    n,
+                    alpha,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&step),
+                    bits(&all[t * batch * n..(t + 1) * batch * n]),
+                    "{ni} inputs, step {t}"
+                );
+            }
+        }
     }
 
     #[test]
