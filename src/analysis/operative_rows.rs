@@ -17,17 +17,43 @@ use faer::{Mat, Side};
 use crate::model::portable_tanh::tanh;
 
 /// f(v) = (vᵀAv)(vᵀb)² for unit v; Δf = α√f.
+#[inline(always)]
 fn objective(a: &[f64], b: &[f64], v: &[f64]) -> f64 {
-    let m = b.len();
+    let mut av = vec![0.0; b.len()];
+    matvec(a, v, &mut av);
     let mut quad = 0.0;
-    for i in 0..m {
-        let row: f64 = (0..m).map(|j| a[i * m + j] * v[j]).sum();
-        quad += v[i] * row;
+    for (x, row) in v.iter().zip(&av) {
+        quad += x * row;
     }
     let dot: f64 = b.iter().zip(v).map(|(x, y)| x * y).sum();
     quad * dot * dot
 }
 
+/// out = A v (A m × m, row-major), each row's sum from −0.0 in order of j, as
+/// `Iterator::sum` adds; four rows side by side, since one row's sum is a chain of dependent
+/// additions (the same bits as one row at a time).
+#[inline(always)]
+fn matvec(a: &[f64], v: &[f64], out: &mut [f64]) {
+    let m = v.len();
+    let mut rows = a.chunks_exact(m).zip(out.iter_mut());
+    while rows.len() >= 4 {
+        let block: [(&[f64], &mut f64); 4] = std::array::from_fn(|_| rows.next().expect("four rows left"));
+        let mut acc = [-0.0f64; 4];
+        for (j, &vj) in v.iter().enumerate() {
+            for (acc, (row, _)) in acc.iter_mut().zip(&block) {
+                *acc += row[j] * vj;
+            }
+        }
+        for (acc, (_, out)) in acc.into_iter().zip(block) {
+            *out = acc;
+        }
+    }
+    for (row, out) in rows {
+        *out = row.iter().zip(v).map(|(x, y)| x * y).sum();
+    }
+}
+
+#[inline(always)]
 fn normalised(mut v: Vec<f64>) -> Vec<f64> {
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm > 0.0 {
@@ -38,13 +64,44 @@ fn normalised(mut v: Vec<f64>) -> Vec<f64> {
 
 /// Riemannian gradient ascent on the unit sphere with backtracking, from `v`: a local
 /// optimiser (the "naive" search from a random start, and the polish of the exact one).
+///
+/// Compiled for AVX-512 (or AVX2) too, chosen at run time, as is [`best_direction`]: nothing
+/// is fused or reordered, so every build gives the same bits (tested against the reference).
 pub fn local_ascent(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX-512 F and AVX2 (checked just above).
+        return unsafe { local_ascent_avx512(a, b, v, iterations) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { local_ascent_avx2(a, b, v, iterations) };
+    }
+    local_ascent_body(a, b, v, iterations)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+fn local_ascent_avx512(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
+    local_ascent_body(a, b, v, iterations)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn local_ascent_avx2(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
+    local_ascent_body(a, b, v, iterations)
+}
+
+#[inline(always)]
+fn local_ascent_body(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
     let m = b.len();
     let mut v = normalised(v);
     let mut value = objective(a, b, &v);
     let mut step = 1.0;
+    let mut av = vec![0.0; m];
     for _ in 0..iterations {
-        let av: Vec<f64> = (0..m).map(|i| (0..m).map(|j| a[i * m + j] * v[j]).sum()).collect();
+        matvec(a, &v, &mut av);
         let quad: f64 = v.iter().zip(&av).map(|(x, y)| x * y).sum();
         let dot: f64 = b.iter().zip(&v).map(|(x, y)| x * y).sum();
         let grad: Vec<f64> = (0..m)
@@ -79,6 +136,33 @@ pub fn local_ascent(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Ve
 
 /// The global maximiser of f over unit v ∈ ℝᵐ (see the module comment), with its value.
 pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX-512 F and AVX2 (checked just above).
+        return unsafe { best_direction_avx512(a, b) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { best_direction_avx2(a, b) };
+    }
+    best_direction_body(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+fn best_direction_avx512(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
+    best_direction_body(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn best_direction_avx2(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
+    best_direction_body(a, b)
+}
+
+#[inline(always)]
+fn best_direction_body(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
     let m = b.len();
     let eigen = Mat::<f64>::from_fn(m, m, |i, j| a[i * m + j])
         .self_adjoint_eigen(Side::Lower)
@@ -86,21 +170,6 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
     let lambda: Vec<f64> = (0..m).map(|i| eigen.S()[i]).collect(); // ascending
     let p = eigen.U();
     let beta: Vec<f64> = (0..m).map(|i| (0..m).map(|k| p[(k, i)] * b[k]).sum()).collect();
-    // f along the curve, in eigen-coordinates c = β/(μ − λ).
-    let along = |mu: f64| -> f64 {
-        let (mut quad, mut dot, mut norm) = (0.0, 0.0, 0.0);
-        for i in 0..m {
-            let c = beta[i] / (mu - lambda[i]);
-            quad += lambda[i] * c * c;
-            dot += beta[i] * c;
-            norm += c * c;
-        }
-        if norm > 0.0 && norm.is_finite() {
-            quad * dot * dot / (norm * norm)
-        } else {
-            f64::NEG_INFINITY
-        }
-    };
     // μ = 2vᵀAv lies in [2λ_min, 2λ_max]; search every interval between the poles λᵢ there.
     let top = lambda[m - 1].max(0.0);
     let mut breaks: Vec<f64> = lambda.clone();
@@ -120,10 +189,11 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
             continue;
         }
         let mut bracket = (f64::NEG_INFINITY, f64::NAN, lo, hi);
-        for k in 1..SAMPLES {
-            let s = k as f64 / SAMPLES as f64;
-            let mu = lo + width * (0.5 - 0.5 * (std::f64::consts::PI * s).cos());
-            let value = along(mu);
+        let mus: [f64; SAMPLES - 1] = std::array::from_fn(|i| {
+            let s = (i + 1) as f64 / SAMPLES as f64;
+            lo + width * (0.5 - 0.5 * (std::f64::consts::PI * s).cos())
+        });
+        for (mu, value) in mus.into_iter().zip(along_curve(&beta, &lambda, mus)) {
             if value > bracket.0 {
                 let d = width / SAMPLES as f64 * 1.6;
                 bracket = (value, mu, (mu - d).max(lo), (mu + d).min(hi));
@@ -132,25 +202,36 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
         brackets.push(bracket);
     }
     brackets.sort_by(|x, y| y.0.total_cmp(&x.0));
+    brackets.truncate(REFINED);
+    // Golden-section refinement of the brackets side by side (each its own search; a missing
+    // bracket's lanes search an empty interval and are not read).
+    let (mut x0, mut x1) = ([0.0; REFINED], [0.0; REFINED]);
+    for (k, &(_, _, lo, hi)) in brackets.iter().enumerate() {
+        (x0[k], x1[k]) = (lo, hi);
+    }
+    let g = 0.5 * (5f64.sqrt() - 1.0);
+    for _ in 0..50 {
+        let a1: [f64; REFINED] = std::array::from_fn(|k| x1[k] - g * (x1[k] - x0[k]));
+        let a2: [f64; REFINED] = std::array::from_fn(|k| x0[k] + g * (x1[k] - x0[k]));
+        let points: [f64; 2 * REFINED] = std::array::from_fn(|k| if k < REFINED { a1[k] } else { a2[k - REFINED] });
+        let values = along_curve(&beta, &lambda, points);
+        for k in 0..REFINED {
+            if values[k] > values[REFINED + k] {
+                x1[k] = a2[k];
+            } else {
+                x0[k] = a1[k];
+            }
+        }
+    }
+    let refined: [f64; REFINED] = std::array::from_fn(|k| 0.5 * (x0[k] + x1[k]));
+    let refined_values = along_curve(&beta, &lambda, refined);
     let (mut best_mu, mut best) = (f64::NAN, f64::NEG_INFINITY);
-    for &(value, mu, lo, hi) in brackets.iter().take(REFINED) {
+    for (k, &(value, mu, _, _)) in brackets.iter().enumerate() {
         if value > best {
             (best, best_mu) = (value, mu);
         }
-        let (mut x0, mut x1) = (lo, hi);
-        let g = 0.5 * (5f64.sqrt() - 1.0);
-        for _ in 0..50 {
-            let (a1, a2) = (x1 - g * (x1 - x0), x0 + g * (x1 - x0));
-            if along(a1) > along(a2) {
-                x1 = a2;
-            } else {
-                x0 = a1;
-            }
-        }
-        let refined = 0.5 * (x0 + x1);
-        let value = along(refined);
-        if value > best {
-            (best, best_mu) = (value, refined);
+        if refined_values[k] > best {
+            (best, best_mu) = (refined_values[k], refined[k]);
         }
     }
     let from_curve: Vec<f64> = if best_mu.is_finite() {
@@ -169,7 +250,31 @@ pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
         .into_iter()
         .max_by(|x, y| objective(a, b, x).total_cmp(&objective(a, b, y)))
         .expect("candidates");
-    local_ascent(a, b, start, 50)
+    local_ascent_body(a, b, start, 50)
+}
+
+/// f along the curve v(μ) at each of `L` values of μ: in eigen-coordinates c = β/(μ − λ),
+/// f = (Σλc²)(Σβc)²/(Σc²)², each sum from 0 in order of i, −∞ where Σc² is 0 or not finite.
+/// The values of μ go side by side (each one's sums are chains of dependent additions, and
+/// its divisions independent of the others'): the same bits as one at a time.
+#[inline(always)]
+fn along_curve<const L: usize>(beta: &[f64], lambda: &[f64], mu: [f64; L]) -> [f64; L] {
+    let (mut quad, mut dot, mut norm) = ([0.0f64; L], [0.0f64; L], [0.0f64; L]);
+    for (&b, &l) in beta.iter().zip(lambda) {
+        for k in 0..L {
+            let c = b / (mu[k] - l);
+            quad[k] += l * c * c;
+            dot[k] += b * c;
+            norm[k] += c * c;
+        }
+    }
+    std::array::from_fn(|k| {
+        if norm[k] > 0.0 && norm[k].is_finite() {
+            quad[k] * dot[k] * dot[k] / (norm[k] * norm[k])
+        } else {
+            f64::NEG_INFINITY
+        }
+    })
 }
 
 /// WᵀW (n × n, row-major), whose quadratic form is ‖Wv‖².
@@ -263,6 +368,180 @@ pub fn project_rows(w: &[f64], n: usize, basis: &[Vec<f64>], k: usize) -> Vec<f6
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
+
+    // The search as first written (one μ, one row at a time): the reference the side-by-side
+    // version must match bit for bit.
+    /// f(v) = (vᵀAv)(vᵀb)² for unit v; Δf = α√f.
+    fn reference_objective(a: &[f64], b: &[f64], v: &[f64]) -> f64 {
+        let m = b.len();
+        let mut quad = 0.0;
+        for i in 0..m {
+            let row: f64 = (0..m).map(|j| a[i * m + j] * v[j]).sum();
+            quad += v[i] * row;
+        }
+        let dot: f64 = b.iter().zip(v).map(|(x, y)| x * y).sum();
+        quad * dot * dot
+    }
+
+    /// Riemannian gradient ascent on the unit sphere with backtracking, from `v`: a local
+    /// optimiser (the "naive" search from a random start, and the polish of the exact one).
+    fn reference_local_ascent(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
+        let m = b.len();
+        let mut v = normalised(v);
+        let mut value = reference_objective(a, b, &v);
+        let mut step = 1.0;
+        for _ in 0..iterations {
+            let av: Vec<f64> = (0..m).map(|i| (0..m).map(|j| a[i * m + j] * v[j]).sum()).collect();
+            let quad: f64 = v.iter().zip(&av).map(|(x, y)| x * y).sum();
+            let dot: f64 = b.iter().zip(&v).map(|(x, y)| x * y).sum();
+            let grad: Vec<f64> = (0..m)
+                .map(|i| 2.0 * dot * dot * av[i] + 2.0 * quad * dot * b[i])
+                .collect();
+            let radial: f64 = grad.iter().zip(&v).map(|(g, x)| g * x).sum();
+            let tangent: Vec<f64> = grad.iter().zip(&v).map(|(g, x)| g - radial * x).collect();
+            let size = tangent.iter().map(|t| t * t).sum::<f64>().sqrt();
+            if size <= 1e-15 * value.max(1e-300) {
+                break;
+            }
+            let mut improved = false;
+            for _ in 0..60 {
+                let candidate = normalised(v.iter().zip(&tangent).map(|(x, t)| x + step * t / size).collect());
+                let new = reference_objective(a, b, &candidate);
+                if new > value {
+                    let gain = new - value;
+                    v = candidate;
+                    value = new;
+                    step *= 2.0;
+                    improved = gain > 1e-14 * value;
+                    break;
+                }
+                step *= 0.5;
+            }
+            if !improved {
+                break;
+            }
+        }
+        (v, value)
+    }
+
+    /// The global maximiser of f over unit v ∈ ℝᵐ (see the module comment), with its value.
+    fn reference_best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
+        let m = b.len();
+        let eigen = Mat::<f64>::from_fn(m, m, |i, j| a[i * m + j])
+            .self_adjoint_eigen(Side::Lower)
+            .expect("a symmetric matrix has an eigendecomposition");
+        let lambda: Vec<f64> = (0..m).map(|i| eigen.S()[i]).collect(); // ascending
+        let p = eigen.U();
+        let beta: Vec<f64> = (0..m).map(|i| (0..m).map(|k| p[(k, i)] * b[k]).sum()).collect();
+        // f along the curve, in eigen-coordinates c = β/(μ − λ).
+        let along = |mu: f64| -> f64 {
+            let (mut quad, mut dot, mut norm) = (0.0, 0.0, 0.0);
+            for i in 0..m {
+                let c = beta[i] / (mu - lambda[i]);
+                quad += lambda[i] * c * c;
+                dot += beta[i] * c;
+                norm += c * c;
+            }
+            if norm > 0.0 && norm.is_finite() {
+                quad * dot * dot / (norm * norm)
+            } else {
+                f64::NEG_INFINITY
+            }
+        };
+        // μ = 2vᵀAv lies in [2λ_min, 2λ_max]; search every interval between the poles λᵢ there.
+        let top = lambda[m - 1].max(0.0);
+        let mut breaks: Vec<f64> = lambda.clone();
+        breaks.push(2.0 * top + 1e-9 * (1.0 + top));
+        breaks.insert(0, 2.0 * lambda[0].min(0.0) - 1e-9 * (1.0 + top));
+        breaks.sort_by(f64::total_cmp);
+        breaks.dedup_by(|x, y| (*x - *y).abs() <= 1e-13 * (1.0 + top));
+        // Sample every interval, points crowding towards the poles where f changes fastest, then
+        // refine the few most promising by golden section (f is smooth inside an interval).
+        const SAMPLES: usize = 12;
+        const REFINED: usize = 4;
+        let mut brackets: Vec<(f64, f64, f64, f64)> = Vec::new(); // (value, μ, lo, hi)
+        for pair in breaks.windows(2) {
+            let (lo, hi) = (pair[0], pair[1]);
+            let width = hi - lo;
+            if width <= 0.0 {
+                continue;
+            }
+            let mut bracket = (f64::NEG_INFINITY, f64::NAN, lo, hi);
+            for k in 1..SAMPLES {
+                let s = k as f64 / SAMPLES as f64;
+                let mu = lo + width * (0.5 - 0.5 * (std::f64::consts::PI * s).cos());
+                let value = along(mu);
+                if value > bracket.0 {
+                    let d = width / SAMPLES as f64 * 1.6;
+                    bracket = (value, mu, (mu - d).max(lo), (mu + d).min(hi));
+                }
+            }
+            brackets.push(bracket);
+        }
+        brackets.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let (mut best_mu, mut best) = (f64::NAN, f64::NEG_INFINITY);
+        for &(value, mu, lo, hi) in brackets.iter().take(REFINED) {
+            if value > best {
+                (best, best_mu) = (value, mu);
+            }
+            let (mut x0, mut x1) = (lo, hi);
+            let g = 0.5 * (5f64.sqrt() - 1.0);
+            for _ in 0..50 {
+                let (a1, a2) = (x1 - g * (x1 - x0), x0 + g * (x1 - x0));
+                if along(a1) > along(a2) {
+                    x1 = a2;
+                } else {
+                    x0 = a1;
+                }
+            }
+            let refined = 0.5 * (x0 + x1);
+            let value = along(refined);
+            if value > best {
+                (best, best_mu) = (value, refined);
+            }
+        }
+        let from_curve: Vec<f64> = if best_mu.is_finite() {
+            let c: Vec<f64> = (0..m).map(|i| beta[i] / (best_mu - lambda[i])).collect();
+            (0..m).map(|k| (0..m).map(|i| p[(k, i)] * c[i]).sum()).collect()
+        } else {
+            b.to_vec()
+        };
+        // The curve's limits (μ → ±∞: v ∝ b; μ → λᵢ: v = pᵢ) as candidates too, then polish.
+        let mut candidates = vec![normalised(from_curve), normalised(b.to_vec())];
+        let strongest = (0..m)
+            .max_by(|&i, &j| (lambda[i] * beta[i] * beta[i]).total_cmp(&(lambda[j] * beta[j] * beta[j])))
+            .expect("m ≥ 1");
+        candidates.push((0..m).map(|k| p[(k, strongest)]).collect());
+        let start = candidates
+            .into_iter()
+            .max_by(|x, y| reference_objective(a, b, x).total_cmp(&reference_objective(a, b, y)))
+            .expect("candidates");
+        reference_local_ascent(a, b, start, 50)
+    }
+
+    #[test]
+    fn side_by_side_evaluations_give_the_one_at_a_time_bits() {
+        for (m, seed) in [(1, 3), (2, 4), (5, 5), (7, 6), (30, 8), (100, 9)] {
+            let (a, b) = random_problem(m, seed);
+            let bits = |(v, f): (Vec<f64>, f64)| (v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), f.to_bits());
+            assert_eq!(
+                bits(best_direction(&a, &b)),
+                bits(reference_best_direction(&a, &b)),
+                "m = {m}"
+            );
+            assert_eq!(
+                bits(best_direction_body(&a, &b)),
+                bits(reference_best_direction(&a, &b)),
+                "m = {m}"
+            );
+            let start: Vec<f64> = (0..m).map(|i| (i as f64 * 0.7).sin()).collect();
+            assert_eq!(
+                bits(local_ascent(&a, &b, start.clone(), 200)),
+                bits(reference_local_ascent(&a, &b, start, 200)),
+                "m = {m}"
+            );
+        }
+    }
 
     fn random_problem(m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
         let mut rng = SplitMix64::new(seed);
