@@ -363,50 +363,6 @@ fn check_work(cli: &Cli, specs: &[LoadedSpec]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The lines an artefact's outcome prints when it ends.
-fn print_outcome(loaded: &LoadedSpec, outcome: &ArtefactOutcome, cli: &Cli, shard: Option<Shard>) {
-    match outcome {
-        ArtefactOutcome::Done(result) => {
-            eprintln!(
-                "  {} {} {} ({} cached, {} trained{}) in {:.1} s → {}",
-                loaded.id,
-                result.runs,
-                if result.runs == 1 { "run" } else { "runs" },
-                result.stats.hits,
-                result.stats.trained,
-                if result.summary_cached {
-                    "; measurements cached"
-                } else {
-                    ""
-                },
-                result.seconds,
-                cli.outputs.join(&result.files[0]).display()
-            );
-            for note in result.notes.iter().filter(|n| n.contains("diverged and are left out")) {
-                eprintln!("  warning: {note}");
-            }
-            for check in result.checks.iter().filter(|c| !c.passed) {
-                eprintln!("  warning: {}", crate::pipeline::describe_check(check));
-            }
-        }
-        ArtefactOutcome::Sharded { runs, stats } => {
-            let shard = shard.expect("only a sharded run returns Sharded");
-            eprintln!(
-                "  shard {}/{}: {runs} {} ({} cached, {} trained) of {}; run without --shard to render",
-                shard.index + 1,
-                shard.count,
-                if *runs == 1 { "run" } else { "runs" },
-                stats.hits,
-                stats.trained,
-                loaded.id
-            )
-        }
-        ArtefactOutcome::Unavailable(loaded, reason) => {
-            eprintln!("  {} skipped ({}): {}", loaded.id, reason.status(), reason.message());
-        }
-    }
-}
-
 fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> anyhow::Result<ExitCode> {
     let specs = load_targets(cli, targets)?;
     check_work(cli, &specs)?;
@@ -426,63 +382,55 @@ fn run(cli: &Cli, targets: &[String], shard: Option<Shard>, verify: bool) -> any
     // Analyses that split into independent pieces run them on rayon's pool: `--jobs` threads,
     // like the training. (Already built only if an earlier command in this process did.)
     let _ = rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build_global();
-    // Two artefacts side by side (with two or more jobs): when one is down to its last run,
-    // the next one's runs take the idle cores. Training threads stay within `--jobs` across
-    // both (`training_slots`); what each artefact computes does not depend on it.
-    crate::training_slots::limit(options.jobs);
-    let side_by_side = if options.jobs >= 2 { 2 } else { 1 };
-    let outcomes: Vec<std::sync::Mutex<Option<anyhow::Result<ArtefactOutcome>>>> =
-        specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let (next, failed) = (
-        std::sync::atomic::AtomicUsize::new(0),
-        std::sync::atomic::AtomicBool::new(false),
-    );
-    // Each artefact's lines are printed together.
-    let printing = std::sync::Mutex::new(());
-    std::thread::scope(|scope| {
-        for _ in 0..side_by_side.min(specs.len()) {
-            scope.spawn(|| {
-                loop {
-                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
-                        return;
-                    }
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(loaded) = specs.get(k) else { return };
-                    {
-                        let _lines = printing.lock().unwrap_or_else(|p| p.into_inner());
-                        eprintln!(
-                            "{} ({}, {}): {}",
-                            loaded.id,
-                            loaded.spec.figure,
-                            cli.profile.name(),
-                            loaded.spec.title
-                        );
-                    }
-                    let outcome =
-                        run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()));
-                    match &outcome {
-                        Ok(outcome) => {
-                            let _lines = printing.lock().unwrap_or_else(|p| p.into_inner());
-                            print_outcome(loaded, outcome, cli, shard);
-                        }
-                        Err(_) => failed.store(true, std::sync::atomic::Ordering::SeqCst),
-                    }
-                    *outcomes[k].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-                }
-            });
-        }
-    });
     let mut results: Vec<ArtefactResult> = Vec::new();
     let mut unavailable: Vec<(LoadedSpec, Unavailable)> = Vec::new();
-    // In the order of the specs (the first error, if any, is returned).
-    for outcome in outcomes {
-        let Some(outcome) = outcome.into_inner().unwrap_or_else(|p| p.into_inner()) else {
-            continue; // not started: an earlier artefact failed
-        };
-        match outcome? {
-            ArtefactOutcome::Done(result) => results.push(*result),
-            ArtefactOutcome::Sharded { .. } => {}
-            ArtefactOutcome::Unavailable(loaded, reason) => unavailable.push((*loaded, reason)),
+    for loaded in &specs {
+        eprintln!(
+            "{} ({}, {}): {}",
+            loaded.id,
+            loaded.spec.figure,
+            cli.profile.name(),
+            loaded.spec.title
+        );
+        match run_artefact(loaded, &options).with_context(|| format!("running {}", loaded.path.display()))? {
+            ArtefactOutcome::Done(result) => {
+                eprintln!(
+                    "  {} {} ({} cached, {} trained{}) in {:.1} s → {}",
+                    result.runs,
+                    if result.runs == 1 { "run" } else { "runs" },
+                    result.stats.hits,
+                    result.stats.trained,
+                    if result.summary_cached {
+                        "; measurements cached"
+                    } else {
+                        ""
+                    },
+                    result.seconds,
+                    cli.outputs.join(&result.files[0]).display()
+                );
+                for note in result.notes.iter().filter(|n| n.contains("diverged and are left out")) {
+                    eprintln!("  warning: {note}");
+                }
+                for check in result.checks.iter().filter(|c| !c.passed) {
+                    eprintln!("  warning: {}", crate::pipeline::describe_check(check));
+                }
+                results.push(*result);
+            }
+            ArtefactOutcome::Sharded { runs, stats } => {
+                let shard = shard.expect("only a sharded run returns Sharded");
+                eprintln!(
+                    "  shard {}/{}: {runs} {} ({} cached, {} trained); run without --shard to render",
+                    shard.index + 1,
+                    shard.count,
+                    if runs == 1 { "run" } else { "runs" },
+                    stats.hits,
+                    stats.trained
+                )
+            }
+            ArtefactOutcome::Unavailable(loaded, reason) => {
+                eprintln!("  skipped ({}): {}", reason.status(), reason.message());
+                unavailable.push((*loaded, reason));
+            }
         }
     }
     if results.is_empty() && unavailable.is_empty() {

@@ -208,9 +208,7 @@ impl Training<'_> {
                         loop {
                             let c = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let Some(chunk) = chunks.get(c) else { return Ok(()) };
-                            let trained: Vec<RunOutput> = crate::training_slots::with_permits(threads, || {
-                                train_chunk(experiment, runs, chunk, device, threads, &bar)
-                            })?;
+                            let trained: Vec<RunOutput> = train_chunk(experiment, runs, chunk, device, threads, &bar)?;
                             for (&k, output) in chunk.iter().zip(&trained) {
                                 cache.store(&runs[k].key, &runs[k].recipe, output).map_err(|e| {
                                     anyhow::anyhow!(

@@ -24,7 +24,6 @@ pub mod render;
 pub mod rng;
 pub mod slurm;
 pub mod spec;
-pub mod training_slots;
 pub mod verify;
 
 /// Bumped whenever a change alters any number the harness produces (a generator, an
