@@ -40,7 +40,7 @@ pub struct TheoryCheck {
 }
 
 /// Number of directions and their offset, as in the authors' check.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AngleGrid {
     pub n_angles: usize,
     pub offset: f64,
@@ -89,14 +89,10 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
 
     let mut worst_slack = f64::INFINITY;
     let mut worst_angle = 0.0;
-    for k in 0..grid.n_angles {
-        let theta = k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset;
-        let w = [theta.cos(), theta.sin()];
+    let directions = directions(grid);
+    for (&theta, &w) in directions.angles.iter().zip(&directions.units) {
         let quad = w[0] * w[0] * s[0][0] + 2.0 * w[0] * w[1] * s[0][1] + w[1] * w[1] * s[1][1];
-        let support = centred
-            .iter()
-            .map(|p| w[0] * p[0] + w[1] * p[1])
-            .fold(f64::INFINITY, f64::min);
+        let support = support(&centred, w);
         let slack = support * support - quad;
         if slack < worst_slack {
             worst_slack = slack;
@@ -114,6 +110,45 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
         s_matrix: s,
         worst_angle,
     })
+}
+
+/// The grid's angles and their unit vectors (cos θ, sin θ): the default grid's computed once
+/// per process (the point sets' generation checks thousands of candidate sets against it).
+#[derive(Clone)]
+struct Directions {
+    angles: Vec<f64>,
+    units: Vec<[f64; 2]>,
+}
+
+fn directions(grid: AngleGrid) -> std::borrow::Cow<'static, Directions> {
+    static DEFAULT: std::sync::OnceLock<Directions> = std::sync::OnceLock::new();
+    let compute = |grid: AngleGrid| {
+        let angles: Vec<f64> = (0..grid.n_angles)
+            .map(|k| k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset)
+            .collect();
+        let units = angles.iter().map(|theta| [theta.cos(), theta.sin()]).collect();
+        Directions { angles, units }
+    };
+    if grid == AngleGrid::default() {
+        std::borrow::Cow::Borrowed(DEFAULT.get_or_init(|| compute(grid)))
+    } else {
+        std::borrow::Cow::Owned(compute(grid))
+    }
+}
+
+/// min over the points of w · p, four running minima side by side. The minimum of a set does
+/// not depend on the order it is taken in, except which of −0 and +0 a tie keeps, and the
+/// support is only ever squared.
+fn support(points: &[[f64; 2]], w: [f64; 2]) -> f64 {
+    let mut lowest = [f64::INFINITY; 4];
+    let mut chunks = points.chunks_exact(4);
+    for chunk in &mut chunks {
+        for (low, p) in lowest.iter_mut().zip(chunk) {
+            *low = low.min(w[0] * p[0] + w[1] * p[1]);
+        }
+    }
+    let rest = chunks.remainder().iter().map(|p| w[0] * p[0] + w[1] * p[1]);
+    lowest.into_iter().chain(rest).fold(f64::INFINITY, f64::min)
 }
 
 /// Points on the boundary of the ellipse vᵀS⁻¹v = 1 around `mean`, for plotting. Uses
@@ -139,6 +174,87 @@ pub fn ellipse_outline(check: &TheoryCheck, n: usize) -> Vec<[f64; 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The check as first written (angles computed per call, one running minimum).
+    /// Checks the two-source condition.
+    fn reference_check(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryCheck, TheoryError> {
+        if points.len() < 2 {
+            return Err(TheoryError::TooFewSamples(points.len()));
+        }
+        if let Some(i) = points.iter().position(|p| !p[0].is_finite() || !p[1].is_finite()) {
+            return Err(TheoryError::NonFinite(i));
+        }
+        let n = points.len() as f64;
+        let mean = [
+            points.iter().map(|p| p[0]).sum::<f64>() / n,
+            points.iter().map(|p| p[1]).sum::<f64>() / n,
+        ];
+        let centred: Vec<[f64; 2]> = points.iter().map(|p| [p[0] - mean[0], p[1] - mean[1]]).collect();
+        let extreme = |d: usize| {
+            let lo = centred.iter().map(|p| p[d]).fold(f64::INFINITY, f64::min);
+            let hi = centred.iter().map(|p| p[d]).fold(f64::NEG_INFINITY, f64::max);
+            lo.abs().min(hi.abs())
+        };
+        let (e1, e2) = (extreme(0), extreme(1));
+        let c = centred.iter().map(|p| p[0] * p[1]).sum::<f64>() / n;
+        let s = [[e1 * e1, -c], [-c, e2 * e2]];
+
+        let mut worst_slack = f64::INFINITY;
+        let mut worst_angle = 0.0;
+        for k in 0..grid.n_angles {
+            let theta = k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset;
+            let w = [theta.cos(), theta.sin()];
+            let quad = w[0] * w[0] * s[0][0] + 2.0 * w[0] * w[1] * s[0][1] + w[1] * w[1] * s[1][1];
+            let support = centred
+                .iter()
+                .map(|p| w[0] * p[0] + w[1] * p[1])
+                .fold(f64::INFINITY, f64::min);
+            let slack = support * support - quad;
+            if slack < worst_slack {
+                worst_slack = slack;
+                worst_angle = theta;
+            }
+        }
+        Ok(TheoryCheck {
+            verdict: if worst_slack < 0.0 {
+                Verdict::Mixed
+            } else {
+                Verdict::Modular
+            },
+            mixing_energy_gain: -worst_slack,
+            mean,
+            s_matrix: s,
+            worst_angle,
+        })
+    }
+
+    #[test]
+    fn the_precomputed_grid_and_split_minimum_give_the_reference_bits() {
+        let mut rng = crate::rng::SplitMix64::new(12);
+        for (n, grid) in [
+            (2, AngleGrid::default()),
+            (7, AngleGrid::default()),
+            (29, AngleGrid::default()),
+            (
+                30,
+                AngleGrid {
+                    n_angles: 37,
+                    offset: 0.2,
+                },
+            ),
+        ] {
+            for _ in 0..20 {
+                let points: Vec<[f64; 2]> = (0..n).map(|_| [rng.uniform(), rng.uniform()]).collect();
+                let (got, want) = (
+                    check_two_sources(&points, grid).unwrap(),
+                    reference_check(&points, grid).unwrap(),
+                );
+                assert_eq!(got.verdict, want.verdict);
+                assert_eq!(got.mixing_energy_gain.to_bits(), want.mixing_energy_gain.to_bits());
+                assert_eq!(got.worst_angle.to_bits(), want.worst_angle.to_bits());
+            }
+        }
+    }
 
     fn square_corners() -> Vec<[f64; 2]> {
         vec![[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
