@@ -16,13 +16,12 @@ use faer::{Mat, Side};
 
 use crate::model::portable_tanh::tanh;
 
-/// f(v) = (vᵀAv)(vᵀb)² for unit v; Δf = α√f.
+/// f(v) = (vᵀAv)(vᵀb)² for unit v; Δf = α√f. `av` is scratch for A v (length m).
 #[inline(always)]
-fn objective(a: &[f64], b: &[f64], v: &[f64]) -> f64 {
-    let mut av = vec![0.0; b.len()];
-    matvec(a, v, &mut av);
+fn objective(a: &[f64], b: &[f64], v: &[f64], av: &mut [f64]) -> f64 {
+    matvec(a, v, av);
     let mut quad = 0.0;
-    for (x, row) in v.iter().zip(&av) {
+    for (x, row) in v.iter().zip(av.iter()) {
         quad += x * row;
     }
     let dot: f64 = b.iter().zip(v).map(|(x, y)| x * y).sum();
@@ -69,7 +68,7 @@ fn normalised(mut v: Vec<f64>) -> Vec<f64> {
 /// is fused or reordered, so every build gives the same bits (tested against the reference).
 pub fn local_ascent(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
+    if crate::model::avx512_available() {
         // SAFETY: the CPU has AVX-512 F and AVX2 (checked just above).
         return unsafe { local_ascent_avx512(a, b, v, iterations) };
     }
@@ -97,9 +96,9 @@ fn local_ascent_avx2(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (V
 fn local_ascent_body(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (Vec<f64>, f64) {
     let m = b.len();
     let mut v = normalised(v);
-    let mut value = objective(a, b, &v);
+    let (mut av, mut scratch) = (vec![0.0; m], vec![0.0; m]);
+    let mut value = objective(a, b, &v, &mut scratch);
     let mut step = 1.0;
-    let mut av = vec![0.0; m];
     for _ in 0..iterations {
         matvec(a, &v, &mut av);
         let quad: f64 = v.iter().zip(&av).map(|(x, y)| x * y).sum();
@@ -116,7 +115,7 @@ fn local_ascent_body(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (V
         let mut improved = false;
         for _ in 0..60 {
             let candidate = normalised(v.iter().zip(&tangent).map(|(x, t)| x + step * t / size).collect());
-            let new = objective(a, b, &candidate);
+            let new = objective(a, b, &candidate, &mut scratch);
             if new > value {
                 let gain = new - value;
                 v = candidate;
@@ -137,7 +136,7 @@ fn local_ascent_body(a: &[f64], b: &[f64], v: Vec<f64>, iterations: usize) -> (V
 /// The global maximiser of f over unit v ∈ ℝᵐ (see the module comment), with its value.
 pub fn best_direction(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
+    if crate::model::avx512_available() {
         // SAFETY: the CPU has AVX-512 F and AVX2 (checked just above).
         return unsafe { best_direction_avx512(a, b) };
     }
@@ -246,9 +245,10 @@ fn best_direction_body(a: &[f64], b: &[f64]) -> (Vec<f64>, f64) {
         .max_by(|&i, &j| (lambda[i] * beta[i] * beta[i]).total_cmp(&(lambda[j] * beta[j] * beta[j])))
         .expect("m ≥ 1");
     candidates.push((0..m).map(|k| p[(k, strongest)]).collect());
+    let mut scratch = vec![0.0; m];
     let start = candidates
         .into_iter()
-        .max_by(|x, y| objective(a, b, x).total_cmp(&objective(a, b, y)))
+        .max_by(|x, y| objective(a, b, x, &mut scratch).total_cmp(&objective(a, b, y, &mut scratch)))
         .expect("candidates");
     local_ascent_body(a, b, start, 50)
 }
@@ -563,7 +563,7 @@ mod tests {
             let scan = (0..100_000)
                 .map(|k| {
                     let t = std::f64::consts::PI * k as f64 / 100_000.0;
-                    objective(&a, &b, &[t.cos(), t.sin()])
+                    objective(&a, &b, &[t.cos(), t.sin()], &mut [0.0; 2])
                 })
                 .fold(f64::NEG_INFINITY, f64::max);
             assert!(exact >= scan * (1.0 - 1e-9), "seed {seed}: {exact} < {scan}");
@@ -577,7 +577,12 @@ mod tests {
                     std::f64::consts::PI * i as f64 / 400.0,
                     std::f64::consts::PI * j as f64 / 400.0,
                 );
-                scan = scan.max(objective(&a, &b, &[th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()]));
+                scan = scan.max(objective(
+                    &a,
+                    &b,
+                    &[th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()],
+                    &mut [0.0; 3],
+                ));
             }
         }
         assert!(exact >= scan * (1.0 - 1e-6), "{exact} < {scan}");

@@ -89,8 +89,7 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
 
     let mut worst_slack = f64::INFINITY;
     let mut worst_angle = 0.0;
-    let directions = directions(grid);
-    for (&theta, &w) in directions.angles.iter().zip(&directions.units) {
+    for &(theta, w) in directions(grid).iter() {
         let quad = w[0] * w[0] * s[0][0] + 2.0 * w[0] * w[1] * s[0][1] + w[1] * w[1] * s[1][1];
         let support = support(&centred, w);
         let slack = support * support - quad;
@@ -114,20 +113,15 @@ pub fn check_two_sources(points: &[[f64; 2]], grid: AngleGrid) -> Result<TheoryC
 
 /// The grid's angles and their unit vectors (cos θ, sin θ): the default grid's computed once
 /// per process (the point sets' generation checks thousands of candidate sets against it).
-#[derive(Clone)]
-struct Directions {
-    angles: Vec<f64>,
-    units: Vec<[f64; 2]>,
-}
-
-fn directions(grid: AngleGrid) -> std::borrow::Cow<'static, Directions> {
-    static DEFAULT: std::sync::OnceLock<Directions> = std::sync::OnceLock::new();
-    let compute = |grid: AngleGrid| {
-        let angles: Vec<f64> = (0..grid.n_angles)
-            .map(|k| k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset)
-            .collect();
-        let units = angles.iter().map(|theta| [theta.cos(), theta.sin()]).collect();
-        Directions { angles, units }
+fn directions(grid: AngleGrid) -> std::borrow::Cow<'static, [(f64, [f64; 2])]> {
+    static DEFAULT: std::sync::OnceLock<Vec<(f64, [f64; 2])>> = std::sync::OnceLock::new();
+    let compute = |grid: AngleGrid| -> Vec<(f64, [f64; 2])> {
+        (0..grid.n_angles)
+            .map(|k| {
+                let theta = k as f64 * 2.0 * PI / grid.n_angles as f64 + grid.offset;
+                (theta, [theta.cos(), theta.sin()])
+            })
+            .collect()
     };
     if grid == AngleGrid::default() {
         std::borrow::Cow::Borrowed(DEFAULT.get_or_init(|| compute(grid)))

@@ -209,14 +209,12 @@ fn forward(shape: &Shape, values: &[f64], activation: Activation, inputs: &[Vec<
     let w_transposed: Vec<f64> = (0..n * n).map(|k| p.w[(k % n) * n + k / n]).collect();
     let mut recurrent = vec![0.0; n];
     for t in 0..steps {
-        let (before, now) = a.split_at_mut(t * n);
-        let a_t = &mut now[..n];
+        let a_t = &mut a[t * n..(t + 1) * n];
         let input_t = &input_sums[t * n..(t + 1) * n];
         if t > 0 {
             // Σ_c W[r][c] h_{t−1}[c] of every unit r, each a running sum over c in order from
             // −0.0, as `Iterator::sum` adds; one unit's sum alone is a chain of dependent
             // additions.
-            let _ = before;
             recurrent.fill(-0.0);
             add_unit_sums(&mut recurrent, &[(&w_transposed, &h[(t - 1) * n..t * n])]);
             for (((a, &b), &rec), &inp) in a_t.iter_mut().zip(&bias).zip(&recurrent).zip(input_t) {
@@ -369,12 +367,12 @@ fn loss_and_gradient_portable(
     }
     // The biases' and W_in's gradients, from the last step back; W_in's a column (one input's
     // weights, strided in the flat vector) at a time.
-    let mut column = vec![0.0; n];
     for t in (0..steps).rev() {
         let delta = &deltas[t * n..(t + 1) * n];
         add_scaled(&mut grad[at[1]..at[2]], delta, 1.0);
         add_scaled(&mut grad[at[3]..at[4]], delta, 1.0);
     }
+    let mut column = vec![0.0; n];
     for c in 0..ni {
         for (r, v) in column.iter_mut().enumerate() {
             *v = grad[at[2] + r * ni + c];

@@ -46,10 +46,10 @@ pub struct AutoencoderLossTerms {
 }
 
 /// Whether this CPU runs the AVX-512 builds of the dense autoencoder's kernels
-/// ([`dense_ae_avx512`]) and of the Lange training step ([`classifier_backprop`]): AVX-512 F
-/// and DQ, with AVX2 and FMA for the code around them.
+/// ([`dense_ae_avx512`]), the Lange training step ([`classifier_backprop`]), the ridge readout
+/// and the Krause row search: AVX-512 F and DQ, with AVX2 and FMA for the code around them.
 #[cfg(target_arch = "x86_64")]
-fn avx512_available() -> bool {
+pub(crate) fn avx512_available() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512dq")
         && is_x86_feature_detected!("avx2")

@@ -113,8 +113,10 @@ pub fn loss_and_grad(
     )
 }
 
-/// The matrices of one step, kept from step to step: at this size (10 units, 28 points) a
-/// step is ≈ 10 k multiply–adds, and allocating its dozen matrices cost more than they did.
+/// The matrices of one step, kept from step to step. At this size (10 units, 28 points) a
+/// step is ≈ 10 k multiply–adds, which faer's operators spent most of their time allocating
+/// for and dispatching; keeping the buffers alone gained nothing measurable, the products
+/// written out below (a vector of rows at a time) halved the step.
 ///
 /// The matrices the products read and write are column-major with their rows padded to a
 /// multiple of [`LANES`] (the padding stays 0), so that every column is whole vectors; the
