@@ -17,6 +17,7 @@ pub mod rate_rnn;
 pub mod ridge_readout;
 pub mod rnn_bptt;
 pub mod rnn_training;
+pub mod step_product;
 #[cfg(target_arch = "x86_64")]
 mod student_avx512;
 pub mod student_batch;

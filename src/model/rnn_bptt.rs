@@ -19,6 +19,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 use super::rate_rnn::{ALPHA, NOISE_SD};
 use super::sized;
+use super::step_product::{PaddedMatrix, add_scaled_product};
 use crate::data::krause_tasks::Trial;
 use crate::rng::SplitMix64;
 
@@ -126,7 +127,9 @@ fn loss_and_gradient_body(
     let (batch, steps) = (trials.len(), trials.first().map_or(0, |t| t.inputs.len()));
     let rows = batch * steps;
     let alpha = ALPHA as f32;
-    let w = MatRef::from_row_major_slice(&p.w, n, n);
+    // W for the per-step products, laid out once: Wᵀ forward (R_{t−1} Wᵀ), W backward (dX_{t+1} W).
+    let w_transposed = PaddedMatrix::from_transpose_of(&p.w, n, n);
+    let w_padded = PaddedMatrix::from_row_major(&p.w, n, n);
 
     // Inputs of every step, step-major rows (row t·B + b is trial b at step t), as the rates.
     let Workspace {
@@ -172,15 +175,7 @@ fn loss_and_gradient_body(
         }
         if t > 0 {
             let (before, current) = rates.split_at_mut(step.start);
-            let previous = MatRef::from_row_major_slice(&before[step.start - batch * n..], batch, n);
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut x, batch, n),
-                Accum::Add,
-                previous,
-                w.transpose(),
-                alpha,
-                Par::Seq,
-            );
+            add_scaled_product(&mut x, &before[step.start - batch * n..], &w_transposed, alpha);
             current[..batch * n]
                 .iter_mut()
                 .zip(&x)
@@ -230,14 +225,7 @@ fn loss_and_gradient_body(
         let current = &mut current[step.clone()];
         if t + 1 < steps {
             let next = &after[..batch * n];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut d_rate, batch, n),
-                Accum::Add,
-                MatRef::from_row_major_slice(next, batch, n),
-                w,
-                alpha,
-                Par::Seq,
-            );
+            add_scaled_product(&mut d_rate, next, &w_padded, alpha);
             for (((dx, dr), r), next) in current.iter_mut().zip(&d_rate).zip(&rates[step.clone()]).zip(next) {
                 *dx = dr * (1.0 - r * r) + (1.0 - alpha) * next;
             }
