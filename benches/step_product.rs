@@ -34,6 +34,11 @@ fn main() {
         let ours = time(&|o| add_scaled_product(o, &input, &m, 1e-6));
         out[0] = 0.0;
         let flop = 2.0 * (batch * n * n) as f64;
-        println!("| {batch} | {:.2} | {:.2} | {:.1} |", faer * 1e6, ours * 1e6, flop / ours / 1e9);
+        println!(
+            "| {batch} | {:.2} | {:.2} | {:.1} |",
+            faer * 1e6,
+            ours * 1e6,
+            flop / ours / 1e9
+        );
     }
 }

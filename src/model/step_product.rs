@@ -69,7 +69,7 @@ const CHECKED_SIDE: usize = 100;
 /// bits of faer's product (see the module's doc).
 pub fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
     let (depth, columns) = (m.rows, m.columns);
-    let rows = if depth == 0 { 0 } else { input.len() / depth };
+    let rows = input.len().checked_div(depth).unwrap_or(0);
     assert_eq!(input.len(), rows * depth, "input is rows × {depth}");
     assert_eq!(out.len(), rows * columns, "out is {rows} × {columns}");
     #[cfg(target_arch = "x86_64")]
@@ -86,7 +86,7 @@ pub fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alph
 /// path on CPUs without AVX-512.
 pub fn add_scaled_product_faer(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
     let (depth, columns) = (m.rows, m.columns);
-    let rows = if depth == 0 { 0 } else { input.len() / depth };
+    let rows = input.len().checked_div(depth).unwrap_or(0);
     matmul(
         MatMut::from_row_major_slice_mut(out, rows, columns),
         Accum::Add,
@@ -111,13 +111,7 @@ mod avx512 {
     /// # Safety
     /// The CPU has AVX-512 F; `input` holds `rows` × M's rows values, `out` `rows` × M's columns.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_scaled_product(
-        out: &mut [f32],
-        input: &[f32],
-        m: &PaddedMatrix,
-        rows: usize,
-        alpha: f32,
-    ) {
+    pub(super) unsafe fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, rows: usize, alpha: f32) {
         let vectors = m.stride / 16;
         let mut first = 0;
         while first < vectors {
@@ -127,16 +121,17 @@ mod avx512 {
                 match count {
                     4 => column_block::<4, 6>(out, input, m, rows, first, alpha),
                     3 => column_block::<3, 8>(out, input, m, rows, first, alpha),
-                    2 => column_block::<2, 12>(out, input, m, rows, first, alpha),
-                    _ => column_block::<1, 24>(out, input, m, rows, first, alpha),
+                    2 => column_block::<2, 8>(out, input, m, rows, first, alpha),
+                    _ => column_block::<1, 8>(out, input, m, rows, first, alpha),
                 }
             }
             first += count;
         }
     }
 
-    /// Every row of the output for the C vectors of columns from vector `first`, in tiles of R
-    /// rows (R·C accumulators) and a remainder in smaller tiles.
+    /// Every row of the output for the C vectors of columns from vector `first`, in tiles of
+    /// at most R rows (R·C accumulators) of nearly equal heights: 51 rows as 6 × 6 and 3 × 5
+    /// rather than 8 × 6 and 3 short rows whose few accumulators would wait on the latency.
     ///
     /// # Safety
     /// As [`add_scaled_product`]'s, and vectors `first .. first + C` lie in M's stride.
@@ -149,28 +144,25 @@ mod avx512 {
         first: usize,
         alpha: f32,
     ) {
+        let tiles = rows.div_ceil(R);
+        let (short, taller) = (rows / tiles, rows % tiles);
         let mut row = 0;
-        while row < rows {
-            let left = rows - row;
-            // SAFETY: as this function's; each tile's rows lie below `rows`.
-            let height = unsafe {
-                if left >= R {
-                    tile::<R, C>(out, input, m, row, first, alpha);
-                    R
-                } else if left >= 8 {
-                    tile::<8, C>(out, input, m, row, first, alpha);
-                    8
-                } else if left >= 4 {
-                    tile::<4, C>(out, input, m, row, first, alpha);
-                    4
-                } else if left >= 2 {
-                    tile::<2, C>(out, input, m, row, first, alpha);
-                    2
-                } else {
-                    tile::<1, C>(out, input, m, row, first, alpha);
-                    1
+        for t in 0..tiles {
+            let height = short + usize::from(t < taller);
+            // SAFETY: as this function's; the tiles' rows add up to `rows`.
+            unsafe {
+                match height {
+                    1 => tile::<1, C>(out, input, m, row, first, alpha),
+                    2 => tile::<2, C>(out, input, m, row, first, alpha),
+                    3 => tile::<3, C>(out, input, m, row, first, alpha),
+                    4 => tile::<4, C>(out, input, m, row, first, alpha),
+                    5 => tile::<5, C>(out, input, m, row, first, alpha),
+                    6 => tile::<6, C>(out, input, m, row, first, alpha),
+                    7 => tile::<7, C>(out, input, m, row, first, alpha),
+                    8 => tile::<8, C>(out, input, m, row, first, alpha),
+                    _ => unreachable!("tiles are at most {R} ≤ 8 rows"),
                 }
-            };
+            }
             row += height;
         }
     }
