@@ -3,6 +3,7 @@
 pub mod action_rnn;
 pub mod adam;
 pub mod batched;
+pub mod bptt_products;
 pub mod classifier;
 mod classifier_backprop;
 pub mod dense_ae;
@@ -17,7 +18,6 @@ pub mod rate_rnn;
 pub mod ridge_readout;
 pub mod rnn_bptt;
 pub mod rnn_training;
-pub mod step_product;
 #[cfg(target_arch = "x86_64")]
 mod student_avx512;
 pub mod student_batch;

@@ -17,9 +17,9 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
+use super::bptt_products::{PaddedMatrix, add_scaled_product, input_gradient, weight_gradient};
 use super::rate_rnn::{ALPHA, NOISE_SD};
 use super::sized;
-use super::step_product::{PaddedMatrix, add_scaled_product};
 use crate::data::krause_tasks::Trial;
 use crate::rng::SplitMix64;
 
@@ -151,7 +151,6 @@ fn loss_and_gradient_body(
         *slot = value;
     }
     let inputs_flat = &*inputs;
-    let inputs = MatRef::from_row_major_slice(inputs, rows, ni);
 
     // Forward. `rates` holds R_t for every step (each step's rows written before they are
     // read); `x` is the current state.
@@ -238,28 +237,13 @@ fn loss_and_gradient_body(
 
     // Weight gradients, each one product over every step: g_W = α Σ_{t≥1} dX_tᵀ R_{t−1},
     // g_B = α Σ_t dX_tᵀ U_t, g_w_out = Σ_t R_tᵀ dz_t.
-    let dx = MatRef::from_row_major_slice(dx_all, rows, n);
     let mut g_w = vec![0f32; n * n];
     let shifted = batch * n;
     if steps > 1 {
-        matmul(
-            MatMut::from_row_major_slice_mut(&mut g_w, n, n),
-            Accum::Replace,
-            MatRef::from_row_major_slice(&dx_all[shifted..], rows - batch, n).transpose(),
-            MatRef::from_row_major_slice(&rates[..rows * n - shifted], rows - batch, n),
-            alpha,
-            Par::Seq,
-        );
+        weight_gradient(&mut g_w, &dx_all[shifted..], &rates[..rows * n - shifted], n, alpha);
     }
     let mut g_b = vec![0f32; n * ni];
-    matmul(
-        MatMut::from_row_major_slice_mut(&mut g_b, n, ni),
-        Accum::Replace,
-        dx.transpose(),
-        inputs,
-        alpha,
-        Par::Seq,
-    );
+    input_gradient(&mut g_b, dx_all, inputs_flat, n, ni, alpha);
     let mut g_w_out = vec![0f32; n];
     matmul(
         MatMut::from_column_major_slice_mut(&mut g_w_out, n, 1),

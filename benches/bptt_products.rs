@@ -1,10 +1,10 @@
 //! The Krause BPTT's per-step product (batch × 100)·(100 × 100), out += α·(input · M): the
-//! AVX-512 kernel of `model::step_product` against faer's `matmul`, which it replaces with the
-//! same bits. `cargo bench --bench step_product`.
+//! AVX-512 kernel of `model::bptt_products` against faer's `matmul`, which it replaces with the
+//! same bits. `cargo bench --bench bptt_products`.
 
 use std::time::Instant;
 
-use modrepro::model::step_product::{PaddedMatrix, add_scaled_product, add_scaled_product_faer};
+use modrepro::model::bptt_products::{PaddedMatrix, add_scaled_product, add_scaled_product_faer};
 use modrepro::rng::SplitMix64;
 
 fn main() {

@@ -1,0 +1,492 @@
+//! The Krause BPTT's matrix products on AVX-512, with the bits of the faer calls they replace:
+//! - the per-step product out += α · (input · M), `input` a batch of a few dozen trials and M the
+//!   100 × 100 recurrent matrix (forward Wᵀ, backward W), 2,800 calls per integration iteration;
+//! - the weight gradients over every step, g_W = α Σ_r dX[r]ᵀ R[r] and g_B = α Σ_r dX[r]ᵀ U[r]
+//!   (depth: batch × steps, ≈ 45,000 rows).
+//!
+//! Why not faer: per step faer packs M again and splits the 100 columns into a 96-wide kernel
+//! and a masked 16-wide one whose few accumulators wait on the FMA latency and loads (a fifth of
+//! the products' time for 4 % of the work); g_B's 4 columns all went through that narrow kernel,
+//! streaming the 18 MB of dX for 0.4 % of the arithmetic. Here M is laid out once per iteration,
+//! rows padded to whole 16-lane vectors; every tile keeps up to 24 accumulators busy; g_B is
+//! computed transposed, vectors along the 100 units.
+//!
+//! The bits: faer's x86 kernels (the `private-gemm-x86` crate) accumulate each output entry in
+//! one register lane, one fused multiply–add per k in increasing k from +0, in blocks of at most
+//! 512 k (`kc`); each block's sum is multiplied by α, then stored (the first block of a
+//! `Replace`) or added to the entry. The kernels below do exactly that, whichever tile an entry
+//! falls in. Where faer takes other paths (one row: a matrix–vector product; one input column)
+//! the call goes to faer itself. Tested bit for bit against faer on every shape the BPTT uses.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// A k × n matrix stored row-major with each row padded with zeros to a multiple of 16 values,
+/// so that a kernel loads whole vectors without masks.
+#[derive(Debug, Clone, Default)]
+pub struct PaddedMatrix {
+    values: Vec<f32>,
+    rows: usize,
+    columns: usize,
+    stride: usize,
+}
+
+impl PaddedMatrix {
+    /// M = `m` (rows × columns, row-major).
+    pub fn from_row_major(m: &[f32], rows: usize, columns: usize) -> Self {
+        let mut padded = Self::default();
+        padded.set(rows, columns, |r, c| m[r * columns + c]);
+        padded
+    }
+
+    /// M = `m`ᵀ, where `m` is columns × rows, row-major.
+    pub fn from_transpose_of(m: &[f32], rows: usize, columns: usize) -> Self {
+        let mut padded = Self::default();
+        padded.set(rows, columns, |r, c| m[c * rows + r]);
+        padded
+    }
+
+    fn set(&mut self, rows: usize, columns: usize, entry: impl Fn(usize, usize) -> f32) {
+        self.rows = rows;
+        self.columns = columns;
+        self.stride = columns.div_ceil(16) * 16;
+        self.values.clear();
+        self.values.resize(rows * self.stride, 0.0);
+        for (r, row) in self.values.chunks_exact_mut(self.stride).enumerate() {
+            for (c, slot) in row[..columns].iter_mut().enumerate() {
+                *slot = entry(r, c);
+            }
+        }
+    }
+
+    fn as_faer(&self) -> MatRef<'_, f32> {
+        MatRef::from_row_major_slice_with_stride(&self.values, self.rows, self.columns, self.stride)
+    }
+}
+
+/// The side of the square M whose products the kernel takes over: the Krause network's 100 units.
+/// faer picks its kernels by shape (a matrix–vector path for one row, unrolled depths for small
+/// sides, blocked depths for long ones), and its bits were checked against the kernel's for
+/// this side and every row count from 2 to 130, and for the weight gradient at depths from 2 to
+/// 44,768 (tested); other shapes go to faer itself.
+const CHECKED_SIDE: usize = 100;
+
+/// out (rows × M's columns, row-major) += α · (input (rows × M's rows, row-major) · M), with the
+/// bits of faer's product (see the module's doc).
+pub fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
+    let (depth, columns) = (m.rows, m.columns);
+    let rows = input.len().checked_div(depth).unwrap_or(0);
+    assert_eq!(input.len(), rows * depth, "input is rows × {depth}");
+    assert_eq!(out.len(), rows * columns, "out is {rows} × {columns}");
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512_available() && rows >= 2 && depth == CHECKED_SIDE && columns == CHECKED_SIDE {
+        // SAFETY: the CPU has AVX-512 F (checked just above); `input` and `out` hold
+        // rows × depth and rows × columns values (asserted above), M's rows `stride` values.
+        unsafe { avx512::add_scaled_product(out, input, m, rows, alpha) };
+        return;
+    }
+    add_scaled_product_faer(out, input, m, alpha);
+}
+
+/// The same product through faer: the reference the kernel's bits are tested against, and the
+/// path on CPUs without AVX-512.
+pub fn add_scaled_product_faer(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
+    let (depth, columns) = (m.rows, m.columns);
+    let rows = input.len().checked_div(depth).unwrap_or(0);
+    matmul(
+        MatMut::from_row_major_slice_mut(out, rows, columns),
+        Accum::Add,
+        MatRef::from_row_major_slice(input, rows, depth),
+        m.as_faer(),
+        alpha,
+        Par::Seq,
+    );
+}
+
+/// g = α · Σ_r left[r]ᵀ right[r] (n × n, row-major) for `left` and `right` of `rows` × n
+/// (row-major) — the BPTT's recurrent-weight gradient Σ_t dX_tᵀ R_{t−1} — with the bits of faer's
+/// `matmul(g, Accum::Replace, leftᵀ, right, α, Par::Seq)`: faer's kernels take the depth (the
+/// rows r) in blocks of 512 from r = 0, each block summed from +0 by one fused multiply–add per
+/// r, times α, then stored (the first block) or added to the entry (the others).
+pub fn weight_gradient(g: &mut [f32], left: &[f32], right: &[f32], n: usize, alpha: f32) {
+    let rows = left.len().checked_div(n).unwrap_or(0);
+    assert_eq!(left.len(), rows * n, "left is rows × {n}");
+    assert_eq!(right.len(), rows * n, "right is rows × {n}");
+    assert_eq!(g.len(), n * n, "g is {n} × {n}");
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512_available() && n == CHECKED_SIDE && rows >= 2 {
+        // SAFETY: the CPU has AVX-512 F (checked just above); the shapes are asserted above.
+        unsafe { avx512::blocked_gradient(g, left, n, right, n, rows, alpha) };
+        return;
+    }
+    weight_gradient_faer(g, left, right, n, alpha);
+}
+
+/// The depth faer's kernels take at a time (`private-gemm-x86`: `kc = min(depth, 512)`).
+const GRADIENT_DEPTH_BLOCK: usize = 512;
+
+/// [`weight_gradient`] through faer: the reference, and the path without AVX-512.
+pub fn weight_gradient_faer(g: &mut [f32], left: &[f32], right: &[f32], n: usize, alpha: f32) {
+    let rows = left.len().checked_div(n).unwrap_or(0);
+    matmul(
+        MatMut::from_row_major_slice_mut(g, n, n),
+        Accum::Replace,
+        MatRef::from_row_major_slice(left, rows, n).transpose(),
+        MatRef::from_row_major_slice(right, rows, n),
+        alpha,
+        Par::Seq,
+    );
+}
+
+/// g_B = α · Σ_r left[r]ᵀ inputs[r] (n × ni, row-major) for `left` of `rows` × n and `inputs` of
+/// `rows` × ni — the BPTT's input-weight gradient Σ_t dX_tᵀ U_t — with the bits of faer's
+/// `matmul(g_B, Accum::Replace, leftᵀ, inputs, α, Par::Seq)` (the depth in the same blocks as
+/// [`weight_gradient`]'s). The kernel computes g_Bᵀ, vectors along the units, and transposes it.
+pub fn input_gradient(g_b: &mut [f32], left: &[f32], inputs: &[f32], n: usize, ni: usize, alpha: f32) {
+    let rows = left.len().checked_div(n).unwrap_or(0);
+    assert_eq!(left.len(), rows * n, "left is rows × {n}");
+    assert_eq!(inputs.len(), rows * ni, "inputs are rows × {ni}");
+    assert_eq!(g_b.len(), n * ni, "g_B is {n} × {ni}");
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512_available() && n == CHECKED_SIDE && ni >= 2 && rows >= 2 {
+        let mut transposed = vec![0f32; ni * n];
+        // SAFETY: the CPU has AVX-512 F (checked just above); the shapes are asserted above.
+        unsafe { avx512::blocked_gradient(&mut transposed, inputs, ni, left, n, rows, alpha) };
+        for (u, row) in transposed.chunks_exact(n).enumerate() {
+            for (i, &value) in row.iter().enumerate() {
+                g_b[i * ni + u] = value;
+            }
+        }
+        return;
+    }
+    input_gradient_faer(g_b, left, inputs, n, ni, alpha);
+}
+
+/// [`input_gradient`] through faer: the reference, and the path without AVX-512.
+pub fn input_gradient_faer(g_b: &mut [f32], left: &[f32], inputs: &[f32], n: usize, ni: usize, alpha: f32) {
+    let rows = left.len().checked_div(n).unwrap_or(0);
+    matmul(
+        MatMut::from_row_major_slice_mut(g_b, n, ni),
+        Accum::Replace,
+        MatRef::from_row_major_slice(left, rows, n).transpose(),
+        MatRef::from_row_major_slice(inputs, rows, ni),
+        alpha,
+        Par::Seq,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{GRADIENT_DEPTH_BLOCK, PaddedMatrix};
+
+    /// Column blocks of four vectors (64 columns: at depth 100 a block of M, 25.6 KB, stays in L1
+    /// while the row tiles stream past it) and the rest; row tiles of up to 24 accumulators.
+    /// Blocks of two vectors were as fast; all seven at once (28 accumulators) spilled and ran
+    /// at half speed.
+    const BLOCK_VECTORS: usize = 4;
+
+    /// Where a tile reads: output row i's scalar at step k is `scalar[i·scalar_row + k·scalar_k]`,
+    /// the vector of columns at step k starts at `vector[k·vector_k]`, and `columns` of each are
+    /// valid (loads past them are masked off).
+    #[derive(Clone, Copy)]
+    struct Operands {
+        scalar: *const f32,
+        scalar_row: usize,
+        scalar_k: usize,
+        vector: *const f32,
+        vector_k: usize,
+        columns: usize,
+        depth: usize,
+    }
+
+    /// What a tile does with its sums: out = α·sum (`Store`) or out = α·sum + out (`Add`).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Finish {
+        Store,
+        Add,
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F; `input` holds `rows` × M's rows values, `out` `rows` × M's columns.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, rows: usize, alpha: f32) {
+        let operands = Operands {
+            scalar: input.as_ptr(),
+            scalar_row: m.rows,
+            scalar_k: 1,
+            vector: m.values.as_ptr(),
+            vector_k: m.stride,
+            columns: m.columns,
+            depth: m.rows,
+        };
+        // SAFETY: as this function's; M's padded rows make every vector load whole.
+        unsafe { product(out, m.columns, operands, rows, alpha, Finish::Add) };
+    }
+
+    /// out (a × b, row-major) = α · Σ_r scalar[r]ᵀ vector[r] for `scalar` of `rows` × a and
+    /// `vector` of `rows` × b (row-major), the depth in faer's blocks.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `scalar` holds `rows` × a values, `vector` `rows` × b, `out` a × b.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn blocked_gradient(
+        out: &mut [f32],
+        scalar: &[f32],
+        a: usize,
+        vector: &[f32],
+        b: usize,
+        rows: usize,
+        alpha: f32,
+    ) {
+        let mut start = 0;
+        while start < rows {
+            let depth = GRADIENT_DEPTH_BLOCK.min(rows - start);
+            let operands = Operands {
+                scalar: scalar[start * a..].as_ptr(),
+                scalar_row: 1,
+                scalar_k: a,
+                vector: vector[start * b..].as_ptr(),
+                vector_k: b,
+                columns: b,
+                depth,
+            };
+            let finish = if start == 0 { Finish::Store } else { Finish::Add };
+            // SAFETY: as this function's; the block's rows lie in `scalar` and `vector`, and the
+            // masks keep the last vector of each row inside it.
+            unsafe { product(out, b, operands, a, alpha, finish) };
+            start += depth;
+        }
+    }
+
+    /// All `rows` output rows (of `columns` values, row-major in `out`) of one product.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `operands` address `rows` output rows and `columns` columns.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn product(out: &mut [f32], columns: usize, operands: Operands, rows: usize, alpha: f32, finish: Finish) {
+        let vectors = columns.div_ceil(16);
+        let mut first = 0;
+        while first < vectors {
+            let count = BLOCK_VECTORS.min(vectors - first);
+            // SAFETY: as this function's; column vectors first .. first + count lie in `columns`
+            // (the last one masked).
+            unsafe {
+                match count {
+                    4 => column_block::<4, 6>(out, operands, rows, first, alpha, finish),
+                    3 => column_block::<3, 8>(out, operands, rows, first, alpha, finish),
+                    2 => column_block::<2, 8>(out, operands, rows, first, alpha, finish),
+                    _ => column_block::<1, 8>(out, operands, rows, first, alpha, finish),
+                }
+            }
+            first += count;
+        }
+    }
+
+    /// Every output row for the C vectors of columns from vector `first`, in tiles of at most R
+    /// rows (R·C accumulators) of nearly equal heights: 51 rows as 6 × 6 and 3 × 5 rather than
+    /// 8 × 6 and 3 short rows whose few accumulators would wait on the latency.
+    ///
+    /// # Safety
+    /// As [`product`]'s, and vectors `first .. first + C` lie in `columns`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn column_block<const C: usize, const R: usize>(
+        out: &mut [f32],
+        operands: Operands,
+        rows: usize,
+        first: usize,
+        alpha: f32,
+        finish: Finish,
+    ) {
+        let tiles = rows.div_ceil(R);
+        let (short, taller) = (rows / tiles, rows % tiles);
+        let mut row = 0;
+        for t in 0..tiles {
+            let height = short + usize::from(t < taller);
+            // SAFETY: as this function's; the tiles' rows add up to `rows`.
+            unsafe {
+                match height {
+                    1 => tile::<1, C>(out, operands, row, first, alpha, finish),
+                    2 => tile::<2, C>(out, operands, row, first, alpha, finish),
+                    3 => tile::<3, C>(out, operands, row, first, alpha, finish),
+                    4 => tile::<4, C>(out, operands, row, first, alpha, finish),
+                    5 => tile::<5, C>(out, operands, row, first, alpha, finish),
+                    6 => tile::<6, C>(out, operands, row, first, alpha, finish),
+                    7 => tile::<7, C>(out, operands, row, first, alpha, finish),
+                    8 => tile::<8, C>(out, operands, row, first, alpha, finish),
+                    _ => unreachable!("tiles are at most {R} ≤ 8 rows"),
+                }
+            }
+            row += height;
+        }
+    }
+
+    /// Output rows `row..row + R`, column vectors `first..first + C`: Σ_k scalar·vector as one
+    /// fused multiply–add per k in increasing k from zero, then ·α, then stored or added to the
+    /// old entry.
+    ///
+    /// # Safety
+    /// As [`column_block`]'s, and rows `row .. row + R` lie in the operands and `out`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile<const R: usize, const C: usize>(
+        out: &mut [f32],
+        o: Operands,
+        row: usize,
+        first: usize,
+        alpha: f32,
+        finish: Finish,
+    ) {
+        let mut masks = [0xFFFFu16; C];
+        for (c, mask) in masks.iter_mut().enumerate() {
+            let valid = (o.columns - (first + c) * 16).min(16);
+            *mask = if valid == 16 { 0xFFFF } else { (1u16 << valid) - 1 };
+        }
+        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        // SAFETY: the operands address rows row .. row + R, `depth` steps and the columns of
+        // vectors first .. first + C, the masks keeping every load and store below `columns`.
+        unsafe {
+            let vector = o.vector.add(first * 16);
+            let scalar = o.scalar.add(row * o.scalar_row);
+            for k in 0..o.depth {
+                let mut v = [_mm512_setzero_ps(); C];
+                for (c, v) in v.iter_mut().enumerate() {
+                    *v = _mm512_maskz_loadu_ps(masks[c], vector.add(k * o.vector_k + c * 16));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*scalar.add(r * o.scalar_row + k * o.scalar_k));
+                    for (acc, v) in acc.iter_mut().zip(&v) {
+                        *acc = _mm512_fmadd_ps(*v, x, *acc);
+                    }
+                }
+            }
+            let alpha = _mm512_set1_ps(alpha);
+            let columns = o.columns;
+            for (r, acc) in acc.iter().enumerate() {
+                let out_row = out.as_mut_ptr().add((row + r) * columns);
+                for (c, acc) in acc.iter().enumerate() {
+                    let at = out_row.add((first + c) * 16);
+                    let scaled = _mm512_mul_ps(*acc, alpha);
+                    let new = match finish {
+                        Finish::Store => scaled,
+                        Finish::Add => _mm512_add_ps(scaled, _mm512_maskz_loadu_ps(masks[c], at)),
+                    };
+                    _mm512_mask_storeu_ps(at, masks[c], new);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random(rng: &mut SplitMix64, count: usize) -> Vec<f32> {
+        (0..count).map(|_| rng.normal() as f32).collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn check(rng: &mut SplitMix64, rows: usize, depth: usize, columns: usize) {
+        let m_values = random(rng, depth * columns);
+        let input = random(rng, rows * depth);
+        let out = random(rng, rows * columns);
+        for m in [
+            PaddedMatrix::from_row_major(&m_values, depth, columns),
+            PaddedMatrix::from_transpose_of(&m_values, depth, columns),
+        ] {
+            let mut ours = out.clone();
+            add_scaled_product(&mut ours, &input, &m, 0.2);
+            let mut reference = out.clone();
+            add_scaled_product_faer(&mut reference, &input, &m, 0.2);
+            assert_eq!(bits(&ours), bits(&reference), "{rows} × {depth} · {depth} × {columns}");
+        }
+    }
+
+    #[test]
+    fn the_kernel_gives_faer_s_bits_for_every_batch_of_the_network_s_side() {
+        let mut rng = SplitMix64::new(17);
+        for rows in 1..=130 {
+            check(&mut rng, rows, CHECKED_SIDE, CHECKED_SIDE);
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_faer_s_own_products() {
+        let mut rng = SplitMix64::new(18);
+        for (rows, depth, columns) in [(13, 37, 45), (1, 3, 16), (25, 16, 33), (32, 600, 100), (32, 100, 64)] {
+            check(&mut rng, rows, depth, columns);
+        }
+    }
+
+    #[test]
+    fn signed_zeros_and_non_finite_values_come_out_as_faer_s() {
+        let n = CHECKED_SIDE;
+        let mut rng = SplitMix64::new(19);
+        let mut m_values = random(&mut rng, n * n);
+        let mut input = random(&mut rng, 4 * n);
+        let mut out = random(&mut rng, 4 * n);
+        // A row of zeros (its products are ±0), an infinity, a NaN, negative zeros in `out`.
+        input[..n].iter_mut().for_each(|v| *v = -0.0);
+        m_values[3] = f32::INFINITY;
+        input[2 * n + 7] = f32::NAN;
+        out.iter_mut().step_by(3).for_each(|v| *v = -0.0);
+        let m = PaddedMatrix::from_row_major(&m_values, n, n);
+        let mut ours = out.clone();
+        add_scaled_product(&mut ours, &input, &m, 0.2);
+        let mut reference = out;
+        add_scaled_product_faer(&mut reference, &input, &m, 0.2);
+        assert_eq!(bits(&ours), bits(&reference));
+    }
+
+    #[test]
+    fn the_weight_gradient_gives_faer_s_bits_at_every_depth_block_boundary() {
+        let mut rng = SplitMix64::new(20);
+        let n = CHECKED_SIDE;
+        // One row (faer's own path), short depths, the 512-row blocks' edges, and the Krause
+        // integration (32 × 1,399) and sine (51 × 499) depths.
+        for rows in (1..=20).chain([64, 511, 512, 513, 1024, 1500, 25_449, 44_768]) {
+            let left = random(&mut rng, rows * n);
+            let right = random(&mut rng, rows * n);
+            let mut ours = vec![f32::NAN; n * n];
+            weight_gradient(&mut ours, &left, &right, n, 0.2);
+            let mut reference = vec![f32::NAN; n * n];
+            weight_gradient_faer(&mut reference, &left, &right, n, 0.2);
+            assert_eq!(bits(&ours), bits(&reference), "depth {rows}");
+        }
+    }
+
+    #[test]
+    fn the_input_gradient_gives_faer_s_bits_for_every_input_count_and_depth() {
+        let mut rng = SplitMix64::new(21);
+        let n = CHECKED_SIDE;
+        // One input and one row are faer's own (matrix–vector) paths; four inputs are the
+        // integration task's.
+        for ni in [1usize, 2, 3, 4, 5, 8] {
+            for rows in (1..=12).chain([511, 512, 513, 1024, 44_800]) {
+                let left = random(&mut rng, rows * n);
+                let inputs = random(&mut rng, rows * ni);
+                let mut ours = vec![f32::NAN; n * ni];
+                input_gradient(&mut ours, &left, &inputs, n, ni, 0.2);
+                let mut reference = vec![f32::NAN; n * ni];
+                input_gradient_faer(&mut reference, &left, &inputs, n, ni, 0.2);
+                assert_eq!(bits(&ours), bits(&reference), "{ni} inputs, depth {rows}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_transposed_matrix_holds_the_transpose() {
+        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
+        let t = PaddedMatrix::from_transpose_of(&m, 3, 2);
+        assert_eq!((t.rows, t.columns, t.stride), (3, 2, 16));
+        assert_eq!(&t.values[..2], &[1.0, 4.0]);
+        assert_eq!(&t.values[16..18], &[2.0, 5.0]);
+        assert!(t.values[2..16].iter().all(|&v| v == 0.0));
+    }
+}
