@@ -138,6 +138,60 @@ pub fn weight_gradient_faer(g: &mut [f32], left: &[f32], right: &[f32], n: usize
     );
 }
 
+/// [`weight_gradient`] of `left` and the first `left.len()` values of `rates`, and with it the
+/// readout gradient g_w_out = Σ_r rates[r] · dz[r] over every row of `rates` (n values), with
+/// the bits of faer's matrix–vector product `matmul(g_w_out, Accum::Replace, ratesᵀ, dz, 1,
+/// Par::Seq)`: each entry from +0, one fused multiply–add per row in order. The readout's rows
+/// are summed as the weight gradient's blocks pass (then in cache) rather than streaming the
+/// 18 MB of rates again.
+pub fn weight_and_readout_gradients(
+    g_w: &mut [f32],
+    g_w_out: &mut [f32],
+    left: &[f32],
+    rates: &[f32],
+    dz: &[f32],
+    n: usize,
+    alpha: f32,
+) {
+    let rows = left.len().checked_div(n).unwrap_or(0);
+    let all_rows = dz.len();
+    assert_eq!(left.len(), rows * n, "left is rows × {n}");
+    assert!(rows <= all_rows, "left has at most as many rows as the rates");
+    assert_eq!(rates.len(), all_rows * n, "rates are {all_rows} × {n}");
+    assert_eq!(g_w_out.len(), n, "g_w_out has {n} values");
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512_available() && n == CHECKED_SIDE && rows >= 2 {
+        assert_eq!(g_w.len(), n * n, "g is {n} × {n}");
+        let mut sums = [0f32; CHECKED_SIDE.div_ceil(16) * 16];
+        let mut summed = 0;
+        // SAFETY: the CPU has AVX-512 F (checked just above); the shapes are asserted above;
+        // each call adds rows summed .. end of `rates`, in order, to `sums`.
+        unsafe {
+            avx512::blocked_gradient_with(g_w, left, n, &rates[..rows * n], n, rows, alpha, |end| {
+                avx512::add_rows(&mut sums, &rates[summed * n..end * n], &dz[summed..end], n);
+                summed = end;
+            });
+            avx512::add_rows(&mut sums, &rates[summed * n..], &dz[summed..], n);
+        }
+        g_w_out.copy_from_slice(&sums[..n]);
+        return;
+    }
+    weight_gradient(g_w, left, &rates[..rows * n], n, alpha);
+    readout_gradient_faer(g_w_out, rates, dz, n);
+}
+
+/// The readout gradient through faer: the reference, and the path without AVX-512.
+pub fn readout_gradient_faer(g_w_out: &mut [f32], rates: &[f32], dz: &[f32], n: usize) {
+    matmul(
+        MatMut::from_column_major_slice_mut(g_w_out, n, 1),
+        Accum::Replace,
+        MatRef::from_row_major_slice(rates, dz.len(), n).transpose(),
+        MatRef::from_column_major_slice(dz, dz.len(), 1),
+        1.0,
+        Par::Seq,
+    );
+}
+
 /// g_B = α · Σ_r left[r]ᵀ inputs[r] (n × ni, row-major) for `left` of `rows` × n and `inputs` of
 /// `rows` × ni — the BPTT's input-weight gradient Σ_t dX_tᵀ U_t — with the bits of faer's
 /// `matmul(g_B, Accum::Replace, leftᵀ, inputs, α, Par::Seq)` (the depth in the same blocks as
@@ -240,6 +294,27 @@ mod avx512 {
         rows: usize,
         alpha: f32,
     ) {
+        // SAFETY: as this function's.
+        unsafe { blocked_gradient_with(out, scalar, a, vector, b, rows, alpha, |_| {}) }
+    }
+
+    /// [`blocked_gradient`], calling `after_block(end)` after each block of rows (`end` the row
+    /// after it), while its rows are in cache.
+    ///
+    /// # Safety
+    /// As [`blocked_gradient`]'s.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn blocked_gradient_with(
+        out: &mut [f32],
+        scalar: &[f32],
+        a: usize,
+        vector: &[f32],
+        b: usize,
+        rows: usize,
+        alpha: f32,
+        mut after_block: impl FnMut(usize),
+    ) {
         let mut start = 0;
         while start < rows {
             let depth = GRADIENT_DEPTH_BLOCK.min(rows - start);
@@ -257,6 +332,41 @@ mod avx512 {
             // masks keep the last vector of each row inside it.
             unsafe { product(out, b, operands, a, alpha, finish) };
             start += depth;
+            after_block(start);
+        }
+    }
+
+    /// sums[i] = fma(rows[r][i], weights[r], sums[i]) for each row r in order (rows of `n`
+    /// values; `sums` holds n rounded up to whole vectors).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `rows` holds `weights.len()` × n values, `sums` ⌈n/16⌉·16.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_rows(sums: &mut [f32], rows: &[f32], weights: &[f32], n: usize) {
+        const MAX_VECTORS: usize = super::CHECKED_SIDE.div_ceil(16);
+        let vectors = n.div_ceil(16);
+        assert!(vectors <= MAX_VECTORS && sums.len() >= vectors * 16 && rows.len() >= weights.len() * n);
+        let mut masks = [0u16; MAX_VECTORS];
+        for (c, mask) in masks.iter_mut().enumerate().take(vectors) {
+            let valid = (n - c * 16).min(16);
+            *mask = if valid == 16 { 0xFFFF } else { (1u16 << valid) - 1 };
+        }
+        // SAFETY: every load lies in `sums` or in row r of `rows`, masked to its n values.
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); MAX_VECTORS];
+            for (c, acc) in acc.iter_mut().enumerate().take(vectors) {
+                *acc = _mm512_loadu_ps(sums.as_ptr().add(c * 16));
+            }
+            for (r, &weight) in weights.iter().enumerate() {
+                let x = _mm512_set1_ps(weight);
+                let row = rows.as_ptr().add(r * n);
+                for (c, acc) in acc.iter_mut().enumerate().take(vectors) {
+                    *acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[c], row.add(c * 16)), x, *acc);
+                }
+            }
+            for (c, acc) in acc.iter().enumerate().take(vectors) {
+                _mm512_storeu_ps(sums.as_mut_ptr().add(c * 16), *acc);
+            }
         }
     }
 
@@ -477,6 +587,28 @@ mod tests {
                 input_gradient_faer(&mut reference, &left, &inputs, n, ni, 0.2);
                 assert_eq!(bits(&ours), bits(&reference), "{ni} inputs, depth {rows}");
             }
+        }
+    }
+
+    #[test]
+    fn the_fused_readout_gradient_gives_faer_s_bits() {
+        let mut rng = SplitMix64::new(22);
+        let n = CHECKED_SIDE;
+        // The integration and sine shapes (rows of the weight gradient = all rows − one step),
+        // block edges, and one row.
+        for (all_rows, shift) in [(44_800, 32), (25_500, 51), (1025, 1), (513, 1), (40, 7), (3, 1), (2, 1)] {
+            let rows = all_rows - shift;
+            let left = random(&mut rng, rows * n);
+            let rates = random(&mut rng, all_rows * n);
+            let dz = random(&mut rng, all_rows);
+            let (mut g_w, mut g_w_out) = (vec![f32::NAN; n * n], vec![f32::NAN; n]);
+            weight_and_readout_gradients(&mut g_w, &mut g_w_out, &left, &rates, &dz, n, 0.2);
+            let mut reference_w = vec![f32::NAN; n * n];
+            weight_gradient_faer(&mut reference_w, &left, &rates[..rows * n], n, 0.2);
+            let mut reference_out = vec![f32::NAN; n];
+            readout_gradient_faer(&mut reference_out, &rates, &dz, n);
+            assert_eq!(bits(&g_w), bits(&reference_w), "{all_rows} rows");
+            assert_eq!(bits(&g_w_out), bits(&reference_out), "{all_rows} rows");
         }
     }
 

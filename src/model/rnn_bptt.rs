@@ -17,7 +17,9 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-use super::bptt_products::{PaddedMatrix, add_scaled_product, input_gradient, weight_gradient};
+use super::bptt_products::{
+    PaddedMatrix, add_scaled_product, input_gradient, readout_gradient_faer, weight_and_readout_gradients,
+};
 use super::rate_rnn::{ALPHA, NOISE_SD};
 use super::sized;
 use crate::data::krause_tasks::Trial;
@@ -238,21 +240,15 @@ fn loss_and_gradient_body(
     // Weight gradients, each one product over every step: g_W = α Σ_{t≥1} dX_tᵀ R_{t−1},
     // g_B = α Σ_t dX_tᵀ U_t, g_w_out = Σ_t R_tᵀ dz_t.
     let mut g_w = vec![0f32; n * n];
+    let mut g_w_out = vec![0f32; n];
     let shifted = batch * n;
     if steps > 1 {
-        weight_gradient(&mut g_w, &dx_all[shifted..], &rates[..rows * n - shifted], n, alpha);
+        weight_and_readout_gradients(&mut g_w, &mut g_w_out, &dx_all[shifted..], rates, &dz, n, alpha);
+    } else {
+        readout_gradient_faer(&mut g_w_out, rates, &dz, n);
     }
     let mut g_b = vec![0f32; n * ni];
     input_gradient(&mut g_b, dx_all, inputs_flat, n, ni, alpha);
-    let mut g_w_out = vec![0f32; n];
-    matmul(
-        MatMut::from_column_major_slice_mut(&mut g_w_out, n, 1),
-        Accum::Replace,
-        rates_all.transpose(),
-        MatRef::from_column_major_slice(&dz, rows, 1),
-        1.0,
-        Par::Seq,
-    );
     (
         (loss / rows as f64) as f32,
         Gradient {
