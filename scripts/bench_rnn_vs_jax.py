@@ -121,7 +121,7 @@ def main():
     ]:
         ours = rust[task]
         print(f"| RNN BPTT, {task}, batch {shape} | JAX {jax.__version__} CPU: {jax_s:.3f} s/iteration "
-              f"| modrepro (CPU, faer BPTT): {ours:.3f} s/iteration | modrepro / JAX throughput = {jax_s / ours:.2f} |")
+              f"| modrepro (CPU, hand-written BPTT): {ours:.3f} s/iteration | modrepro / JAX throughput = {jax_s / ours:.2f} |")
 
 
 if __name__ == "__main__":
