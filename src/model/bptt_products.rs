@@ -119,20 +119,22 @@ pub fn weight_gradient(g: &mut [f32], left: &[f32], right: &[f32], n: usize, alp
         unsafe { avx512::blocked_gradient(g, left, n, right, n, rows, alpha) };
         return;
     }
-    weight_gradient_faer(g, left, right, n, alpha);
+    gradient_faer(g, left, n, right, n, alpha);
 }
 
 /// The depth faer's kernels take at a time (`private-gemm-x86`: `kc = min(depth, 512)`).
 const GRADIENT_DEPTH_BLOCK: usize = 512;
 
-/// [`weight_gradient`] through faer: the reference, and the path without AVX-512.
-pub fn weight_gradient_faer(g: &mut [f32], left: &[f32], right: &[f32], n: usize, alpha: f32) {
+/// out = α · leftᵀ right (n × width, row-major) for `left` of rows × n and `right` of
+/// rows × width, through faer: the reference of [`weight_gradient`] (width n) and
+/// [`input_gradient`] (width = inputs), and their path without AVX-512.
+pub fn gradient_faer(out: &mut [f32], left: &[f32], n: usize, right: &[f32], width: usize, alpha: f32) {
     let rows = left.len().checked_div(n).unwrap_or(0);
     matmul(
-        MatMut::from_row_major_slice_mut(g, n, n),
+        MatMut::from_row_major_slice_mut(out, n, width),
         Accum::Replace,
         MatRef::from_row_major_slice(left, rows, n).transpose(),
-        MatRef::from_row_major_slice(right, rows, n),
+        MatRef::from_row_major_slice(right, rows, width),
         alpha,
         Par::Seq,
     );
@@ -213,20 +215,7 @@ pub fn input_gradient(g_b: &mut [f32], left: &[f32], inputs: &[f32], n: usize, n
         }
         return;
     }
-    input_gradient_faer(g_b, left, inputs, n, ni, alpha);
-}
-
-/// [`input_gradient`] through faer: the reference, and the path without AVX-512.
-pub fn input_gradient_faer(g_b: &mut [f32], left: &[f32], inputs: &[f32], n: usize, ni: usize, alpha: f32) {
-    let rows = left.len().checked_div(n).unwrap_or(0);
-    matmul(
-        MatMut::from_row_major_slice_mut(g_b, n, ni),
-        Accum::Replace,
-        MatRef::from_row_major_slice(left, rows, n).transpose(),
-        MatRef::from_row_major_slice(inputs, rows, ni),
-        alpha,
-        Par::Seq,
-    );
+    gradient_faer(g_b, left, n, inputs, ni, alpha);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -566,7 +555,7 @@ mod tests {
             let mut ours = vec![f32::NAN; n * n];
             weight_gradient(&mut ours, &left, &right, n, 0.2);
             let mut reference = vec![f32::NAN; n * n];
-            weight_gradient_faer(&mut reference, &left, &right, n, 0.2);
+            gradient_faer(&mut reference, &left, n, &right, n, 0.2);
             assert_eq!(bits(&ours), bits(&reference), "depth {rows}");
         }
     }
@@ -584,7 +573,7 @@ mod tests {
                 let mut ours = vec![f32::NAN; n * ni];
                 input_gradient(&mut ours, &left, &inputs, n, ni, 0.2);
                 let mut reference = vec![f32::NAN; n * ni];
-                input_gradient_faer(&mut reference, &left, &inputs, n, ni, 0.2);
+                gradient_faer(&mut reference, &left, n, &inputs, ni, 0.2);
                 assert_eq!(bits(&ours), bits(&reference), "{ni} inputs, depth {rows}");
             }
         }
@@ -604,7 +593,7 @@ mod tests {
             let (mut g_w, mut g_w_out) = (vec![f32::NAN; n * n], vec![f32::NAN; n]);
             weight_and_readout_gradients(&mut g_w, &mut g_w_out, &left, &rates, &dz, n, 0.2);
             let mut reference_w = vec![f32::NAN; n * n];
-            weight_gradient_faer(&mut reference_w, &left, &rates[..rows * n], n, 0.2);
+            gradient_faer(&mut reference_w, &left, n, &rates[..rows * n], n, 0.2);
             let mut reference_out = vec![f32::NAN; n];
             readout_gradient_faer(&mut reference_out, &rates, &dz, n);
             assert_eq!(bits(&g_w), bits(&reference_w), "{all_rows} rows");

@@ -1,5 +1,6 @@
 //! Backpropagation through time for the rate RNN of Krause et al. 2022, written out in f32
-//! with faer's matrix product — the loss and gradient [`super::rnn_training`] trains on.
+//! with matrix products — the loss and gradient [`super::rnn_training`] trains on. The products
+//! are faer's, or on AVX-512 CPUs [`super::bptt_products`]' kernels with faer's bits.
 //!
 //! Row-vector form, batch rows: X_t = (1 − α) X_{t−1} + α R_{t−1} Wᵀ + α U_t Bᵀ + E_t,
 //! R_t = tanh(X_t), z_t = R_t w_out, X_{−1} = R_{−1} = 0, E_t ~ N(0, (ασ)²) drawn per step
@@ -10,9 +11,9 @@
 //! per step (≈ 30 per step, 42,000 per integration iteration), which cost more than the
 //! arithmetic. Here the forward keeps each step's rates, the backward runs the recursion for
 //! dX_t, and the two weight gradients are one large product each over all steps at the end
-//! (Σ_t dX_tᵀ R_{t−1} as one (N × T·B)·(T·B × N) product), where faer runs at full SIMD width.
-//! `Par::Seq` everywhere: faer is built without threads, so a result never depends on how many
-//! cores there are.
+//! (Σ_t dX_tᵀ R_{t−1} as one (N × T·B)·(T·B × N) product), at full SIMD width.
+//! `Par::Seq` everywhere and single-threaded kernels: a result never depends on how many cores
+//! there are.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
