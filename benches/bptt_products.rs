@@ -4,14 +4,14 @@
 
 use std::time::Instant;
 
-use modrepro::model::bptt_products::{PaddedMatrix, add_scaled_product, add_scaled_product_faer};
+use modrepro::model::bptt_products::{add_scaled_product, add_scaled_product_faer, transpose};
 use modrepro::rng::SplitMix64;
 
 fn main() {
     let mut rng = SplitMix64::new(1);
     let n = 100;
     let w: Vec<f32> = (0..n * n).map(|_| 0.1 * rng.normal() as f32).collect();
-    let m = PaddedMatrix::from_transpose_of(&w, n, n);
+    let m = transpose(&w, n, n);
     println!("| batch | faer µs / call | kernel µs / call | kernel GFLOP/s |");
     println!("| --- | --- | --- | --- |");
     for batch in [32usize, 51] {
@@ -30,8 +30,8 @@ fn main() {
             std::hint::black_box(&out);
             started.elapsed().as_secs_f64() / calls as f64
         };
-        let faer = time(&|o| add_scaled_product_faer(o, &input, &m, 1e-6));
-        let ours = time(&|o| add_scaled_product(o, &input, &m, 1e-6));
+        let faer = time(&|o| add_scaled_product_faer(o, &input, &m, n, 1e-6));
+        let ours = time(&|o| add_scaled_product(o, &input, &m, n, 1e-6));
         out[0] = 0.0;
         let flop = 2.0 * (batch * n * n) as f64;
         println!(

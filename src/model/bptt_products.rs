@@ -7,9 +7,9 @@
 //! Why not faer: per step faer packs M again and splits the 100 columns into a 96-wide kernel
 //! and a masked 16-wide one whose few accumulators wait on the FMA latency and loads (a fifth of
 //! the products' time for 4 % of the work); g_B's 4 columns all went through that narrow kernel,
-//! streaming the 18 MB of dX for 0.4 % of the arithmetic. Here M is laid out once per iteration,
-//! rows padded to whole 16-lane vectors; every tile keeps up to 24 accumulators busy; g_B is
-//! computed transposed, vectors along the 100 units.
+//! streaming the 18 MB of dX for 0.4 % of the arithmetic. Here M is read in place (the caller
+//! transposes W once per iteration for the forward), each row's last vector masked; every tile
+//! keeps up to 24 accumulators busy; g_B is computed transposed, vectors along the 100 units.
 //!
 //! The bits: faer's x86 kernels (the `private-gemm-x86` crate) accumulate each output entry in
 //! one register lane, one fused multiply–add per k in increasing k from +0, in blocks of at most
@@ -21,47 +21,12 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// A k × n matrix stored row-major with each row padded with zeros to a multiple of 16 values,
-/// so that a kernel loads whole vectors without masks.
-#[derive(Debug, Clone, Default)]
-pub struct PaddedMatrix {
-    values: Vec<f32>,
-    rows: usize,
-    columns: usize,
-    stride: usize,
-}
-
-impl PaddedMatrix {
-    /// M = `m` (rows × columns, row-major).
-    pub fn from_row_major(m: &[f32], rows: usize, columns: usize) -> Self {
-        let mut padded = Self::default();
-        padded.set(rows, columns, |r, c| m[r * columns + c]);
-        padded
-    }
-
-    /// M = `m`ᵀ, where `m` is columns × rows, row-major.
-    pub fn from_transpose_of(m: &[f32], rows: usize, columns: usize) -> Self {
-        let mut padded = Self::default();
-        padded.set(rows, columns, |r, c| m[c * rows + r]);
-        padded
-    }
-
-    fn set(&mut self, rows: usize, columns: usize, entry: impl Fn(usize, usize) -> f32) {
-        self.rows = rows;
-        self.columns = columns;
-        self.stride = columns.div_ceil(16) * 16;
-        self.values.clear();
-        self.values.resize(rows * self.stride, 0.0);
-        for (r, row) in self.values.chunks_exact_mut(self.stride).enumerate() {
-            for (c, slot) in row[..columns].iter_mut().enumerate() {
-                *slot = entry(r, c);
-            }
-        }
-    }
-
-    fn as_faer(&self) -> MatRef<'_, f32> {
-        MatRef::from_row_major_slice_with_stride(&self.values, self.rows, self.columns, self.stride)
-    }
+/// The transpose (columns × rows, row-major) of `m` (rows × columns, row-major).
+pub fn transpose(m: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+    assert_eq!(m.len(), rows * columns, "m is {rows} × {columns}");
+    (0..rows * columns)
+        .map(|k| m[(k % rows) * columns + k / rows])
+        .collect()
 }
 
 /// The side of the square M whose products the kernel takes over: the Krause network's 100 units.
@@ -71,33 +36,33 @@ impl PaddedMatrix {
 /// 44,768 (tested); other shapes go to faer itself.
 const CHECKED_SIDE: usize = 100;
 
-/// out (rows × M's columns, row-major) += α · (input (rows × M's rows, row-major) · M), with the
-/// bits of faer's product (see the module's doc).
-pub fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
-    let (depth, columns) = (m.rows, m.columns);
+/// out (rows × columns, row-major) += α · (input · M) for `input` of rows × depth and M of
+/// depth × columns (both row-major), with the bits of faer's product (see the module's doc).
+pub fn add_scaled_product(out: &mut [f32], input: &[f32], m: &[f32], columns: usize, alpha: f32) {
+    let depth = m.len().checked_div(columns).unwrap_or(0);
     let rows = input.len().checked_div(depth).unwrap_or(0);
+    assert_eq!(m.len(), depth * columns, "M is depth × {columns}");
     assert_eq!(input.len(), rows * depth, "input is rows × {depth}");
     assert_eq!(out.len(), rows * columns, "out is {rows} × {columns}");
     #[cfg(target_arch = "x86_64")]
     if super::avx512_available() && rows >= 2 && depth == CHECKED_SIDE && columns == CHECKED_SIDE {
-        // SAFETY: the CPU has AVX-512 F (checked just above); `input` and `out` hold
-        // rows × depth and rows × columns values (asserted above), M's rows `stride` values.
-        unsafe { avx512::add_scaled_product(out, input, m, rows, alpha) };
+        // SAFETY: the CPU has AVX-512 F (checked just above); the shapes are asserted above.
+        unsafe { avx512::add_scaled_product(out, input, m, depth, columns, rows, alpha) };
         return;
     }
-    add_scaled_product_faer(out, input, m, alpha);
+    add_scaled_product_faer(out, input, m, columns, alpha);
 }
 
 /// The same product through faer: the reference the kernel's bits are tested against, and the
 /// path on CPUs without AVX-512.
-pub fn add_scaled_product_faer(out: &mut [f32], input: &[f32], m: &PaddedMatrix, alpha: f32) {
-    let (depth, columns) = (m.rows, m.columns);
+pub fn add_scaled_product_faer(out: &mut [f32], input: &[f32], m: &[f32], columns: usize, alpha: f32) {
+    let depth = m.len().checked_div(columns).unwrap_or(0);
     let rows = input.len().checked_div(depth).unwrap_or(0);
     matmul(
         MatMut::from_row_major_slice_mut(out, rows, columns),
         Accum::Add,
         MatRef::from_row_major_slice(input, rows, depth),
-        m.as_faer(),
+        MatRef::from_row_major_slice(m, depth, columns),
         alpha,
         Par::Seq,
     );
@@ -161,9 +126,9 @@ pub fn weight_and_readout_gradients(
     assert!(rows <= all_rows, "left has at most as many rows as the rates");
     assert_eq!(rates.len(), all_rows * n, "rates are {all_rows} × {n}");
     assert_eq!(g_w_out.len(), n, "g_w_out has {n} values");
+    assert_eq!(g_w.len(), n * n, "g is {n} × {n}");
     #[cfg(target_arch = "x86_64")]
     if super::avx512_available() && n == CHECKED_SIDE && rows >= 2 {
-        assert_eq!(g_w.len(), n * n, "g is {n} × {n}");
         let mut sums = [0f32; CHECKED_SIDE.div_ceil(16) * 16];
         let mut summed = 0;
         // SAFETY: the CPU has AVX-512 F (checked just above); the shapes are asserted above;
@@ -178,7 +143,11 @@ pub fn weight_and_readout_gradients(
         g_w_out.copy_from_slice(&sums[..n]);
         return;
     }
-    weight_gradient(g_w, left, &rates[..rows * n], n, alpha);
+    if rows == 0 {
+        g_w.fill(0.0); // a sum over no rows (a one-step batch has no R_{t−1})
+    } else {
+        weight_gradient(g_w, left, &rates[..rows * n], n, alpha);
+    }
     readout_gradient_faer(g_w_out, rates, dz, n);
 }
 
@@ -222,7 +191,7 @@ pub fn input_gradient(g_b: &mut [f32], left: &[f32], inputs: &[f32], n: usize, n
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{GRADIENT_DEPTH_BLOCK, PaddedMatrix};
+    use super::GRADIENT_DEPTH_BLOCK;
 
     /// Column blocks of four vectors (64 columns: at depth 100 a block of M, 25.6 KB, stays in L1
     /// while the row tiles stream past it) and the rest; row tiles of up to 24 accumulators.
@@ -252,20 +221,29 @@ mod avx512 {
     }
 
     /// # Safety
-    /// The CPU has AVX-512 F; `input` holds `rows` × M's rows values, `out` `rows` × M's columns.
+    /// The CPU has AVX-512 F; `input` holds `rows` × depth values, `m` depth × columns, `out`
+    /// `rows` × columns.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_scaled_product(out: &mut [f32], input: &[f32], m: &PaddedMatrix, rows: usize, alpha: f32) {
+    pub(super) unsafe fn add_scaled_product(
+        out: &mut [f32],
+        input: &[f32],
+        m: &[f32],
+        depth: usize,
+        columns: usize,
+        rows: usize,
+        alpha: f32,
+    ) {
         let operands = Operands {
             scalar: input.as_ptr(),
-            scalar_row: m.rows,
+            scalar_row: depth,
             scalar_k: 1,
-            vector: m.values.as_ptr(),
-            vector_k: m.stride,
-            columns: m.columns,
-            depth: m.rows,
+            vector: m.as_ptr(),
+            vector_k: columns,
+            columns,
+            depth,
         };
-        // SAFETY: as this function's; M's padded rows make every vector load whole.
-        unsafe { product(out, m.columns, operands, rows, alpha, Finish::Add) };
+        // SAFETY: as this function's; the masks keep each row's last vector inside it.
+        unsafe { product(out, columns, operands, rows, alpha, Finish::Add) };
     }
 
     /// out (a × b, row-major) = α · Σ_r scalar[r]ᵀ vector[r] for `scalar` of `rows` × a and
@@ -483,6 +461,12 @@ mod tests {
     use super::*;
     use crate::rng::SplitMix64;
 
+    #[test]
+    fn the_transpose_moves_entry_r_c_to_c_r() {
+        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
+        assert_eq!(transpose(&m, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
     fn random(rng: &mut SplitMix64, count: usize) -> Vec<f32> {
         (0..count).map(|_| rng.normal() as f32).collect()
     }
@@ -495,14 +479,13 @@ mod tests {
         let m_values = random(rng, depth * columns);
         let input = random(rng, rows * depth);
         let out = random(rng, rows * columns);
-        for m in [
-            PaddedMatrix::from_row_major(&m_values, depth, columns),
-            PaddedMatrix::from_transpose_of(&m_values, depth, columns),
-        ] {
+        // M, and M built as the transpose of a columns × depth matrix (as the forward builds Wᵀ).
+        let transposed = transpose(&m_values, columns, depth);
+        for m in [&m_values, &transposed] {
             let mut ours = out.clone();
-            add_scaled_product(&mut ours, &input, &m, 0.2);
+            add_scaled_product(&mut ours, &input, m, columns, 0.2);
             let mut reference = out.clone();
-            add_scaled_product_faer(&mut reference, &input, &m, 0.2);
+            add_scaled_product_faer(&mut reference, &input, m, columns, 0.2);
             assert_eq!(bits(&ours), bits(&reference), "{rows} × {depth} · {depth} × {columns}");
         }
     }
@@ -535,11 +518,10 @@ mod tests {
         m_values[3] = f32::INFINITY;
         input[2 * n + 7] = f32::NAN;
         out.iter_mut().step_by(3).for_each(|v| *v = -0.0);
-        let m = PaddedMatrix::from_row_major(&m_values, n, n);
         let mut ours = out.clone();
-        add_scaled_product(&mut ours, &input, &m, 0.2);
+        add_scaled_product(&mut ours, &input, &m_values, n, 0.2);
         let mut reference = out;
-        add_scaled_product_faer(&mut reference, &input, &m, 0.2);
+        add_scaled_product_faer(&mut reference, &input, &m_values, n, 0.2);
         assert_eq!(bits(&ours), bits(&reference));
     }
 
@@ -584,8 +566,17 @@ mod tests {
         let mut rng = SplitMix64::new(22);
         let n = CHECKED_SIDE;
         // The integration and sine shapes (rows of the weight gradient = all rows − one step),
-        // block edges, and one row.
-        for (all_rows, shift) in [(44_800, 32), (25_500, 51), (1025, 1), (513, 1), (40, 7), (3, 1), (2, 1)] {
+        // block edges, one row, and a one-step batch (no rows: g_W is 0).
+        for (all_rows, shift) in [
+            (44_800, 32),
+            (25_500, 51),
+            (1025, 1),
+            (513, 1),
+            (40, 7),
+            (3, 1),
+            (2, 1),
+            (5, 5),
+        ] {
             let rows = all_rows - shift;
             let left = random(&mut rng, rows * n);
             let rates = random(&mut rng, all_rows * n);
@@ -599,15 +590,5 @@ mod tests {
             assert_eq!(bits(&g_w), bits(&reference_w), "{all_rows} rows");
             assert_eq!(bits(&g_w_out), bits(&reference_out), "{all_rows} rows");
         }
-    }
-
-    #[test]
-    fn a_transposed_matrix_holds_the_transpose() {
-        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
-        let t = PaddedMatrix::from_transpose_of(&m, 3, 2);
-        assert_eq!((t.rows, t.columns, t.stride), (3, 2, 16));
-        assert_eq!(&t.values[..2], &[1.0, 4.0]);
-        assert_eq!(&t.values[16..18], &[2.0, 5.0]);
-        assert!(t.values[2..16].iter().all(|&v| v == 0.0));
     }
 }

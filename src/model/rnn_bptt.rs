@@ -18,9 +18,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-use super::bptt_products::{
-    PaddedMatrix, add_scaled_product, input_gradient, readout_gradient_faer, weight_and_readout_gradients,
-};
+use super::bptt_products::{add_scaled_product, input_gradient, transpose, weight_and_readout_gradients};
 use super::rate_rnn::{ALPHA, NOISE_SD};
 use super::sized;
 use crate::data::krause_tasks::Trial;
@@ -130,9 +128,9 @@ fn loss_and_gradient_body(
     let (batch, steps) = (trials.len(), trials.first().map_or(0, |t| t.inputs.len()));
     let rows = batch * steps;
     let alpha = ALPHA as f32;
-    // W for the per-step products, laid out once: Wᵀ forward (R_{t−1} Wᵀ), W backward (dX_{t+1} W).
-    let w_transposed = PaddedMatrix::from_transpose_of(&p.w, n, n);
-    let w_padded = PaddedMatrix::from_row_major(&p.w, n, n);
+    // Wᵀ for the forward's per-step product R_{t−1} Wᵀ, laid out once (the backward's dX_{t+1} W
+    // reads W in place).
+    let w_transposed = transpose(&p.w, n, n);
 
     // Inputs of every step, step-major rows (row t·B + b is trial b at step t), as the rates.
     let Workspace {
@@ -161,7 +159,7 @@ fn loss_and_gradient_body(
     let mut x = vec![0f32; batch * n];
     let mut noise = vec![0f32; batch * n];
     let mut drive = vec![0f32; batch * n];
-    let b_transposed: Vec<f32> = (0..ni * n).map(|k| p.b[(k % n) * ni + k / n]).collect();
+    let b_transposed = transpose(&p.b, n, ni);
     for t in 0..steps {
         rng.fill_normal_f32(&mut noise, ALPHA * NOISE_SD);
         let step = t * batch * n..(t + 1) * batch * n;
@@ -177,7 +175,7 @@ fn loss_and_gradient_body(
         }
         if t > 0 {
             let (before, current) = rates.split_at_mut(step.start);
-            add_scaled_product(&mut x, &before[step.start - batch * n..], &w_transposed, alpha);
+            add_scaled_product(&mut x, &before[step.start - batch * n..], &w_transposed, n, alpha);
             current[..batch * n]
                 .iter_mut()
                 .zip(&x)
@@ -227,7 +225,7 @@ fn loss_and_gradient_body(
         let current = &mut current[step.clone()];
         if t + 1 < steps {
             let next = &after[..batch * n];
-            add_scaled_product(&mut d_rate, next, &w_padded, alpha);
+            add_scaled_product(&mut d_rate, next, &p.w, n, alpha);
             for (((dx, dr), r), next) in current.iter_mut().zip(&d_rate).zip(&rates[step.clone()]).zip(next) {
                 *dx = dr * (1.0 - r * r) + (1.0 - alpha) * next;
             }
@@ -243,11 +241,7 @@ fn loss_and_gradient_body(
     let mut g_w = vec![0f32; n * n];
     let mut g_w_out = vec![0f32; n];
     let shifted = batch * n;
-    if steps > 1 {
-        weight_and_readout_gradients(&mut g_w, &mut g_w_out, &dx_all[shifted..], rates, &dz, n, alpha);
-    } else {
-        readout_gradient_faer(&mut g_w_out, rates, &dz, n);
-    }
+    weight_and_readout_gradients(&mut g_w, &mut g_w_out, &dx_all[shifted..], rates, &dz, n, alpha);
     let mut g_b = vec![0f32; n * ni];
     input_gradient(&mut g_b, dx_all, inputs_flat, n, ni, alpha);
     (
@@ -354,7 +348,7 @@ mod tests {
                 alpha,
                 Par::Seq,
             );
-            let b_transposed: Vec<f32> = (0..ni * n).map(|k| b[(k % n) * ni + k / n]).collect();
+            let b_transposed = transpose(&b, n, ni);
             let mut step = vec![0f32; batch * n];
             for t in 0..steps {
                 input_drive(
