@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use modrepro::model::bptt_products::{add_scaled_product, add_scaled_product_faer, transpose};
+use modrepro::model::bptt_products::{add_scaled_product, add_scaled_product_faer};
+use modrepro::model::transpose;
 use modrepro::rng::SplitMix64;
 
 fn main() {

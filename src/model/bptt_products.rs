@@ -21,14 +21,6 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// The transpose (columns × rows, row-major) of `m` (rows × columns, row-major).
-pub fn transpose(m: &[f32], rows: usize, columns: usize) -> Vec<f32> {
-    assert_eq!(m.len(), rows * columns, "m is {rows} × {columns}");
-    (0..rows * columns)
-        .map(|k| m[(k % rows) * columns + k / rows])
-        .collect()
-}
-
 /// The side of the square M whose products the kernel takes over: the Krause network's 100 units.
 /// faer picks its kernels by shape (a matrix–vector path for one row, unrolled depths for small
 /// sides, blocked depths for long ones), and its bits were checked against the kernel's for
@@ -459,13 +451,8 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::transpose;
     use crate::rng::SplitMix64;
-
-    #[test]
-    fn the_transpose_moves_entry_r_c_to_c_r() {
-        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
-        assert_eq!(transpose(&m, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
-    }
 
     fn random(rng: &mut SplitMix64, count: usize) -> Vec<f32> {
         (0..count).map(|_| rng.normal() as f32).collect()

@@ -206,7 +206,7 @@ fn forward(shape: &Shape, values: &[f64], activation: Activation, inputs: &[Vec<
     }
     let bias: Vec<f64> = p.b_rec.iter().zip(p.b_in).map(|(r, i)| r + i).collect();
     // Wᵀ, so that the recurrent sums of several units are added side by side (below).
-    let w_transposed: Vec<f64> = (0..n * n).map(|k| p.w[(k % n) * n + k / n]).collect();
+    let w_transposed = super::transpose(p.w, n, n);
     let mut recurrent = vec![0.0; n];
     for t in 0..steps {
         let a_t = &mut a[t * n..(t + 1) * n];

@@ -57,6 +57,14 @@ pub(crate) fn avx512_available() -> bool {
         && is_x86_feature_detected!("fma")
 }
 
+/// The transpose (columns × rows, row-major) of `m` (rows × columns, row-major): copies only.
+pub fn transpose<T: Copy>(m: &[T], rows: usize, columns: usize) -> Vec<T> {
+    assert_eq!(m.len(), rows * columns, "m is {rows} × {columns}");
+    (0..rows * columns)
+        .map(|k| m[(k % rows) * columns + k / rows])
+        .collect()
+}
+
 /// Resizes a kept buffer to `len` without clearing it: its contents are then unspecified, so
 /// every caller overwrites each entry before reading it.
 fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -69,4 +77,14 @@ fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 pub fn uniform_fan_in(rng: &mut SplitMix64, count: usize, fan_in: usize) -> Vec<f32> {
     let bound = 1.0 / (fan_in as f64).sqrt();
     (0..count).map(|_| rng.uniform_in(-bound, bound) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_transpose_moves_entry_r_c_to_c_r() {
+        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
+        assert_eq!(super::transpose(&m, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(super::transpose(&super::transpose(&m, 2, 3), 3, 2), m);
+    }
 }

@@ -4,6 +4,7 @@
 
 use crate::data::krause_tasks::Trial;
 use crate::model::portable_tanh::tanh;
+use crate::model::transpose;
 use crate::rng::SplitMix64;
 
 pub const ALPHA: f64 = 0.1;
@@ -44,7 +45,7 @@ const LANES: usize = 4;
 
 /// Up to [`LANES`] trials of equal length to simulate together, and how.
 struct Group<'a> {
-    /// Wᵀ (see [`transpose`]).
+    /// Wᵀ: the recurrent drive of a block of units is then one contiguous load per input.
     w_transposed: &'a [f64],
     trials: &'a [&'a [Vec<f64>]],
     x0: &'a [f64],
@@ -224,12 +225,6 @@ impl RateRnn {
         }
         trajectories
     }
-}
-
-/// The transpose (cols × rows) of a row-major rows × cols matrix. Wᵀ makes the recurrent drive
-/// of a block of units one contiguous load per input.
-fn transpose(m: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    (0..rows * cols).map(|k| m[(k % rows) * cols + k / rows]).collect()
 }
 
 /// Units whose recurrent drives are summed side by side: 8 units × 4 lanes is 8 AVX2

@@ -18,9 +18,10 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-use super::bptt_products::{add_scaled_product, input_gradient, transpose, weight_and_readout_gradients};
+use super::bptt_products::{add_scaled_product, input_gradient, weight_and_readout_gradients};
 use super::rate_rnn::{ALPHA, NOISE_SD};
 use super::sized;
+use super::transpose;
 use crate::data::krause_tasks::Trial;
 use crate::rng::SplitMix64;
 

@@ -239,20 +239,14 @@ mod tests {
             pub w_out: Param<Tensor<2>>,
         }
 
-        fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-            (0..cols)
-                .flat_map(|c| (0..rows).map(move |r| values[r * cols + c]))
-                .collect()
-        }
-
         impl RnnModule {
             pub fn new(p: &Parameters, device: &Device) -> Self {
                 let param = |v: Vec<f32>, shape: [usize; 2]| {
                     Param::from_tensor(Tensor::<2>::from_data(TensorData::new(v, shape), device))
                 };
                 Self {
-                    w_t: param(transposed(&p.w, p.n, p.n), [p.n, p.n]),
-                    b_t: param(transposed(&p.b, p.n, p.inputs), [p.inputs, p.n]),
+                    w_t: param(crate::model::transpose(&p.w, p.n, p.n), [p.n, p.n]),
+                    b_t: param(crate::model::transpose(&p.b, p.n, p.inputs), [p.inputs, p.n]),
                     w_out: param(p.w_out.clone(), [p.n, 1]),
                 }
             }
@@ -274,8 +268,8 @@ mod tests {
                 let g_w_out = flat(module.w_out.grad(&grads).expect("grad"));
                 (
                     value,
-                    transposed(&g_w_t, p.n, p.n),
-                    transposed(&g_b_t, p.inputs, p.n),
+                    crate::model::transpose(&g_w_t, p.n, p.n),
+                    crate::model::transpose(&g_b_t, p.inputs, p.n),
                     g_w_out,
                 )
             }
