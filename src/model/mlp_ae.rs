@@ -319,13 +319,7 @@ fn train_by_hand(batch: &RunBatch, mut on_step: impl FnMut(usize)) -> Vec<MlpWei
         let end = (start + STEPS_PER_STRETCH).min(training.steps);
         for ((run, sampler), samples) in runs.iter_mut().zip(&mut samplers).zip(&flat) {
             for _ in start..end {
-                let input = workspace.input_mut();
-                for b in 0..batch_size {
-                    let at = sampler.next_index() * d;
-                    for (i, v) in samples[at..at + d].iter().enumerate() {
-                        input[i * batch_size + b] = *v;
-                    }
-                }
+                sampler.gather_minibatch(samples, d, workspace.input_mut());
                 run.step(&net, &loss, &mut workspace);
             }
         }
@@ -356,25 +350,82 @@ struct EpochSampler {
 
 impl EpochSampler {
     fn new(n: usize, seed: u64) -> Self {
-        let mut sampler = Self {
-            order: (0..n).collect(),
-            position: n,
+        let order: Vec<usize> = (0..n).collect();
+        // At the end of an epoch: the first draw shuffles.
+        Self {
+            position: order.len(),
+            order,
             rng: SplitMix64::new(seed),
-        };
-        sampler.position = sampler.order.len();
-        sampler
+        }
     }
 
     fn next_index(&mut self) -> usize {
         if self.position == self.order.len() {
-            for i in (1..self.order.len()).rev() {
-                let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
-                self.order.swap(i, j);
-            }
-            self.position = 0;
+            self.reshuffle();
         }
         self.position += 1;
         self.order[self.position - 1]
+    }
+
+    fn reshuffle(&mut self) {
+        for i in (1..self.order.len()).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            self.order.swap(i, j);
+        }
+        self.position = 0;
+    }
+
+    /// The next minibatch of `samples` (sample-major, `d` values each) written feature-major
+    /// into `input` (`d` rows of `input.len() / d`): the samples [`Self::next_index`] would
+    /// give, in its order, crossing into the next epoch where this one runs out.
+    ///
+    /// Why not `next_index` per sample: its epoch test and a loop over a run-time `d` cost
+    /// as much as the copies (`perf`: half of Fig 2's sampler); here the indices come as
+    /// slices of one epoch and the usual widths have their own unrolled copy.
+    fn gather_minibatch(&mut self, samples: &[f32], d: usize, input: &mut [f32]) {
+        let batch = input.len() / d;
+        let mut filled = 0;
+        while filled < batch {
+            if self.position == self.order.len() {
+                self.reshuffle();
+            }
+            let take = (batch - filled).min(self.order.len() - self.position);
+            let indices = &self.order[self.position..self.position + take];
+            match d {
+                1 => gather_rows::<1>(samples, indices, input, batch, filled),
+                2 => gather_rows::<2>(samples, indices, input, batch, filled),
+                3 => gather_rows::<3>(samples, indices, input, batch, filled),
+                _ => {
+                    for (b, &k) in indices.iter().enumerate() {
+                        for (i, &v) in samples[k * d..(k + 1) * d].iter().enumerate() {
+                            input[i * batch + filled + b] = v;
+                        }
+                    }
+                }
+            }
+            self.position += take;
+            filled += take;
+        }
+    }
+}
+
+/// Samples `indices` of `samples` (`D` values each) into columns `first..` of the `D`
+/// feature rows of `input` (each `batch` long).
+#[inline(always)]
+fn gather_rows<const D: usize>(samples: &[f32], indices: &[usize], input: &mut [f32], batch: usize, first: usize) {
+    let columns: [&mut [f32]; D] = {
+        let mut rest = input;
+        std::array::from_fn(|_| {
+            let (row, tail) = std::mem::take(&mut rest).split_at_mut(batch);
+            rest = tail;
+            &mut row[first..first + indices.len()]
+        })
+    };
+    for (b, &k) in indices.iter().enumerate() {
+        let sample: &[f32; D] = samples[k * D..k * D + D].try_into().expect("D values");
+        for i in 0..D {
+            columns[i][b] = sample[i];
+        }
     }
 }
 
@@ -416,6 +467,28 @@ mod tests {
         nonnegativity: 1.0,
         weight: 1e-3,
     };
+
+    #[test]
+    fn a_gathered_minibatch_holds_the_samples_drawn_one_at_a_time() {
+        // 7 samples and minibatches of 5: every other minibatch crosses into the next epoch.
+        for d in [1, 3, 4] {
+            let n = 7;
+            let samples: Vec<f32> = (0..n * d).map(|v| v as f32).collect();
+            let (mut one_by_one, mut gathered) = (EpochSampler::new(n, 9), EpochSampler::new(n, 9));
+            for _ in 0..6 {
+                let mut expected = vec![0f32; 5 * d];
+                for b in 0..5 {
+                    let k = one_by_one.next_index();
+                    for i in 0..d {
+                        expected[i * 5 + b] = samples[k * d + i];
+                    }
+                }
+                let mut input = vec![f32::NAN; 5 * d];
+                gathered.gather_minibatch(&samples, d, &mut input);
+                assert_eq!(input, expected, "{d} values per sample");
+            }
+        }
+    }
 
     #[test]
     fn the_hand_written_gradient_is_burns_autodiff_gradient() {
