@@ -143,15 +143,43 @@ fn states(shape: &Shape, values: &[f64], walk: &Episode) -> Vec<f64> {
     for (r, g) in g[..n].iter_mut().enumerate() {
         *g = walk.active_inputs.iter().map(|&k| i_in[r * ni + k]).sum::<f64>() + b0[r];
     }
+    let eight_rows_at_a_time = eight_rows_at_a_time(n);
     for (t, &a) in walk.actions.iter().enumerate() {
         let wa = &w[a * n * n..(a + 1) * n * n];
         let (before, after) = g.split_at_mut((t + 1) * n);
         let previous = &before[t * n..];
-        for (r, value) in after[..n].iter_mut().enumerate() {
-            *value = dot(&wa[r * n..(r + 1) * n], previous) + b_a[a * n + r];
+        let bias = &b_a[a * n..(a + 1) * n];
+        if eight_rows_at_a_time {
+            #[cfg(target_arch = "x86_64")]
+            for r in (0..n).step_by(8) {
+                // SAFETY: `eight_rows_at_a_time` checked that the CPU has AVX-512 F.
+                unsafe {
+                    super::action_rnn_avx512::dots_of_eight_rows(
+                        &wa[r * n..(r + 8) * n],
+                        previous,
+                        &bias[r..r + 8],
+                        &mut after[r..r + 8],
+                    );
+                }
+            }
+        } else {
+            for (r, value) in after[..n].iter_mut().enumerate() {
+                *value = dot(&wa[r * n..(r + 1) * n], previous) + bias[r];
+            }
         }
     }
     g
+}
+
+/// Whether [`states`] takes its step eight rows at a time (`action_rnn_avx512`, the same bits):
+/// on AVX-512 CPUs, for a multiple of 8 units.
+fn eight_rows_at_a_time(units: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if units.is_multiple_of(8) {
+        return super::avx512_available();
+    }
+    let _ = units;
+    false
 }
 
 /// Loss terms, each weighted; `mse` is the fit's unweighted MSE.
@@ -469,6 +497,49 @@ mod tests {
     use crate::data::grid_room::{RewardPlacement, random_walks};
 
     const ROOM: usize = 3;
+
+    #[test]
+    fn eight_rows_at_a_time_have_each_row_s_dot_bits() {
+        if !eight_rows_at_a_time(8) {
+            eprintln!("skipped: this CPU has no AVX-512, so the eight-row step never runs here");
+            return;
+        }
+        let mut rng = SplitMix64::new(21);
+        for n in [8, 16, 64, 72] {
+            for _ in 0..50 {
+                let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                // Magnitudes over six decades, and some exact zeros (signed), as states have.
+                let mut value = || match rng.next_u64() % 10 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => rng.normal() * 1e3f64.powf(rng.uniform() - 0.5),
+                };
+                let rows: Vec<f64> = (0..8 * n).map(|_| value()).collect();
+                let bias: Vec<f64> = (0..8).map(|_| value()).collect();
+                let mut out = [f64::NAN; 8];
+                // SAFETY: eight_rows_at_a_time checked for AVX-512 F.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    crate::model::action_rnn_avx512::dots_of_eight_rows(&rows, &x, &bias, &mut out)
+                };
+                for (r, sum) in out.iter().enumerate() {
+                    let expected = dot(&rows[r * n..(r + 1) * n], &x) + bias[r];
+                    assert_eq!(sum.to_bits(), expected.to_bits(), "n {n}, row {r}");
+                }
+            }
+        }
+        // All-zero rows and state: the signs of zero sums survive too.
+        let mut out = [f64::NAN; 8];
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            crate::model::action_rnn_avx512::dots_of_eight_rows(&[-0.0; 64], &[0.0; 8], &[-0.0; 8], &mut out)
+        };
+        let expected = dot(&[-0.0; 8], &[0.0; 8]) + -0.0;
+        assert!(
+            out.iter().all(|v| v.to_bits() == expected.to_bits()),
+            "{out:?} vs {expected}"
+        );
+    }
 
     fn shape(hidden: usize) -> Shape {
         Shape {

@@ -1,6 +1,8 @@
 //! Burn modules and their training loops. Knows nothing of specs or files.
 
 pub mod action_rnn;
+#[cfg(target_arch = "x86_64")]
+mod action_rnn_avx512;
 pub mod adam;
 pub mod batched;
 pub mod bptt_products;
