@@ -98,8 +98,16 @@ impl Weights {
         // the iterator's code is a separate function, which would not be compiled for the
         // AVX2 or AVX-512 build that inlines this one (a third of a Fig 4 run in `perf`).
         let mut y = vec![0.0; states.len() / n * o];
+        let whole_blocks = if eight_rows_at_a_time(n) { o / 8 * 8 } else { 0 };
         for (g, y) in states.chunks(n).zip(y.chunks_mut(o)) {
-            for (k, y) in y.iter_mut().enumerate() {
+            #[cfg(target_arch = "x86_64")]
+            for k in (0..whole_blocks).step_by(8) {
+                // SAFETY: `eight_rows_at_a_time` checked that the CPU has AVX-512 F.
+                unsafe {
+                    super::action_rnn_avx512::dots_of_eight_rows(&r[k * n..(k + 8) * n], g, None, &mut y[k..k + 8]);
+                }
+            }
+            for (k, y) in y.iter_mut().enumerate().skip(whole_blocks) {
                 *y = dot(&r[k * n..(k + 1) * n], g);
             }
         }
@@ -157,7 +165,7 @@ fn states(shape: &Shape, values: &[f64], walk: &Episode) -> Vec<f64> {
                     super::action_rnn_avx512::dots_of_eight_rows(
                         &wa[r * n..(r + 8) * n],
                         previous,
-                        &bias[r..r + 8],
+                        Some(&bias[r..r + 8]),
                         &mut after[r..r + 8],
                     );
                 }
@@ -171,8 +179,8 @@ fn states(shape: &Shape, values: &[f64], walk: &Episode) -> Vec<f64> {
     g
 }
 
-/// Whether [`states`] takes its step eight rows at a time (`action_rnn_avx512`, the same bits):
-/// on AVX-512 CPUs, for a multiple of 8 units.
+/// Whether [`states`] and [`Weights::outputs`] take eight rows at a time (`action_rnn_avx512`,
+/// the same bits): on AVX-512 CPUs, for a multiple of 8 units.
 fn eight_rows_at_a_time(units: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if units.is_multiple_of(8) {
@@ -516,15 +524,18 @@ mod tests {
                 };
                 let rows: Vec<f64> = (0..8 * n).map(|_| value()).collect();
                 let bias: Vec<f64> = (0..8).map(|_| value()).collect();
-                let mut out = [f64::NAN; 8];
+                let (mut with_bias, mut without) = ([f64::NAN; 8], [f64::NAN; 8]);
                 // SAFETY: eight_rows_at_a_time checked for AVX-512 F.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    crate::model::action_rnn_avx512::dots_of_eight_rows(&rows, &x, &bias, &mut out)
+                    use crate::model::action_rnn_avx512::dots_of_eight_rows;
+                    dots_of_eight_rows(&rows, &x, Some(&bias), &mut with_bias);
+                    dots_of_eight_rows(&rows, &x, None, &mut without);
                 };
-                for (r, sum) in out.iter().enumerate() {
-                    let expected = dot(&rows[r * n..(r + 1) * n], &x) + bias[r];
-                    assert_eq!(sum.to_bits(), expected.to_bits(), "n {n}, row {r}");
+                for r in 0..8 {
+                    let expected = dot(&rows[r * n..(r + 1) * n], &x);
+                    assert_eq!(without[r].to_bits(), expected.to_bits(), "n {n}, row {r}");
+                    assert_eq!(with_bias[r].to_bits(), (expected + bias[r]).to_bits(), "n {n}, row {r}");
                 }
             }
         }
@@ -532,7 +543,7 @@ mod tests {
         let mut out = [f64::NAN; 8];
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            crate::model::action_rnn_avx512::dots_of_eight_rows(&[-0.0; 64], &[0.0; 8], &[-0.0; 8], &mut out)
+            crate::model::action_rnn_avx512::dots_of_eight_rows(&[-0.0; 64], &[0.0; 8], Some(&[-0.0; 8]), &mut out)
         };
         let expected = dot(&[-0.0; 8], &[0.0; 8]) + -0.0;
         assert!(

@@ -1,5 +1,5 @@
-//! The action RNN's forward step ([`super::action_rnn`]'s `states`) eight rows at a time with
-//! explicit AVX-512 registers.
+//! The action RNN's forward step and readout ([`super::action_rnn`]'s `states` and `outputs`)
+//! eight rows at a time with explicit AVX-512 registers.
 //!
 //! Why: one row at a time, each next-state entry was a dot product in eight partial sums
 //! followed by a serial chain of eight scalar additions to combine them (`perf`: a fifth of a
@@ -15,15 +15,17 @@
 
 use std::arch::x86_64::*;
 
-/// `out[r] = dot(rows[r], x) + bias[r]` for 8 rows of `x.len()` values (a multiple of 8).
+/// `out[r] = dot(rows[r], x) + bias[r]` for 8 rows of `x.len()` values (a multiple of 8); with
+/// no bias, `dot(rows[r], x)` alone (nothing added: + 0 would turn a −0 into +0).
 ///
 /// # Safety
 /// The CPU has AVX-512 F.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn dots_of_eight_rows(rows: &[f64], x: &[f64], bias: &[f64], out: &mut [f64]) {
+pub(super) unsafe fn dots_of_eight_rows(rows: &[f64], x: &[f64], bias: Option<&[f64]>, out: &mut [f64]) {
     let n = x.len();
-    assert!(n.is_multiple_of(8) && rows.len() == 8 * n && bias.len() == 8 && out.len() == 8);
+    assert!(n.is_multiple_of(8) && rows.len() == 8 * n && out.len() == 8);
+    assert!(bias.is_none_or(|b| b.len() == 8));
     let mut partial = [_mm512_setzero_pd(); 8];
     for c in (0..n).step_by(8) {
         // SAFETY: c + 8 ≤ n = x.len(), and r·n + c + 8 ≤ 8n = rows.len() (asserted above).
@@ -43,7 +45,9 @@ pub(super) unsafe fn dots_of_eight_rows(rows: &[f64], x: &[f64], bias: &[f64], o
     sums = _mm512_add_pd(sums, _mm512_set1_pd(empty));
     // SAFETY: bias and out hold 8 values each (asserted above).
     unsafe {
-        sums = _mm512_add_pd(sums, _mm512_loadu_pd(bias.as_ptr()));
+        if let Some(bias) = bias {
+            sums = _mm512_add_pd(sums, _mm512_loadu_pd(bias.as_ptr()));
+        }
         _mm512_storeu_pd(out.as_mut_ptr(), sums);
     }
 }
