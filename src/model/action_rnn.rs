@@ -98,18 +98,9 @@ impl Weights {
         // the iterator's code is a separate function, which would not be compiled for the
         // AVX2 or AVX-512 build that inlines this one (a third of a Fig 4 run in `perf`).
         let mut y = vec![0.0; states.len() / n * o];
-        let whole_blocks = if eight_rows_at_a_time(n) { o / 8 * 8 } else { 0 };
+        let eight_at_a_time = eight_rows_at_a_time(n);
         for (g, y) in states.chunks(n).zip(y.chunks_mut(o)) {
-            #[cfg(target_arch = "x86_64")]
-            for k in (0..whole_blocks).step_by(8) {
-                // SAFETY: `eight_rows_at_a_time` checked that the CPU has AVX-512 F.
-                unsafe {
-                    super::action_rnn_avx512::dots_of_eight_rows(&r[k * n..(k + 8) * n], g, None, &mut y[k..k + 8]);
-                }
-            }
-            for (k, y) in y.iter_mut().enumerate().skip(whole_blocks) {
-                *y = dot(&r[k * n..(k + 1) * n], g);
-            }
+            row_dots(r, g, None, y, eight_at_a_time);
         }
         y
     }
@@ -151,36 +142,43 @@ fn states(shape: &Shape, values: &[f64], walk: &Episode) -> Vec<f64> {
     for (r, g) in g[..n].iter_mut().enumerate() {
         *g = walk.active_inputs.iter().map(|&k| i_in[r * ni + k]).sum::<f64>() + b0[r];
     }
-    let eight_rows_at_a_time = eight_rows_at_a_time(n);
+    let eight_at_a_time = eight_rows_at_a_time(n);
     for (t, &a) in walk.actions.iter().enumerate() {
         let wa = &w[a * n * n..(a + 1) * n * n];
         let (before, after) = g.split_at_mut((t + 1) * n);
-        let previous = &before[t * n..];
         let bias = &b_a[a * n..(a + 1) * n];
-        if eight_rows_at_a_time {
-            #[cfg(target_arch = "x86_64")]
-            for r in (0..n).step_by(8) {
-                // SAFETY: `eight_rows_at_a_time` checked that the CPU has AVX-512 F.
-                unsafe {
-                    super::action_rnn_avx512::dots_of_eight_rows(
-                        &wa[r * n..(r + 8) * n],
-                        previous,
-                        Some(&bias[r..r + 8]),
-                        &mut after[r..r + 8],
-                    );
-                }
-            }
-        } else {
-            for (r, value) in after[..n].iter_mut().enumerate() {
-                *value = dot(&wa[r * n..(r + 1) * n], previous) + bias[r];
-            }
-        }
+        row_dots(wa, &before[t * n..], Some(bias), &mut after[..n], eight_at_a_time);
     }
     g
 }
 
-/// Whether [`states`] and [`Weights::outputs`] take eight rows at a time (`action_rnn_avx512`,
-/// the same bits): on AVX-512 CPUs, for a multiple of 8 units.
+/// `out[r] = dot(rows[r], x) (+ bias[r])` for the `out.len()` rows of `rows` (row-major, each
+/// `x.len()` long): with `eight_at_a_time` (from [`eight_rows_at_a_time`]), whole blocks of 8
+/// rows through `action_rnn_avx512` (the same bits), the rest one row at a time.
+#[inline(always)]
+fn row_dots(rows: &[f64], x: &[f64], bias: Option<&[f64]>, out: &mut [f64], eight_at_a_time: bool) {
+    let n = x.len();
+    let blocked = if eight_at_a_time { out.len() / 8 * 8 } else { 0 };
+    #[cfg(target_arch = "x86_64")]
+    for r in (0..blocked).step_by(8) {
+        // SAFETY: `eight_rows_at_a_time` checked that the CPU has AVX-512 F.
+        unsafe {
+            super::action_rnn_avx512::dots_of_eight_rows(
+                &rows[r * n..(r + 8) * n],
+                x,
+                bias.map(|b| &b[r..r + 8]),
+                &mut out[r..r + 8],
+            );
+        }
+    }
+    for (r, value) in out.iter_mut().enumerate().skip(blocked) {
+        let sum = dot(&rows[r * n..(r + 1) * n], x);
+        *value = bias.map_or(sum, |b| sum + b[r]);
+    }
+}
+
+/// Whether [`row_dots`] may take eight rows at a time (`action_rnn_avx512`, the same bits): on
+/// AVX-512 CPUs, for rows of a multiple of 8 units.
 fn eight_rows_at_a_time(units: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if units.is_multiple_of(8) {

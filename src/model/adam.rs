@@ -177,14 +177,12 @@ mod tests {
         // dividends over the magnitudes a second moment's root takes (f32 gradients widened:
         // 1e-46 and up), and zero.
         let mut rng = crate::rng::SplitMix64::new(17);
-        let mut checked = 0;
         for t in 1..=2_000u32 {
             let divisor = (1.0 - 0.999f64.powi(t as i32)).sqrt();
             let by = ExactQuotient::by(divisor);
             for _ in 0..5_000 {
                 let a = (rng.uniform() * 2.0 - 1.0).exp2() * 10f64.powf(rng.uniform() * 60.0 - 48.0);
                 assert_eq!(by.of(a).to_bits(), (a / divisor).to_bits(), "{a} / {divisor}");
-                checked += 1;
             }
             assert_eq!(by.of(0.0).to_bits(), 0f64.to_bits());
         }
@@ -193,10 +191,8 @@ mod tests {
             for _ in 0..100_000 {
                 let a = rng.uniform() * 1e3;
                 assert_eq!(by.of(a).to_bits(), (a / divisor).to_bits(), "{a} / {divisor}");
-                checked += 1;
             }
         }
-        assert_eq!(checked, 10_700_000);
     }
 
     #[test]

@@ -381,7 +381,7 @@ impl EpochSampler {
     ///
     /// Why not `next_index` per sample: its epoch test and a loop over a run-time `d` cost
     /// as much as the copies (`perf`: half of Fig 2's sampler); here the indices come as
-    /// slices of one epoch and the usual widths have their own unrolled copy.
+    /// slices of one epoch, and Fig 2's three sources have their own unrolled copy.
     fn gather_minibatch(&mut self, samples: &[f32], d: usize, input: &mut [f32]) {
         let batch = input.len() / d;
         let mut filled = 0;
@@ -392,8 +392,6 @@ impl EpochSampler {
             let take = (batch - filled).min(self.order.len() - self.position);
             let indices = &self.order[self.position..self.position + take];
             match d {
-                1 => gather_rows::<1>(samples, indices, input, batch, filled),
-                2 => gather_rows::<2>(samples, indices, input, batch, filled),
                 3 => gather_rows::<3>(samples, indices, input, batch, filled),
                 _ => {
                     for (b, &k) in indices.iter().enumerate() {
