@@ -235,6 +235,19 @@ impl Kind for Params {
             .collect()
     }
 
+    /// Runs that differ only in their frequencies and initial weights train side by side
+    /// ([`frequency_rnn::train_side_by_side`]).
+    fn batch_key(recipe: &FrequencyRun) -> String {
+        let shared = (
+            recipe.activation,
+            recipe.shape(),
+            recipe.time,
+            recipe.objective,
+            recipe.training,
+        );
+        serde_json::to_string(&shared).expect("recipes are plain data")
+    }
+
     fn work(recipe: &FrequencyRun) -> u64 {
         recipe.training.iterations as u64
     }
@@ -246,15 +259,31 @@ impl Kind for Params {
         progress: &(dyn Fn(u64) + Sync),
         _threads: usize,
     ) -> anyhow::Result<Vec<Trained>> {
-        Ok(recipes
+        let Some(first) = recipes.first() else {
+            return Ok(Vec::new());
+        };
+        let sequences: Vec<_> = recipes
             .iter()
-            .map(|run| {
-                let seq = sequence(run.drive, run.frequencies, run.time);
-                let init = Weights::init(run.shape(), run.init_seed);
-                let on_iteration = throttled(progress, 1000, run.training.iterations);
-                frequency_rnn::train(init, run.activation, &run.objective, &run.training, &seq, on_iteration)
-            })
-            .collect())
+            .map(|run| sequence(run.drive, run.frequencies, run.time))
+            .collect();
+        let runs: Vec<_> = recipes
+            .iter()
+            .zip(&sequences)
+            .map(|(run, seq)| (Weights::init(run.shape(), run.init_seed), seq))
+            .collect();
+        let mut callbacks: Vec<_> = recipes
+            .iter()
+            .map(|run| throttled(progress, 1000, run.training.iterations))
+            .collect();
+        let mut callbacks: Vec<&mut dyn FnMut(usize)> = callbacks.iter_mut().map(|c| c as _).collect();
+        // One batch key: one activation, shape, time base, objective and training.
+        Ok(frequency_rnn::train_side_by_side(
+            &runs,
+            first.activation,
+            &first.objective,
+            &first.training,
+            &mut callbacks,
+        ))
     }
 
     fn measure(&self, run: &FrequencyRun, trained: &Trained) -> anyhow::Result<FrequencyMeasurement> {

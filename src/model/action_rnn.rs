@@ -400,9 +400,9 @@ fn loss_and_gradient_portable(weights: &Weights, objective: &Objective, walks: &
         }
     }
     for (a, terms) in recurrent_terms.iter().enumerate() {
-        add_outer_products::<false>(&mut grad[at[0] + a * n * n..at[0] + (a + 1) * n * n], n, terms);
+        add_outer_products::<_, false, 8>(&mut grad[at[0] + a * n * n..at[0] + (a + 1) * n * n], n, terms);
     }
-    add_outer_products::<true>(&mut grad[at[4]..at[5]], n, &readout_terms);
+    add_outer_products::<_, true, 8>(&mut grad[at[4]..at[5]], n, &readout_terms);
     (terms, grad)
 }
 

@@ -12,6 +12,7 @@ pub mod dense_ae;
 #[cfg(target_arch = "x86_64")]
 mod dense_ae_avx512;
 pub mod frequency_rnn;
+mod lanes;
 pub mod linear_ae;
 pub mod mlp_ae;
 mod outer_products;
@@ -69,8 +70,8 @@ pub fn transpose<T: Copy>(m: &[T], rows: usize, columns: usize) -> Vec<T> {
 
 /// Resizes a kept buffer to `len` without clearing it: its contents are then unspecified, so
 /// every caller overwrites each entry before reading it.
-fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    buffer.resize(len, 0.0);
+fn sized<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    buffer.resize(len, T::default());
     &mut buffer[..len]
 }
 
