@@ -554,11 +554,12 @@ fn loss_and_gradient_portable<T: Real>(
         .rev()
         .map(|t| (&deltas[t * n..(t + 1) * n], &h[(t - 1) * n..t * n]))
         .collect();
-    // Blocks of 4 × 8 f64 fill 32 AVX2 values' worth of registers; runs side by side are wider.
+    // Blocks of 4 rows × 8 columns of f64 (two AVX2 registers a row); of runs side by side,
+    // 4 × 2 (small_rnns: 4 % faster than 4 × 4, 12 % faster than 4 × 1).
     if T::LANES == 1 {
         add_outer_products::<T, false, 8>(&mut grad[at[0]..at[1]], n, &updates);
     } else {
-        add_outer_products::<T, false, 4>(&mut grad[at[0]..at[1]], n, &updates);
+        add_outer_products::<T, false, 2>(&mut grad[at[0]..at[1]], n, &updates);
     }
     (terms, grad)
 }
@@ -599,8 +600,8 @@ fn add_block_sums<T: Real, const W: usize>(sums: &mut [T], start: usize, pairs: 
     let units = sums.len();
     let mut acc: [T; W] = sums[start..start + W].try_into().unwrap();
     for &(matrix, x) in pairs {
-        for (j, &xj) in x.iter().enumerate() {
-            let row: &[T; W] = matrix[j * units + start..][..W].try_into().unwrap();
+        for (matrix_row, &xj) in matrix.chunks_exact(units).zip(x) {
+            let row: &[T; W] = matrix_row[start..start + W].try_into().unwrap();
             for (a, &m) in acc.iter_mut().zip(row) {
                 *a += m * xj;
             }
