@@ -24,6 +24,19 @@ fn the_shipped_spec_runs_and_is_bit_identical_across_threads_and_reruns() {
 }
 
 #[test]
+fn runs_trained_alone_equal_runs_trained_side_by_side() {
+    // `--max-batch 1`: each run alone (one lane); the default: groups of up to four runs in the
+    // vector lanes, with spare lanes when a group is short.
+    let (alone, together) = (Project::new(), Project::new());
+    for (project, extra) in [(&alone, &["--max-batch", "1"][..]), (&together, &[][..])] {
+        project.write(SPEC_PATH, LINEAR_SPEC);
+        let run = project.modrepro(&[&["--jobs", "1", "run"][..], extra].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(alone.read(CSV), together.read(CSV));
+}
+
+#[test]
 fn adding_a_pair_trains_only_the_new_run() {
     let p = Project::new();
     p.write(SPEC_PATH, LINEAR_SPEC);

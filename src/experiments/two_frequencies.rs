@@ -262,6 +262,10 @@ impl Kind for Params {
         let Some(first) = recipes.first() else {
             return Ok(Vec::new());
         };
+        anyhow::ensure!(
+            recipes.iter().all(|run| Self::batch_key(run) == Self::batch_key(first)),
+            "TwoFrequencies trains side by side only runs with one batch key (activation, shape, time base, objective, training)"
+        );
         let sequences: Vec<_> = recipes
             .iter()
             .map(|run| sequence(run.drive, run.frequencies, run.time))
@@ -276,7 +280,6 @@ impl Kind for Params {
             .map(|run| throttled(progress, 1000, run.training.iterations))
             .collect();
         let mut callbacks: Vec<&mut dyn FnMut(usize)> = callbacks.iter_mut().map(|c| c as _).collect();
-        // One batch key: one activation, shape, time base, objective and training.
         Ok(frequency_rnn::train_side_by_side(
             &runs,
             first.activation,
