@@ -5,14 +5,13 @@
 use super::lanes::Real;
 
 /// `grad[r][c] += factor_j[r] · vector_j[c]` for every pair j of `terms` in order, on a
-/// row-major matrix with `columns` columns, in blocks of four rows and `BLOCK_COLUMNS` columns
-/// (8 for f64: two AVX2 registers per row; fewer for wider values, so that a block stays in
-/// registers), the last `columns % BLOCK_COLUMNS` summed one entry
-/// at a time, in the same order): the rank-one
-/// updates of BPTT, summed block by block in registers instead of one pass over the whole
-/// matrix per state. Every entry receives the same products in the same order as one update
-/// per state would give it, so the bits are the same. With `SKIP_ZERO` a zero factor adds
-/// nothing (not even a signed zero), as the per-state loop that skipped it did.
+/// row-major matrix with `columns` columns: the rank-one updates of BPTT, summed in registers
+/// block by block (four rows × `BLOCK_COLUMNS` columns: 8 for f64, two AVX2 registers a row;
+/// fewer for runs side by side, whose values are wider) instead of one pass over the whole
+/// matrix per state; the last `columns % BLOCK_COLUMNS` columns one entry at a time. Every entry
+/// receives the same products in the same order as one update per state would give it, so the
+/// bits are the same. With `SKIP_ZERO` a zero factor adds nothing (not even a signed zero), as
+/// the per-state loop that skipped it did.
 #[inline(always)]
 pub(super) fn add_outer_products<T: Real, const SKIP_ZERO: bool, const BLOCK_COLUMNS: usize>(
     grad: &mut [T],
