@@ -255,6 +255,7 @@ struct Buffers<T> {
     h: Vec<T>,
     /// Outputs y_t (steps × outputs).
     y: Vec<T>,
+    /// Σ_c W_in[r][c] x_t[c] (steps × hidden).
     input_sums: Vec<T>,
     /// ∂L/∂a_t (steps × hidden).
     deltas: Vec<T>,
