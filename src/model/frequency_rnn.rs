@@ -1077,8 +1077,9 @@ mod tests {
             beta_2: 0.999,
             epsilon: 1e-8,
         };
-        // Five runs: a full group of four and one alone with three spare lanes; run 1 explodes
-        // at once (as in the divergence test below) while the others train on.
+        // Five runs: a full group of four and one alone (the one-lane path); run 1 explodes at
+        // once (as in the divergence test below) while the others train on. Then two runs: a
+        // group with two spare lanes.
         let mut runs = four_runs(shape, 40);
         runs.push((Weights::init(shape, 9), task()));
         runs[1].0.values[..64].iter_mut().for_each(|v| *v *= 1e9);
@@ -1094,21 +1095,34 @@ mod tests {
         drop(callbacks);
         assert_eq!(counts, [120, 0, 120, 120, 120], "callbacks run for the runs that train");
         assert_eq!(together[1].diverged_at, Some(0));
-        for (k, ((init, seq), trained)) in runs.iter().zip(&together).enumerate() {
-            let alone = train_alone(init.clone(), Activation::Relu, &training, seq);
-            // As bits: a diverged run's final loss is NaN, which `==` never equals.
-            let bits = |t: &Trained| {
-                let terms = [
-                    t.final_loss.target,
-                    t.final_loss.activity,
-                    t.final_loss.weight,
-                    t.final_loss.positivity,
-                ];
-                let curve = t.loss_curve.iter().map(|&(i, v)| (i, v.to_bits())).collect::<Vec<_>>();
-                let values = t.weights.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                (values, terms.map(f64::to_bits), curve, t.diverged_at)
-            };
-            assert_eq!(bits(trained), bits(&alone), "run {k}");
+        // As bits: a diverged run's final loss is NaN, which `==` never equals.
+        let bits = |t: &Trained| {
+            let terms = [
+                t.final_loss.target,
+                t.final_loss.activity,
+                t.final_loss.weight,
+                t.final_loss.positivity,
+            ];
+            let curve = t.loss_curve.iter().map(|&(i, v)| (i, v.to_bits())).collect::<Vec<_>>();
+            let values = t.weights.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            (values, terms.map(f64::to_bits), curve, t.diverged_at)
+        };
+        let alone: Vec<Trained> = runs
+            .iter()
+            .map(|(init, seq)| train_alone(init.clone(), Activation::Relu, &training, seq))
+            .collect();
+        for (k, (trained, alone)) in together.iter().zip(&alone).enumerate() {
+            assert_eq!(bits(trained), bits(alone), "run {k}");
+        }
+        let two = train_side_by_side(
+            &pairs[2..4],
+            Activation::Relu,
+            &OBJECTIVE,
+            &training,
+            &mut [&mut |_| {}, &mut |_| {}],
+        );
+        for (k, (trained, alone)) in two.iter().zip(&alone[2..4]).enumerate() {
+            assert_eq!(bits(trained), bits(alone), "run {} in a group of two", k + 2);
         }
     }
 
