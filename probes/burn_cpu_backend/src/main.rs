@@ -18,6 +18,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
+/// Knuth's MMIX linear congruential generator: inputs and masks, not statistics.
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
@@ -205,7 +206,8 @@ fn run<M: Module + Clone>(
         iterations += 1;
     }
     // Force the queued work (the cpu backend runs asynchronously) to finish before the clock
-    // stops: the next loss depends on every step's parameters.
+    // stops: the next loss depends on every step's parameters. (Its forward pass is counted in
+    // the window too, which understates a backend that ran only a few steps by a fraction of one.)
     let _ = loss(&model).into_scalar::<f32>();
     let done = started.elapsed().as_secs_f64();
     (iterations as f64 / done, warm, iterations)
