@@ -58,6 +58,13 @@ impl Dense {
             biases: pairs.map(|w| param(vec![0.0; w[1]], [1, w[1]], device)).collect(),
         }
     }
+
+    /// Σ‖W‖² over the weight matrices (no biases): both losses' weight penalty.
+    fn squared_weights(&self) -> Tensor<1> {
+        let mut squares = self.weights.iter().map(|w| w.val().powi_scalar(2).sum());
+        let first = squares.next().expect("at least one layer");
+        squares.fold(first, |a, b| a + b)
+    }
 }
 
 /// Fig 2: 3→16→16→6→16→16→3, ReLU except after the latent (3rd) and last layer.
@@ -79,13 +86,7 @@ fn autoencoder_loss(m: &Dense, x: Tensor<2>) -> Tensor<1> {
     let reconstruction = (h - x).powi_scalar(2).sum().div_scalar((batch * d) as f64);
     let activity = z.clone().powi_scalar(2).sum().div_scalar((batch * latent) as f64);
     let nonnegativity = relu(z.neg()).sum().div_scalar((batch * latent) as f64);
-    let weights = m
-        .weights
-        .iter()
-        .map(|w| w.val().powi_scalar(2).sum())
-        .reduce(|a, b| a + b)
-        .unwrap();
-    reconstruction + activity.mul_scalar(1e-2) + nonnegativity + weights.mul_scalar(1e-4)
+    reconstruction + activity.mul_scalar(1e-2) + nonnegativity + m.squared_weights().mul_scalar(1e-4)
 }
 
 /// Lange: cross-entropy, dropout 0.5 masks from our generator, L2 1e-4.
@@ -113,13 +114,7 @@ fn classifier_loss(m: &Dense, x: Tensor<2>, labels: &[usize], rng: &mut Lcg, dev
         .sum()
         .neg()
         .div_scalar(b as f64);
-    let l2 = m
-        .weights
-        .iter()
-        .map(|w| w.val().powi_scalar(2).sum())
-        .reduce(|a, b| a + b)
-        .unwrap();
-    ce + l2.mul_scalar(1e-4)
+    ce + m.squared_weights().mul_scalar(1e-4)
 }
 
 #[derive(Module, Debug)]
@@ -162,12 +157,12 @@ fn krause_loss(m: &Rnn, batch: usize, steps: usize, rng: &mut Lcg, device: &Devi
 
 /// Dorrell Fig 3a–d: h_t = relu(h W + x_t W_in), y = h W_out, one sequence; target + activity
 /// + weight + positivity terms.
-fn frequency_loss(m: &Rnn, steps: usize, inputs: &[Tensor<2>], targets: Tensor<2>) -> Tensor<1> {
+fn frequency_loss(m: &Rnn, inputs: &[Tensor<2>], targets: Tensor<2>) -> Tensor<1> {
     let n = m.w.dims()[0];
     let device = m.w.val().device();
     let mut h = Tensor::<2>::zeros([1, n], &device);
-    let mut states = Vec::with_capacity(steps);
-    for x in inputs.iter().take(steps) {
+    let mut states = Vec::with_capacity(inputs.len());
+    for x in inputs {
         h = relu(h.matmul(m.w.val()) + x.clone().matmul(m.w_in.val()));
         states.push(h.clone());
     }
@@ -261,9 +256,7 @@ fn main() {
             let inputs: Vec<Tensor<2>> = (0..200).map(|_| tensor(rng.vec(2, 1.0), [1, 2], &device)).collect();
             let targets = tensor(rng.vec(400, 1.0), [200, 2], &device);
             let opt = AdamConfig::new().with_epsilon(1e-8).init();
-            run(seconds, model, opt, |m| {
-                frequency_loss(m, 200, &inputs, targets.clone())
-            })
+            run(seconds, model, opt, |m| frequency_loss(m, &inputs, targets.clone()))
         }
         "matmuls" => {
             // Which product shapes the backend refuses: forward then backward of a·b, alone.
