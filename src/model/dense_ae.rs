@@ -112,6 +112,9 @@ impl DenseAutoencoder {
         Workspace {
             batch,
             activations: self.widths.iter().map(|&w| vec![0.0; w * batch]).collect(),
+            live: self.widths.iter().map(|&w| (0..w).collect()).collect(),
+            every_row: (0..widest).collect(),
+            skip_dead_units: true,
             delta: vec![0.0; widest * batch],
             delta_next: vec![0.0; widest * batch],
         }
@@ -216,23 +219,27 @@ impl DenseAutoencoder {
         let weights = |l: usize| &parameters[offsets[l].0..offsets[l].1];
         let bias = |l: usize| &parameters[offsets[l].1..offsets[l].1 + self.widths[l + 1]];
 
-        // Forward: a[l + 1] = act(a[l] · W_l + b_l), feature-major.
+        // Forward: a[l + 1] = act(a[l] · W_l + b_l), feature-major, summed over a[l]'s live
+        // units only (see `Workspace::live`).
         for l in 0..layers {
-            let (n_in, n_out) = (self.widths[l], self.widths[l + 1]);
+            let n_out = self.widths[l + 1];
             let (before, after) = workspace.activations.split_at_mut(l + 1);
             let (input, output) = (&before[l], &mut after[0]);
             let (w, b) = (weights(l), bias(l));
-            let finish = if self.relu_after(l) { Finish::Relu } else { Finish::AsIs };
+            let relu = self.relu_after(l);
             let layer = Layer {
                 input,
-                rows_in: n_in,
-                rows_out: n_out,
+                inputs: &workspace.live[l],
+                outputs: &workspace.every_row[..n_out],
                 cols: batch,
-                finish,
+                finish: if relu { Finish::Relu } else { Finish::AsIs },
                 first: |o| b[o],
                 coefficient: |o, i| w[i * n_out + o],
             };
             combine_rows_with::<AVX512>(output, layer);
+            if relu && workspace.skip_dead_units {
+                collect_live_rows(output, batch, &mut workspace.live[l + 1]);
+            }
         }
 
         // The loss, and its derivative with respect to the reconstruction.
@@ -258,26 +265,34 @@ impl DenseAutoencoder {
 
         // Backward: `delta` holds the derivative with respect to layer l's output (before its
         // activation); each layer's gradient, then the derivative passed to the layer below.
+        // Only the rows of live units are written and read: a dead unit's delta is zero.
         for l in (0..layers).rev() {
             let (n_in, n_out) = (self.widths[l], self.widths[l + 1]);
+            let (live_in, live_out) = (&workspace.live[l], &workspace.live[l + 1]);
             let input = &workspace.activations[l];
             let delta = &workspace.delta[..n_out * batch];
             let w = weights(l);
             let (w_at, b_at) = offsets[l];
-            let set = |i: usize, o: usize, product: f32| {
-                let k = i * n_out + o;
-                gradient[w_at + k] = (2.0 * loss.weight).mul_add(w[k], product);
-            };
+            let penalty = |k: usize, product: f32| (2.0 * loss.weight).mul_add(w[k], product);
+            if live_in.len() < n_in || live_out.len() < n_out {
+                // A dead unit's products are sums of zeros, +0 (every sum starts at +0).
+                for k in 0..n_in * n_out {
+                    gradient[w_at + k] = penalty(k, 0.0);
+                }
+            }
+            let set =
+                |i: usize, o: usize, product: f32| gradient[w_at + i * n_out + o] = penalty(i * n_out + o, product);
             #[cfg(target_arch = "x86_64")]
             if AVX512 {
                 // SAFETY: AVX512 is true only in the AVX-512 build, on a CPU that has it.
-                unsafe { super::dense_ae_avx512::weight_products(input, n_in, delta, n_out, batch, set) };
+                unsafe { super::dense_ae_avx512::weight_products(input, live_in, delta, live_out, batch, set) };
             } else {
-                weight_products(input, n_in, delta, n_out, batch, set);
+                weight_products(input, live_in, delta, live_out, batch, set);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            weight_products(input, n_in, delta, n_out, batch, set);
-            for o in 0..n_out {
+            weight_products(input, live_in, delta, live_out, batch, set);
+            gradient[b_at..b_at + n_out].fill(0.0);
+            for &o in live_out {
                 gradient[b_at + o] = reduce(&delta[o * batch..(o + 1) * batch], |v| v);
             }
             if l == 0 {
@@ -293,8 +308,8 @@ impl DenseAutoencoder {
             // The transpose: row i of the result sums W's row i against the deltas.
             let layer = Layer {
                 input: delta,
-                rows_in: n_out,
-                rows_out: n_in,
+                inputs: live_out,
+                outputs: live_in,
                 cols: batch,
                 finish,
                 first: |_| 0.0,
@@ -364,6 +379,18 @@ impl DenseRun {
 pub struct Workspace {
     batch: usize,
     activations: Vec<Vec<f32>>,
+    /// `live[l]`: the rows of `activations[l]` that the products read, ascending. For a ReLU
+    /// layer's output, the units positive for at least one sample of the batch (set by each
+    /// forward pass); for the others, every row. A dead unit — zero for the whole batch, which
+    /// is half of Fig 2's hidden units once trained — adds only zeros to the next layer's sums,
+    /// and its derivative is zero, so the products skip it. That keeps every result's bits: a
+    /// sum that starts at +0 or at a nonzero value is unchanged by adding ±0. (Only a bias of
+    /// exactly −0, or a weight of ±∞ or NaN, would tell the difference.)
+    live: Vec<Vec<usize>>,
+    /// 0, 1, 2, …: every row, for the products that read all of them.
+    every_row: Vec<usize>,
+    /// false: every unit counts as live (the dense products; tests compare the two).
+    skip_dead_units: bool,
     delta: Vec<f32>,
     delta_next: Vec<f32>,
 }
@@ -372,6 +399,18 @@ impl Workspace {
     /// The input batch, feature-major: `input_mut()[i * batch + s]` is feature i of sample s.
     pub fn input_mut(&mut self) -> &mut [f32] {
         &mut self.activations[0]
+    }
+}
+
+/// Sets `live` to the rows of `values` (rows of `cols` values) with a positive entry: the units
+/// of a ReLU layer's output that are not zero for the whole batch.
+fn collect_live_rows(values: &[f32], cols: usize, live: &mut Vec<usize>) {
+    live.clear();
+    for (r, row) in values.chunks_exact(cols).enumerate() {
+        // A count rather than `any`: no early exit, so the compiler vectorises it.
+        if row.iter().filter(|v| **v > 0.0).count() > 0 {
+            live.push(r);
+        }
     }
 }
 
@@ -428,12 +467,15 @@ impl Finish<'_> {
 }
 
 /// A dense layer (or its transpose) applied along the batch, as [`combine_rows`] computes it:
-/// out[r, c] = finish(first(r) + Σ_k coefficient(r, k) · input[k, c]) for r < `rows_out`,
-/// c < `cols`; `input` holds `rows_in` rows of `cols` values.
+/// out[r, c] = finish(first(r) + Σ_k coefficient(r, k) · input[k, c]) for r in `outputs`,
+/// k in `inputs` (in their order), c < `cols`; `input` holds rows of `cols` values. Rows of
+/// `out` not in `outputs` are left as they were.
 pub(super) struct Layer<'a, First, Coefficient> {
     pub input: &'a [f32],
-    pub rows_in: usize,
-    pub rows_out: usize,
+    /// The input rows summed over, ascending.
+    pub inputs: &'a [usize],
+    /// The output rows written, ascending.
+    pub outputs: &'a [usize],
     pub cols: usize,
     pub finish: Finish<'a>,
     pub first: First,
@@ -455,8 +497,8 @@ fn combine_rows_with<const AVX512: bool>(
     combine_rows(out, layer);
 }
 
-/// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i < `n_in` and delta row
-/// o < `n_out`, rows of `cols` values: a layer's weight gradients (before the weight penalty).
+/// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i in `ins` and delta row o in
+/// `outs`, rows of `cols` values: a layer's weight gradients (before the weight penalty).
 ///
 /// Long rows go in tiles of 2 inputs × 2 outputs: each input and delta row is read half as
 /// often (together they outgrow L1), and each entry keeps one dot product's order, so the bits
@@ -465,32 +507,37 @@ fn combine_rows_with<const AVX512: bool>(
 #[inline(always)]
 fn weight_products(
     rows: &[f32],
-    n_in: usize,
+    ins: &[usize],
     deltas: &[f32],
-    n_out: usize,
+    outs: &[usize],
     cols: usize,
     mut set: impl FnMut(usize, usize, f32),
 ) {
     let row = |i: usize| &rows[i * cols..(i + 1) * cols];
     let delta_row = |o: usize| &deltas[o * cols..(o + 1) * cols];
-    let whole_in = if cols >= TILE_FROM_COLUMNS { n_in - n_in % 2 } else { 0 };
-    let whole_out = n_out - n_out % 2;
-    for i in (0..whole_in).step_by(2) {
-        for o in (0..whole_out).step_by(2) {
-            let tile = dot_tile([row(i), row(i + 1)], [delta_row(o), delta_row(o + 1)]);
-            for (a, products) in tile.into_iter().enumerate() {
-                for (b, product) in products.into_iter().enumerate() {
-                    set(i + a, o + b, product);
-                }
-            }
+    let tiled_in = if cols >= TILE_FROM_COLUMNS {
+        ins.len() - ins.len() % 2
+    } else {
+        0
+    };
+    let tiled_out = outs.len() - outs.len() % 2;
+    for pair in ins[..tiled_in].chunks_exact(2) {
+        let (i, i2) = (pair[0], pair[1]);
+        for out_pair in outs[..tiled_out].chunks_exact(2) {
+            let (o, o2) = (out_pair[0], out_pair[1]);
+            let tile = dot_tile([row(i), row(i2)], [delta_row(o), delta_row(o2)]);
+            set(i, o, tile[0][0]);
+            set(i, o2, tile[0][1]);
+            set(i2, o, tile[1][0]);
+            set(i2, o2, tile[1][1]);
         }
-        for o in whole_out..n_out {
+        for &o in &outs[tiled_out..] {
             set(i, o, dot(row(i), delta_row(o)));
-            set(i + 1, o, dot(row(i + 1), delta_row(o)));
+            set(i2, o, dot(row(i2), delta_row(o)));
         }
     }
-    for i in whole_in..n_in {
-        for o in 0..n_out {
+    for &i in &ins[tiled_in..] {
+        for &o in outs {
             set(i, o, dot(row(i), delta_row(o)));
         }
     }
@@ -501,8 +548,8 @@ fn weight_products(
 fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>) {
     let Layer {
         input,
-        rows_in,
-        rows_out,
+        inputs,
+        outputs,
         cols,
         finish,
         first,
@@ -515,16 +562,16 @@ fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usi
         // Every width adds the same products in the same order, so the bits do not depend on it.
         let left = cols - start;
         let len = if left >= CHUNK {
-            fixed_width_chunk::<CHUNK>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+            fixed_width_chunk::<CHUNK>(out, input, outputs, inputs, cols, start, finish, &first, &coefficient)
         } else if left >= CHUNK / 2 {
-            fixed_width_chunk::<{ CHUNK / 2 }>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+            fixed_width_chunk::<{ CHUNK / 2 }>(out, input, outputs, inputs, cols, start, finish, &first, &coefficient)
         } else if left >= CHUNK / 4 {
-            fixed_width_chunk::<{ CHUNK / 4 }>(out, input, rows_out, rows_in, cols, start, finish, &first, &coefficient)
+            fixed_width_chunk::<{ CHUNK / 4 }>(out, input, outputs, inputs, cols, start, finish, &first, &coefficient)
         } else {
-            for r in 0..rows_out {
+            for &r in outputs {
                 let target = &mut out[r * cols + start..r * cols + cols];
                 target.fill(first(r));
-                for k in 0..rows_in {
+                for &k in inputs {
                     let c = coefficient(r, k);
                     for (t, s) in target.iter_mut().zip(&input[k * cols + start..k * cols + cols]) {
                         *t = c.mul_add(*s, *t);
@@ -544,18 +591,18 @@ fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usi
 fn fixed_width_chunk<const N: usize>(
     out: &mut [f32],
     input: &[f32],
-    rows_out: usize,
-    rows_in: usize,
+    outputs: &[usize],
+    inputs: &[usize],
     cols: usize,
     start: usize,
     finish: Finish,
     first: &impl Fn(usize) -> f32,
     coefficient: &impl Fn(usize, usize) -> f32,
 ) -> usize {
-    for r in 0..rows_out {
+    for &r in outputs {
         let acc = add_chunk_products::<N>(
             [first(r); N],
-            rows_in,
+            inputs,
             |k| coefficient(r, k),
             |k| {
                 input[k * cols + start..k * cols + start + N]
@@ -571,17 +618,17 @@ fn fixed_width_chunk<const N: usize>(
     N
 }
 
-/// `acc[j] += Σ_k coefficient(k) · source(k)[j]`, one `mul_add` per product in the order of
-/// `k`. The chunk goes in and out by value, so that it stays in registers: written in place,
-/// one of `combine_rows`'s two uses kept it on the stack, stored and reloaded for every `k`.
+/// `acc[j] += Σ_k coefficient(k) · source(k)[j]` for k in `terms`, one `mul_add` per product in
+/// their order. The chunk goes in and out by value, so that it stays in registers: written in
+/// place, one of `combine_rows`'s two uses kept it on the stack, stored and reloaded for every `k`.
 #[inline(always)]
 fn add_chunk_products<'a, const N: usize>(
     mut acc: [f32; N],
-    terms: usize,
+    terms: &[usize],
     coefficient: impl Fn(usize) -> f32,
     source: impl Fn(usize) -> &'a [f32; N],
 ) -> [f32; N] {
-    for k in 0..terms {
+    for &k in terms {
         let (c, src) = (coefficient(k), source(k));
         for j in 0..N {
             acc[j] = c.mul_add(src[j], acc[j]);
@@ -809,6 +856,82 @@ mod tests {
         }
     }
 
+    /// Parameters with some units of every ReLU layer dead for any input in [−1, 1]: a bias of
+    /// −50 where the other terms add up to at most 16.
+    fn parameters_with_dead_units(net: &DenseAutoencoder, seed: u64) -> Vec<f32> {
+        let mut params = random(net.parameter_count(), seed);
+        let offsets = net.offsets();
+        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
+            for unit in (l % 3..net.widths[l + 1]).step_by(3) {
+                params[offsets[l].1 + unit] = -50.0;
+            }
+        }
+        params
+    }
+
+    #[test]
+    fn skipping_dead_units_keeps_every_bit() {
+        let net = mlp();
+        // Fig 2's batch (512), a ragged one (124: every column block) and a tiny one (7).
+        for batch in [512, 124, 7] {
+            let x = random(3 * batch, 21);
+            let params = parameters_with_dead_units(&net, 22);
+            let mut skipping = net.workspace(batch);
+            let mut dense = net.workspace(batch);
+            dense.skip_dead_units = false;
+            skipping.input_mut().copy_from_slice(&x);
+            dense.input_mut().copy_from_slice(&x);
+            let (mut fast, mut reference) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+            let a = net.loss_and_gradient(&params, &LOSS, &mut skipping, &mut fast);
+            let b = net.loss_and_gradient(&params, &LOSS, &mut dense, &mut reference);
+            // The units killed were found dead, and skipped (others may be dead too).
+            for l in [1, 2, 4, 5] {
+                let live = &skipping.live[l];
+                assert!(live.iter().all(|unit| unit % 3 != (l - 1) % 3), "layer {l}: {live:?}");
+                assert!(!live.is_empty(), "layer {l}");
+                assert_eq!(dense.live[l].len(), 16);
+            }
+            assert_eq!(a.to_bits(), b.to_bits(), "batch {batch}");
+            assert_eq!(skipping.activations, dense.activations, "batch {batch}");
+            let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&reference), "batch {batch}");
+            // The same through the portable products.
+            let mut portable = vec![0.0; params.len()];
+            net.loss_and_gradient_portable::<true>(&params, &LOSS, &mut skipping, &mut portable);
+            assert_eq!(bits(&portable), bits(&reference), "batch {batch}");
+        }
+    }
+
+    #[test]
+    fn a_batch_with_every_unit_dead_trains_only_the_last_bias() {
+        // Every hidden unit dead: the reconstruction is the last layer's bias, whose gradient is
+        // the only nonzero one besides the weight penalty's.
+        let net = mlp();
+        let batch = 64;
+        let mut params = random(net.parameter_count(), 31);
+        let offsets = net.offsets();
+        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
+            params[offsets[l].1..offsets[l].1 + net.widths[l + 1]].fill(-50.0);
+        }
+        let mut ws = net.workspace(batch);
+        ws.input_mut().copy_from_slice(&random(3 * batch, 32));
+        let mut dense = net.workspace(batch);
+        dense.skip_dead_units = false;
+        dense.input_mut().copy_from_slice(&random(3 * batch, 32));
+        let (mut fast, mut reference) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+        net.loss_and_gradient(&params, &LOSS, &mut ws, &mut fast);
+        net.loss_and_gradient(&params, &LOSS, &mut dense, &mut reference);
+        assert!([1, 2, 4, 5].iter().all(|&l| ws.live[l].is_empty()));
+        let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&reference));
+        let last = net.layers() - 1;
+        let (w_at, b_at) = offsets[last];
+        assert!(fast[b_at..b_at + 3].iter().all(|g| *g != 0.0));
+        for (k, g) in fast[w_at..b_at].iter().enumerate() {
+            assert_eq!(g.to_bits(), (2.0 * LOSS.weight * params[w_at + k]).to_bits());
+        }
+    }
+
     #[test]
     fn flatten_and_split_are_inverse() {
         let net = DenseAutoencoder::new(vec![2, 4, 2], 0);
@@ -878,8 +1001,8 @@ mod tests {
             // SAFETY: AVX-512 checked above.
             let layer = || Layer {
                 input: &input,
-                rows_in: 1,
-                rows_out: 2,
+                inputs: &[0],
+                outputs: &[0, 1],
                 cols: 40,
                 finish,
                 first: |_| -0.0,

@@ -35,81 +35,85 @@ const TILE: usize = 4;
 pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>) {
     let Layer {
         input,
-        rows_in,
-        rows_out,
+        inputs,
+        outputs,
         cols,
         finish,
         first,
         coefficient,
     } = layer;
-    assert!(out.len() >= rows_out * cols && input.len() >= rows_in * cols);
-    if let Finish::WhereActive(outputs) = finish {
-        assert!(outputs.len() >= rows_out * cols);
+    // Every row read or written lies inside its array (the raw-pointer loads below rely on it).
+    let fits = |rows: &[usize], len: usize| rows.iter().all(|&r| (r + 1) * cols <= len);
+    assert!(fits(outputs, out.len()) && fits(inputs, input.len()));
+    if let Finish::WhereActive(active) = finish {
+        assert!(fits(outputs, active.len()));
     }
     let block = Block {
         out: out.as_mut_ptr(),
         input: input.as_ptr(),
-        rows_in,
+        inputs,
         cols,
         finish,
     };
-    let mut r = 0;
-    while r < rows_out {
-        let left = rows_out - r;
-        // SAFETY: rows r .. r + R exist (R ≤ left), and every column block below lies in a row.
+    let mut at = 0;
+    while at < outputs.len() {
+        let left = outputs.len() - at;
+        let rows = &outputs[at..];
+        // SAFETY: the R rows taken (R ≤ left) exist, and every column block below lies in a row.
         unsafe {
             match left {
-                1 => block.rows::<1>(r, &first, &coefficient),
-                2 => block.rows::<2>(r, &first, &coefficient),
-                3 => block.rows::<3>(r, &first, &coefficient),
-                _ => block.rows::<ROWS>(r, &first, &coefficient),
+                1 => block.rows::<1>(rows, &first, &coefficient),
+                2 => block.rows::<2>(rows, &first, &coefficient),
+                3 => block.rows::<3>(rows, &first, &coefficient),
+                _ => block.rows::<ROWS>(rows, &first, &coefficient),
             }
         }
-        r += left.min(ROWS);
+        at += left.min(ROWS);
     }
 }
 
-/// The shared arguments of [`combine_rows`]'s blocks; `out` and `input` hold at least
-/// rows × `cols` values (checked there).
+/// The shared arguments of [`combine_rows`]'s blocks; `out` and `input` hold the rows that
+/// `combine_rows` writes and reads (checked there).
 struct Block<'a> {
     out: *mut f32,
     input: *const f32,
-    rows_in: usize,
+    inputs: &'a [usize],
     cols: usize,
     finish: Finish<'a>,
 }
 
 impl Block<'_> {
-    /// Rows `r0 .. r0 + R`, across all columns: blocks of 32, then 16, then a masked rest.
+    /// Output rows `rows[..R]`, across all columns: blocks of 32, then 16, then a masked rest.
     ///
     /// # Safety
-    /// AVX-512 F; rows `r0 .. r0 + R` exist.
+    /// AVX-512 F; the rows exist.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn rows<const R: usize>(
         &self,
-        r0: usize,
+        rows: &[usize],
         first: &impl Fn(usize) -> f32,
         coefficient: &impl Fn(usize, usize) -> f32,
     ) {
+        let rows: [usize; R] = rows[..R].try_into().expect("R rows");
         let mut start = 0;
         // SAFETY (all three): each block's columns lie inside the rows (`start + width ≤ cols`,
         // or the mask stops at `cols`).
         while start + 16 * VECTORS <= self.cols {
-            unsafe { self.columns::<R, VECTORS>(r0, start, u16::MAX, first, coefficient) };
+            unsafe { self.columns::<R, VECTORS>(rows, start, u16::MAX, first, coefficient) };
             start += 16 * VECTORS;
         }
         if start + 16 <= self.cols {
-            unsafe { self.columns::<R, 1>(r0, start, u16::MAX, first, coefficient) };
+            unsafe { self.columns::<R, 1>(rows, start, u16::MAX, first, coefficient) };
             start += 16;
         }
         if start < self.cols {
             let mask = (1u16 << (self.cols - start)) - 1;
-            unsafe { self.columns::<R, 1>(r0, start, mask, first, coefficient) };
+            unsafe { self.columns::<R, 1>(rows, start, mask, first, coefficient) };
         }
     }
 
-    /// Rows `r0 .. r0 + R`, columns `start .. start + 16·V` (the last register only in the lanes
+    /// Output rows `rows`, columns `start .. start + 16·V` (the last register only in the lanes
     /// of `last_mask`), accumulated in registers.
     ///
     /// # Safety
@@ -118,30 +122,30 @@ impl Block<'_> {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn columns<const R: usize, const V: usize>(
         &self,
-        r0: usize,
+        rows: [usize; R],
         start: usize,
         last_mask: u16,
         first: &impl Fn(usize) -> f32,
         coefficient: &impl Fn(usize, usize) -> f32,
     ) {
         let mask = |v: usize| if v + 1 == V { last_mask } else { u16::MAX };
-        let mut acc: [[__m512; V]; R] = std::array::from_fn(|r| [_mm512_set1_ps(first(r0 + r)); V]);
-        for k in 0..self.rows_in {
-            // SAFETY: row k < rows_in of the input, at a column inside it.
+        let mut acc: [[__m512; V]; R] = std::array::from_fn(|r| [_mm512_set1_ps(first(rows[r])); V]);
+        for &k in self.inputs {
+            // SAFETY: input row k exists (checked in `combine_rows`), at a column inside it.
             let row = unsafe { self.input.add(k * self.cols + start) };
             // SAFETY: the lanes loaded lie inside input row k (masked past its end).
             let x: [__m512; V] = std::array::from_fn(|v| unsafe { _mm512_maskz_loadu_ps(mask(v), row.add(16 * v)) });
             for (r, acc) in acc.iter_mut().enumerate() {
-                let c = _mm512_set1_ps(coefficient(r0 + r, k));
+                let c = _mm512_set1_ps(coefficient(rows[r], k));
                 for (a, x) in acc.iter_mut().zip(&x) {
                     *a = _mm512_fmadd_ps(c, *x, *a);
                 }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            let at = (r0 + r) * self.cols + start;
+            let at = rows[r] * self.cols + start;
             for (v, a) in acc.iter().enumerate() {
-                // SAFETY: as the loads, in output row r0 + r (and the same place of `outputs`).
+                // SAFETY: as the loads, in output row rows[r] (and the same place of `outputs`).
                 unsafe {
                     let value = self.finish_register(*a, at + 16 * v, mask(v));
                     _mm512_mask_storeu_ps(self.out.add(at + 16 * v), mask(v), value);
@@ -174,9 +178,9 @@ impl Block<'_> {
     }
 }
 
-/// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i < `n_in` and delta row
-/// o < `n_out` (rows of `cols` values), each sum with 16 partial sums combined by pairwise
-/// halving: `super::dense_ae::dot`'s bits, for every tile shape.
+/// `set(i, o, Σ_c rows[i, c]·deltas[o, c])` for every input row i in `ins` and delta row o in
+/// `outs` (rows of `cols` values), each sum with 16 partial sums combined by pairwise halving:
+/// `super::dense_ae::dot`'s bits, for every tile shape.
 ///
 /// # Safety
 /// The CPU has AVX-512 F and DQ.
@@ -184,31 +188,34 @@ impl Block<'_> {
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 pub(super) unsafe fn weight_products(
     rows: &[f32],
-    n_in: usize,
+    ins: &[usize],
     deltas: &[f32],
-    n_out: usize,
+    outs: &[usize],
     cols: usize,
     mut set: impl FnMut(usize, usize, f32),
 ) {
-    assert!(rows.len() >= n_in * cols && deltas.len() >= n_out * cols);
+    // Every row read lies inside its array (the raw-pointer loads below rely on it).
+    let fits = |at: &[usize], len: usize| at.iter().all(|&r| (r + 1) * cols <= len);
+    assert!(fits(ins, rows.len()) && fits(outs, deltas.len()));
     let tiles = Tiles {
         rows: rows.as_ptr(),
         deltas: deltas.as_ptr(),
         cols,
     };
-    let mut i = 0;
-    while i < n_in {
-        let left = n_in - i;
-        // SAFETY: rows i .. i + I exist (I ≤ left).
+    let mut at = 0;
+    while at < ins.len() {
+        let left = ins.len() - at;
+        let block = &ins[at..];
+        // SAFETY: the I rows taken (I ≤ left) exist.
         unsafe {
             match left {
-                1 => tiles.row_block::<1>(i, n_out, &mut set),
-                2 => tiles.row_block::<2>(i, n_out, &mut set),
-                3 => tiles.row_block::<3>(i, n_out, &mut set),
-                _ => tiles.row_block::<TILE>(i, n_out, &mut set),
+                1 => tiles.row_block::<1>(block, outs, &mut set),
+                2 => tiles.row_block::<2>(block, outs, &mut set),
+                3 => tiles.row_block::<3>(block, outs, &mut set),
+                _ => tiles.row_block::<TILE>(block, outs, &mut set),
             }
         }
-        i += left.min(TILE);
+        at += left.min(TILE);
     }
 }
 
@@ -220,30 +227,32 @@ struct Tiles {
 }
 
 impl Tiles {
-    /// Input rows `i0 .. i0 + I` against every delta row.
+    /// Input rows `ins[..I]` against the delta rows `outs`.
     ///
     /// # Safety
-    /// AVX-512 F; the input rows exist, and `n_out` delta rows.
+    /// AVX-512 F; the rows exist.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    unsafe fn row_block<const I: usize>(&self, i0: usize, n_out: usize, set: &mut impl FnMut(usize, usize, f32)) {
-        let mut o = 0;
-        while o < n_out {
-            let left = n_out - o;
-            // SAFETY: delta rows o .. o + O exist (O ≤ left).
+    unsafe fn row_block<const I: usize>(&self, ins: &[usize], outs: &[usize], set: &mut impl FnMut(usize, usize, f32)) {
+        let ins: [usize; I] = ins[..I].try_into().expect("I rows");
+        let mut at = 0;
+        while at < outs.len() {
+            let left = outs.len() - at;
+            let block = &outs[at..];
+            // SAFETY: the O delta rows taken (O ≤ left) exist.
             unsafe {
                 match left {
-                    1 => self.tile::<I, 1>(i0, o, set),
-                    2 => self.tile::<I, 2>(i0, o, set),
-                    3 => self.tile::<I, 3>(i0, o, set),
-                    _ => self.tile::<I, TILE>(i0, o, set),
+                    1 => self.tile::<I, 1>(ins, block[..1].try_into().expect("1 row"), set),
+                    2 => self.tile::<I, 2>(ins, block[..2].try_into().expect("2 rows"), set),
+                    3 => self.tile::<I, 3>(ins, block[..3].try_into().expect("3 rows"), set),
+                    _ => self.tile::<I, TILE>(ins, block[..TILE].try_into().expect("a tile"), set),
                 }
             }
-            o += left.min(TILE);
+            at += left.min(TILE);
         }
     }
 
-    /// The I × O dot products of input rows `i0 ..` with delta rows `o0 ..`, one register of 16
+    /// The I × O dot products of input rows `ins` with delta rows `outs`, one register of 16
     /// partial sums each.
     ///
     /// # Safety
@@ -252,8 +261,8 @@ impl Tiles {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn tile<const I: usize, const O: usize>(
         &self,
-        i0: usize,
-        o0: usize,
+        ins: [usize; I],
+        outs: [usize; O],
         set: &mut impl FnMut(usize, usize, f32),
     ) {
         let cols = self.cols;
@@ -262,9 +271,9 @@ impl Tiles {
         let step = |start: usize, mask: u16, acc: &mut [[__m512; O]; I]| {
             // SAFETY: the lanes loaded lie inside their rows (masked past the end).
             let x: [__m512; I] =
-                std::array::from_fn(|a| unsafe { _mm512_maskz_loadu_ps(mask, self.rows.add((i0 + a) * cols + start)) });
+                std::array::from_fn(|a| unsafe { _mm512_maskz_loadu_ps(mask, self.rows.add(ins[a] * cols + start)) });
             let d: [__m512; O] = std::array::from_fn(|b| unsafe {
-                _mm512_maskz_loadu_ps(mask, self.deltas.add((o0 + b) * cols + start))
+                _mm512_maskz_loadu_ps(mask, self.deltas.add(outs[b] * cols + start))
             });
             for (acc, x) in acc.iter_mut().zip(&x) {
                 for (s, d) in acc.iter_mut().zip(&d) {
@@ -282,7 +291,7 @@ impl Tiles {
         }
         for (a, acc) in acc.iter().enumerate() {
             for (b, s) in acc.iter().enumerate() {
-                set(i0 + a, o0 + b, sum_lanes(*s));
+                set(ins[a], outs[b], sum_lanes(*s));
             }
         }
     }
