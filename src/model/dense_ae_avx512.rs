@@ -57,18 +57,19 @@ pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -
     };
     let mut at = 0;
     while at < outputs.len() {
-        let left = outputs.len() - at;
+        let take = balanced_block(outputs.len() - at, ROWS);
         let rows = &outputs[at..];
-        // SAFETY: the R rows taken (R ≤ left) exist, and every column block below lies in a row.
+        // SAFETY: the R rows taken (R ≤ what is left) exist, and every column block below lies
+        // in a row.
         unsafe {
-            match left {
+            match take {
                 1 => block.rows::<1>(rows, &first, &coefficient),
                 2 => block.rows::<2>(rows, &first, &coefficient),
                 3 => block.rows::<3>(rows, &first, &coefficient),
                 _ => block.rows::<ROWS>(rows, &first, &coefficient),
             }
         }
-        at += left.min(ROWS);
+        at += take;
     }
 }
 
@@ -204,19 +205,28 @@ pub(super) unsafe fn weight_products(
     };
     let mut at = 0;
     while at < ins.len() {
-        let left = ins.len() - at;
+        let take = balanced_block(ins.len() - at, TILE);
         let block = &ins[at..];
-        // SAFETY: the I rows taken (I ≤ left) exist.
+        // SAFETY: the I rows taken (I ≤ what is left) exist.
         unsafe {
-            match left {
+            match take {
                 1 => tiles.row_block::<1>(block, outs, &mut set),
                 2 => tiles.row_block::<2>(block, outs, &mut set),
                 3 => tiles.row_block::<3>(block, outs, &mut set),
                 _ => tiles.row_block::<TILE>(block, outs, &mut set),
             }
         }
-        at += left.min(TILE);
+        at += take;
     }
+}
+
+/// How many of the `left` rows the next block takes, at most `most`: the rows split into as few
+/// blocks as `most` allows, as even as possible (9 rows: 3 + 3 + 3, not 4 + 4 + 1). A block of
+/// one row or column loads as often as it multiplies; since dead units are skipped, the live
+/// rows of a 16-unit layer are rarely a multiple of 4. Which rows share a block does not
+/// change any result: each output has its own registers.
+fn balanced_block(left: usize, most: usize) -> usize {
+    left.div_ceil(left.div_ceil(most))
 }
 
 /// The arrays of [`weight_products`], rows of `cols` values.
@@ -237,18 +247,18 @@ impl Tiles {
         let ins: [usize; I] = ins[..I].try_into().expect("I rows");
         let mut at = 0;
         while at < outs.len() {
-            let left = outs.len() - at;
+            let take = balanced_block(outs.len() - at, TILE);
             let block = &outs[at..];
-            // SAFETY: the O delta rows taken (O ≤ left) exist.
+            // SAFETY: the O delta rows taken (O ≤ what is left) exist.
             unsafe {
-                match left {
+                match take {
                     1 => self.tile::<I, 1>(ins, block[..1].try_into().expect("1 row"), set),
                     2 => self.tile::<I, 2>(ins, block[..2].try_into().expect("2 rows"), set),
                     3 => self.tile::<I, 3>(ins, block[..3].try_into().expect("3 rows"), set),
                     _ => self.tile::<I, TILE>(ins, block[..TILE].try_into().expect("a tile"), set),
                 }
             }
-            at += left.min(TILE);
+            at += take;
         }
     }
 
