@@ -402,13 +402,17 @@ impl Workspace {
     }
 }
 
-/// Sets `live` to the rows of `values` (rows of `cols` values) with a positive entry: the units
-/// of a ReLU layer's output that are not zero for the whole batch.
+/// Sets `live` to the rows of `values` (rows of `cols` values) with an entry other than ±0: for
+/// a ReLU layer's output, the units that are not zero for the whole batch.
+#[inline(always)]
 fn collect_live_rows(values: &[f32], cols: usize, live: &mut Vec<usize>) {
     live.clear();
     for (r, row) in values.chunks_exact(cols).enumerate() {
-        // A count rather than `any`: no early exit, so the compiler vectorises it.
-        if row.iter().filter(|v| **v > 0.0).count() > 0 {
+        // The bits of every entry OR-ed, then the sign dropped: zero exactly when every entry is
+        // ±0. Integer ORs without an early exit, so the loop vectorises (a float comparison
+        // with a count compiled to a scalar loop: 30 % of a step).
+        let bits = row.iter().fold(0u32, |any, v| any | v.to_bits());
+        if bits & 0x7fff_ffff != 0 {
             live.push(r);
         }
     }
