@@ -17,7 +17,7 @@
 
 use std::arch::x86_64::*;
 
-use super::dense_ae::{Finish, Layer};
+use super::dense_ae::{Finish, Layer, Rows};
 
 /// Output rows of one block of [`combine_rows`].
 const ROWS: usize = 4;
@@ -32,7 +32,10 @@ const TILE: usize = 4;
 /// The CPU has AVX-512 F and DQ.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>) {
+pub(super) unsafe fn combine_rows(
+    out: &mut [f32],
+    layer: Layer<impl Rows, impl Rows, impl Fn(usize) -> f32, impl Fn(usize, usize) -> f32>,
+) {
     let Layer {
         input,
         inputs,
@@ -43,10 +46,9 @@ pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -
         coefficient,
     } = layer;
     // Every row read or written lies inside its array (the raw-pointer loads below rely on it).
-    let fits = |rows: &[usize], len: usize| rows.iter().all(|&r| (r + 1) * cols <= len);
-    assert!(fits(outputs, out.len()) && fits(inputs, input.len()));
+    assert!(outputs.fit(cols, out.len()) && inputs.fit(cols, input.len()));
     if let Finish::WhereActive(active) = finish {
-        assert!(fits(outputs, active.len()));
+        assert!(outputs.fit(cols, active.len()));
     }
     let block = Block {
         out: out.as_mut_ptr(),
@@ -56,17 +58,17 @@ pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -
         finish,
     };
     let mut at = 0;
-    while at < outputs.len() {
-        let take = balanced_block(outputs.len() - at, ROWS);
-        let rows = &outputs[at..];
+    while at < outputs.count() {
+        let take = balanced_block(outputs.count() - at, ROWS);
+        let row = |r: usize| outputs.row(at + r);
         // SAFETY: the R rows taken (R ≤ what is left) exist, and every column block below lies
         // in a row.
         unsafe {
             match take {
-                1 => block.rows::<1>(rows, &first, &coefficient),
-                2 => block.rows::<2>(rows, &first, &coefficient),
-                3 => block.rows::<3>(rows, &first, &coefficient),
-                _ => block.rows::<ROWS>(rows, &first, &coefficient),
+                1 => block.rows::<1>(std::array::from_fn(row), &first, &coefficient),
+                2 => block.rows::<2>(std::array::from_fn(row), &first, &coefficient),
+                3 => block.rows::<3>(std::array::from_fn(row), &first, &coefficient),
+                _ => block.rows::<ROWS>(std::array::from_fn(row), &first, &coefficient),
             }
         }
         at += take;
@@ -75,16 +77,16 @@ pub(super) unsafe fn combine_rows(out: &mut [f32], layer: Layer<impl Fn(usize) -
 
 /// The shared arguments of [`combine_rows`]'s blocks; `out` and `input` hold the rows that
 /// `combine_rows` writes and reads (checked there).
-struct Block<'a> {
+struct Block<'a, In> {
     out: *mut f32,
     input: *const f32,
-    inputs: &'a [usize],
+    inputs: In,
     cols: usize,
     finish: Finish<'a>,
 }
 
-impl Block<'_> {
-    /// Output rows `rows[..R]`, across all columns: blocks of 32, then 16, then a masked rest.
+impl<In: Rows> Block<'_, In> {
+    /// Output rows `rows`, across all columns: blocks of 32, then 16, then a masked rest.
     ///
     /// # Safety
     /// AVX-512 F; the rows exist.
@@ -92,11 +94,10 @@ impl Block<'_> {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn rows<const R: usize>(
         &self,
-        rows: &[usize],
+        rows: [usize; R],
         first: &impl Fn(usize) -> f32,
         coefficient: &impl Fn(usize, usize) -> f32,
     ) {
-        let rows: [usize; R] = rows[..R].try_into().expect("R rows");
         let mut start = 0;
         // SAFETY (all three): each block's columns lie inside the rows (`start + width ≤ cols`,
         // or the mask stops at `cols`).
@@ -131,7 +132,7 @@ impl Block<'_> {
     ) {
         let mask = |v: usize| if v + 1 == V { last_mask } else { u16::MAX };
         let mut acc: [[__m512; V]; R] = std::array::from_fn(|r| [_mm512_set1_ps(first(rows[r])); V]);
-        for &k in self.inputs {
+        for k in (0..self.inputs.count()).map(|at| self.inputs.row(at)) {
             // SAFETY: input row k exists (checked in `combine_rows`), at a column inside it.
             let row = unsafe { self.input.add(k * self.cols + start) };
             // SAFETY: the lanes loaded lie inside input row k (masked past its end).
@@ -189,31 +190,30 @@ impl Block<'_> {
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 pub(super) unsafe fn weight_products(
     rows: &[f32],
-    ins: &[usize],
+    ins: impl Rows,
     deltas: &[f32],
-    outs: &[usize],
+    outs: impl Rows,
     cols: usize,
     mut set: impl FnMut(usize, usize, f32),
 ) {
     // Every row read lies inside its array (the raw-pointer loads below rely on it).
-    let fits = |at: &[usize], len: usize| at.iter().all(|&r| (r + 1) * cols <= len);
-    assert!(fits(ins, rows.len()) && fits(outs, deltas.len()));
+    assert!(ins.fit(cols, rows.len()) && outs.fit(cols, deltas.len()));
     let tiles = Tiles {
         rows: rows.as_ptr(),
         deltas: deltas.as_ptr(),
         cols,
     };
     let mut at = 0;
-    while at < ins.len() {
-        let take = balanced_block(ins.len() - at, TILE);
-        let block = &ins[at..];
-        // SAFETY: the I rows taken (I ≤ what is left) exist.
+    while at < ins.count() {
+        let take = balanced_block(ins.count() - at, TILE);
+        let row = |a: usize| ins.row(at + a);
+        // SAFETY: the I rows taken (I ≤ what is left) exist, and fit (checked above).
         unsafe {
             match take {
-                1 => tiles.row_block::<1>(block, outs, &mut set),
-                2 => tiles.row_block::<2>(block, outs, &mut set),
-                3 => tiles.row_block::<3>(block, outs, &mut set),
-                _ => tiles.row_block::<TILE>(block, outs, &mut set),
+                1 => tiles.row_block::<1>(std::array::from_fn(row), outs, &mut set),
+                2 => tiles.row_block::<2>(std::array::from_fn(row), outs, &mut set),
+                3 => tiles.row_block::<3>(std::array::from_fn(row), outs, &mut set),
+                _ => tiles.row_block::<TILE>(std::array::from_fn(row), outs, &mut set),
             }
         }
         at += take;
@@ -237,25 +237,29 @@ struct Tiles {
 }
 
 impl Tiles {
-    /// Input rows `ins[..I]` against the delta rows `outs`.
+    /// Input rows `ins` against the delta rows `outs`.
     ///
     /// # Safety
     /// AVX-512 F; the rows exist.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    unsafe fn row_block<const I: usize>(&self, ins: &[usize], outs: &[usize], set: &mut impl FnMut(usize, usize, f32)) {
-        let ins: [usize; I] = ins[..I].try_into().expect("I rows");
+    unsafe fn row_block<const I: usize>(
+        &self,
+        ins: [usize; I],
+        outs: impl Rows,
+        set: &mut impl FnMut(usize, usize, f32),
+    ) {
         let mut at = 0;
-        while at < outs.len() {
-            let take = balanced_block(outs.len() - at, TILE);
-            let block = &outs[at..];
+        while at < outs.count() {
+            let take = balanced_block(outs.count() - at, TILE);
+            let row = |b: usize| outs.row(at + b);
             // SAFETY: the O delta rows taken (O ≤ what is left) exist.
             unsafe {
                 match take {
-                    1 => self.tile::<I, 1>(ins, block[..1].try_into().expect("1 row"), set),
-                    2 => self.tile::<I, 2>(ins, block[..2].try_into().expect("2 rows"), set),
-                    3 => self.tile::<I, 3>(ins, block[..3].try_into().expect("3 rows"), set),
-                    _ => self.tile::<I, TILE>(ins, block[..TILE].try_into().expect("a tile"), set),
+                    1 => self.tile::<I, 1>(ins, std::array::from_fn(row), set),
+                    2 => self.tile::<I, 2>(ins, std::array::from_fn(row), set),
+                    3 => self.tile::<I, 3>(ins, std::array::from_fn(row), set),
+                    _ => self.tile::<I, TILE>(ins, std::array::from_fn(row), set),
                 }
             }
             at += take;
