@@ -188,14 +188,14 @@ impl Training<'_> {
                 .progress_chars("=> "),
         );
         bar.set_message(format!("0/{total_runs} runs"));
-        // Chunks of at most `max_batch` runs, each group split so that `jobs` threads have work.
-        // A run's numbers do not depend on which runs share its program (tested), so neither the
-        // chunking nor the threads change results.
-        let mut chunks: Vec<&[usize]> = Vec::new();
-        for indices in misses.values() {
-            let size = indices.len().div_ceil(jobs).clamp(1, self.max_batch.max(1));
-            chunks.extend(indices.chunks(size));
-        }
+        // Chunks of at most `max_batch` runs, each group split so that `jobs` threads have work
+        // (or as the kind asks, when smaller). A run's numbers do not depend on which runs share
+        // its program (tested), so neither the chunking nor the threads change results.
+        let per_call = experiment.as_kind().runs_per_call(device);
+        let chunks: Vec<&[usize]> = misses
+            .values()
+            .flat_map(|indices| calls(indices, jobs, per_call, self.max_batch))
+            .collect();
         // Fewer chunks than jobs (one large run, say): each chunk gets the spare cores, for the
         // kinds that can use them.
         let threads = (jobs / chunks.len().max(1)).max(1);
@@ -244,6 +244,15 @@ impl Training<'_> {
     }
 }
 
+/// One batch key's runs split into calls of [`Kind`](crate::experiments::kind::Kind)`::train`:
+/// as many as `jobs` (so that every job has work), of at most `max_batch` runs, and of at most
+/// `per_call` where the kind asks for that.
+fn calls(indices: &[usize], jobs: usize, per_call: Option<usize>, max_batch: usize) -> std::slice::Chunks<'_, usize> {
+    let even = indices.len().div_ceil(jobs.max(1));
+    let size = even.min(per_call.unwrap_or(usize::MAX)).clamp(1, max_batch.max(1));
+    indices.chunks(size)
+}
+
 /// Runs with equal keys train in one call; the kind says which of its runs may share one.
 fn batch_key(experiment: &Experiment, recipe: &RunRecipe) -> String {
     experiment.as_kind().batch_key(&recipe.0)
@@ -288,6 +297,26 @@ pub fn measure_run(recipe: &RunRecipe, output: &RunOutput, experiment: &Experime
 mod tests {
     use super::*;
     use crate::model::classifier::{ClassifierWeights, TrainedClassifier};
+
+    #[test]
+    fn runs_split_into_one_call_per_job_unless_the_kind_or_max_batch_asks_for_fewer_runs() {
+        let runs: Vec<usize> = (0..55).collect();
+        let sizes = |jobs, per_call, max_batch| {
+            calls(&runs, jobs, per_call, max_batch)
+                .map(<[usize]>::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(2, None, 128), [28, 27]);
+        assert_eq!(sizes(2, None, 20), [20, 20, 15]);
+        assert_eq!(sizes(2, Some(1), 128), [1; 55]);
+        assert_eq!(sizes(2, Some(0), 128), [1; 55]);
+        assert_eq!(sizes(0, None, 0), [1; 55]);
+        // Every run is in exactly one call, in order.
+        assert_eq!(
+            calls(&runs, 3, Some(4), 128).flatten().copied().collect::<Vec<_>>(),
+            runs
+        );
+    }
 
     #[test]
     fn outputs_cached_under_the_variants_of_kinds_written_before_the_trait_read_back() {

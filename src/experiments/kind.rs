@@ -105,6 +105,15 @@ pub trait Kind: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send 
     /// Units of work of a run, for the progress bar (e.g. its iterations).
     fn work(recipe: &Self::Recipe) -> u64;
 
+    /// The most runs one call of [`Kind::train`] should take on `device`, where that is fewer
+    /// than the executor's even split (one call per job). A kind whose runs train one after
+    /// another gains nothing from long calls: calls of one run are handed to the jobs as they
+    /// free up, so no core waits while another ends a long call, and each run is cached as it
+    /// ends. `None` (the default): the even split, for kinds that train a call's runs together.
+    fn runs_per_call(_device: &Device) -> Option<usize> {
+        None
+    }
+
     /// Trains runs with one batch key; calls `progress(units)` as work is done. `self` says
     /// where input data is (a recipe holds only its digest, so that moving a file keeps the
     /// cache). `threads`: CPU threads these runs may use between them (more than one only when
@@ -313,6 +322,7 @@ pub trait ErasedKind: Sync {
     fn runs(&self, seed: u64, inputs: &InputDigests) -> Vec<RunSlot>;
     fn batch_key(&self, recipe: &KindRecipe) -> String;
     fn work(&self, recipe: &KindRecipe) -> u64;
+    fn runs_per_call(&self, device: &Device) -> Option<usize>;
     fn train(
         &self,
         recipes: &[&KindRecipe],
@@ -425,6 +435,10 @@ impl<K: Kind> ErasedKind for K {
 
     fn work(&self, recipe: &KindRecipe) -> u64 {
         typed_recipe::<K>(recipe).map_or(1, |r| K::work(&r))
+    }
+
+    fn runs_per_call(&self, device: &Device) -> Option<usize> {
+        K::runs_per_call(device)
     }
 
     fn train(

@@ -202,11 +202,17 @@ impl RunBatch<'_> {
     }
 }
 
+/// Whether [`train_batch`] trains its runs one after another on `device` (the hand-written CPU
+/// path), rather than as one batched program.
+pub fn trains_runs_in_turn(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
 /// Trains a batch of runs; `on_step` is called after each optimiser step of every run.
 pub fn train_batch(batch: &RunBatch, device: &Device, on_step: impl FnMut(usize)) -> Vec<MlpWeights> {
     let runs = batch.data.len();
     assert!(runs > 0 && batch.inits.len() == runs && batch.batch_seeds.len() == runs);
-    if *device == Device::flex() {
+    if trains_runs_in_turn(device) {
         train_by_hand(batch, on_step)
     } else {
         train_with_burn(batch, device, on_step)
