@@ -139,6 +139,8 @@ impl DenseAutoencoder {
         self.dispatch::<false>(parameters, loss, workspace, gradient);
     }
 
+    /// The pass with the live units' lists where some layer has a ReLU (and the workspace skips
+    /// dead units), with every row otherwise.
     #[inline(always)]
     fn dispatch<const WITH_LOSS: bool>(
         &self,
@@ -159,6 +161,7 @@ impl DenseAutoencoder {
         (0..self.layers()).any(|l| self.relu_after(l))
     }
 
+    /// The pass compiled for this CPU: AVX-512, AVX2 and FMA, or portable.
     #[inline(always)]
     fn dispatch_build<const WITH_LOSS: bool, C: RowChoice>(
         &self,
