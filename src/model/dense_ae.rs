@@ -1019,6 +1019,50 @@ mod tests {
     }
 
     #[test]
+    fn training_with_units_dying_and_reviving_keeps_the_dense_bits() {
+        // 400 Adam steps of Fig 2's network on fresh minibatches, from parameters whose ReLU
+        // units sit near their kink (biases −0.3): units die and come back as training goes, and
+        // the live lists change from step to step. Weights after training, bit for bit.
+        use crate::model::adam::{AdamSettings, default_beta_1, default_beta_2, default_epsilon};
+        let net = mlp();
+        let batch = 64;
+        let mut start = random(net.parameter_count(), 41);
+        let offsets = net.offsets();
+        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
+            start[offsets[l].1..offsets[l].1 + net.widths[l + 1]].fill(-0.3);
+        }
+        let settings = AdamSettings {
+            learning_rate: 1e-2,
+            beta_1: default_beta_1(),
+            beta_2: default_beta_2(),
+            epsilon: default_epsilon(),
+        };
+        let wide: Vec<f64> = start.iter().map(|&v| v as f64).collect();
+        let mut runs = [true, false].map(|skip| {
+            let mut workspace = net.workspace(batch);
+            workspace.skip_dead_units = skip;
+            let run = DenseRun::new(wide.clone(), Adam::new(settings, wide.len()));
+            (run, workspace)
+        });
+        let mut live_counts = std::collections::BTreeSet::new();
+        for step in 0..400 {
+            let x = random(3 * batch, 1000 + step);
+            for (run, workspace) in &mut runs {
+                workspace.input_mut().copy_from_slice(&x);
+                run.step(&net, &LOSS, workspace);
+            }
+            live_counts.insert(runs[0].1.live[1].len() + runs[0].1.live[2].len());
+        }
+        // Live units of the first two layers (of 32) seen over the steps: many different counts.
+        assert!(
+            live_counts.len() > 3 && live_counts.first() < Some(&28),
+            "{live_counts:?}"
+        );
+        let bits = |p: &[f64]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(runs[0].0.parameters()), bits(runs[1].0.parameters()));
+    }
+
+    #[test]
     fn a_batch_with_every_unit_dead_trains_only_the_last_bias() {
         // Every hidden unit dead: the reconstruction is the last layer's bias, whose gradient is
         // the only nonzero one besides the weight penalty's.
