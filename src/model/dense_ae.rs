@@ -524,7 +524,10 @@ pub(super) trait Rows: Copy {
     fn row(self, at: usize) -> usize;
     /// Whether every row lies inside an array of `len` values, rows of `cols`.
     fn fit(self, cols: usize, len: usize) -> bool {
-        (0..self.count()).all(|at| (self.row(at) + 1) * cols <= len)
+        (0..self.count()).all(|at| {
+            let end = self.row(at).checked_add(1).and_then(|rows| rows.checked_mul(cols));
+            end.is_some_and(|end| end <= len)
+        })
     }
 }
 
@@ -543,7 +546,7 @@ impl Rows for Leading {
     }
     #[inline(always)]
     fn fit(self, cols: usize, len: usize) -> bool {
-        self.0 * cols <= len
+        self.0.checked_mul(cols).is_some_and(|end| end <= len)
     }
 }
 
