@@ -975,16 +975,21 @@ mod tests {
         }
     }
 
+    /// Sets to `value` the bias of every unit of a ReLU layer that `chosen(layer, unit)` picks.
+    fn set_relu_biases(net: &DenseAutoencoder, params: &mut [f32], value: f32, chosen: impl Fn(usize, usize) -> bool) {
+        let offsets = net.offsets();
+        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
+            for unit in (0..net.widths[l + 1]).filter(|&unit| chosen(l, unit)) {
+                params[offsets[l].1 + unit] = value;
+            }
+        }
+    }
+
     /// Parameters with some units of every ReLU layer dead for any input in [−1, 1]: a bias of
     /// −50 where the other terms add up to at most 16.
     fn parameters_with_dead_units(net: &DenseAutoencoder, seed: u64) -> Vec<f32> {
         let mut params = random(net.parameter_count(), seed);
-        let offsets = net.offsets();
-        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
-            for unit in (l % 3..net.widths[l + 1]).step_by(3) {
-                params[offsets[l].1 + unit] = -50.0;
-            }
-        }
+        set_relu_biases(net, &mut params, -50.0, |l, unit| unit % 3 == l % 3);
         params
     }
 
@@ -1030,10 +1035,7 @@ mod tests {
         let net = mlp();
         let batch = 64;
         let mut start = random(net.parameter_count(), 41);
-        let offsets = net.offsets();
-        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
-            start[offsets[l].1..offsets[l].1 + net.widths[l + 1]].fill(-0.3);
-        }
+        set_relu_biases(&net, &mut start, -0.3, |_, _| true);
         let settings = AdamSettings {
             learning_rate: 1e-2,
             beta_1: default_beta_1(),
@@ -1072,10 +1074,8 @@ mod tests {
         let net = mlp();
         let batch = 64;
         let mut params = random(net.parameter_count(), 31);
+        set_relu_biases(&net, &mut params, -50.0, |_, _| true);
         let offsets = net.offsets();
-        for l in (0..net.layers()).filter(|&l| net.relu_after(l)) {
-            params[offsets[l].1..offsets[l].1 + net.widths[l + 1]].fill(-50.0);
-        }
         let mut ws = net.workspace(batch);
         ws.input_mut().copy_from_slice(&random(3 * batch, 32));
         let mut dense = net.workspace(batch);
