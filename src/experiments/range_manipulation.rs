@@ -198,7 +198,8 @@ impl Kind for Params {
     }
 
     /// On the CPU the runs train in turn, each at its own speed (its dead units are skipped):
-    /// two calls of 28 and 27 runs left a core idle for 8 % of Fig 2 centre's wall time.
+    /// two calls of 28 and 27 runs left one core idle for ≈ 15 s of Fig 2 centre's 128 s
+    /// (1.88 cores busy).
     fn runs_per_call(device: &Device) -> Option<usize> {
         crate::model::mlp_ae::trains_runs_in_turn(device).then_some(1)
     }
