@@ -30,6 +30,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::classifier::{ClassifierWeights, Regularisation};
 use super::sized;
+#[cfg(target_arch = "x86_64")]
+use super::sparse_products;
 use crate::rng::SplitMix64;
 
 /// Burn's Adam defaults (`AdamConfig`), with the ε the classifier sets.
@@ -143,6 +145,12 @@ struct LayerValues {
     mask: Vec<f32>,
     weight_grad: Vec<f32>,
     bias_grad: Vec<f32>,
+    /// The nonzero columns of each row of `input`, when `listed`.
+    #[cfg(target_arch = "x86_64")]
+    nonzero: sparse_products::NonzeroColumns,
+    /// Whether `nonzero` lists this step's `input`.
+    #[cfg(target_arch = "x86_64")]
+    listed: bool,
 }
 
 /// The classifier's parameters and optimiser state, trained one minibatch at a time.
@@ -230,14 +238,41 @@ impl ClassifierStepper {
             let (this, above) = self.layers.split_at_mut(l + 1);
             let values = &mut this[l];
             let z = sized(&mut values.output, b * n_out);
-            product(
-                z,
-                b,
-                n_out,
-                n_in,
-                Operand::row_major(&values.input, n_in),
-                Operand::row_major(&self.weights.weights[l], n_out),
-            );
+            let w = &self.weights.weights[l];
+            let mut done = false;
+            #[cfg(target_arch = "x86_64")]
+            {
+                values.listed = false;
+                if self.wide
+                    && let Some(kc) = sparse_products::gemm_depth_block(b, n_out, n_in)
+                    && sparse_products::all_finite(w)
+                {
+                    // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
+                    unsafe {
+                        values.nonzero.fill(&values.input, b, n_in);
+                        sparse_products::sparse_rows_times_dense(
+                            z,
+                            (b, n_out, n_in),
+                            &values.input,
+                            &values.nonzero,
+                            w,
+                            kc,
+                        );
+                    }
+                    values.listed = true;
+                    done = true;
+                }
+            }
+            if !done {
+                product(
+                    z,
+                    b,
+                    n_out,
+                    n_in,
+                    Operand::row_major(&values.input, n_in),
+                    Operand::row_major(w, n_out),
+                );
+            }
             let bias = &self.weights.biases[l];
             for row in z.chunks_exact_mut(n_out) {
                 for (v, &c) in row.iter_mut().zip(bias) {
@@ -311,14 +346,38 @@ impl ClassifierStepper {
             let values = &mut this[0];
             let grad = &values.output;
             let dw = sized(&mut values.weight_grad, n_in * n_out);
-            product(
-                dw,
-                n_in,
-                n_out,
-                b,
-                Operand::transposed(&values.input, n_in),
-                Operand::row_major(grad, n_out),
-            );
+            let mut done = false;
+            #[cfg(target_arch = "x86_64")]
+            if self.wide
+                && let Some(kc) = sparse_products::gemm_depth_block(n_in, n_out, b)
+                && kc >= b
+                && sparse_products::all_finite(grad)
+            {
+                // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
+                unsafe {
+                    if !values.listed {
+                        values.nonzero.fill(&values.input, b, n_in);
+                    }
+                    sparse_products::sparse_transposed_times_dense(
+                        dw,
+                        (b, n_in, n_out),
+                        &values.input,
+                        &values.nonzero,
+                        grad,
+                    );
+                }
+                done = true;
+            }
+            if !done {
+                product(
+                    dw,
+                    n_in,
+                    n_out,
+                    b,
+                    Operand::transposed(&values.input, n_in),
+                    Operand::row_major(grad, n_out),
+                );
+            }
             add_penalties(dw, &self.weights.weights[l], l == 0, regularisation);
             // `burn-flex`'s first-dimension sum: rows added in order onto zeros.
             let db = sized(&mut values.bias_grad, n_out);
