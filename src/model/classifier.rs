@@ -13,7 +13,8 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::classifier_backprop::ClassifierStepper;
+use super::classifier_backprop::{ClassifierStepper, Minibatch};
+use super::sparse_products::SparseRows;
 use crate::rng::{SplitMix64, SplitMixBlock};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -322,8 +323,8 @@ impl Stepper {
         }
     }
 
-    /// One Adam step on a minibatch (b images, row-major), dropout masks drawn from `rng`.
-    fn step(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, lr: f64) {
+    /// One Adam step on a minibatch of b images, dropout masks drawn from `rng`.
+    fn step(&mut self, images: Minibatch<'_>, labels: &[u8], rng: &mut SplitMix64, lr: f64) {
         match self {
             Self::ByHand(stepper) => stepper.step(images, labels, rng, lr),
             Self::Burn {
@@ -332,6 +333,16 @@ impl Stepper {
                 device,
                 regularisation,
             } => {
+                let images = match images {
+                    Minibatch::Dense(images) => images,
+                    Minibatch::Chosen { images, chosen } => {
+                        let mut batch = SparseRows::default();
+                        batch.gather(images, chosen);
+                        let mut dense = Vec::new();
+                        batch.dense_into(&mut dense);
+                        dense
+                    }
+                };
                 let batch = (images, labels);
                 *model = burn_step(model.clone(), optimiser, device, batch, regularisation, rng, lr);
             }
@@ -433,18 +444,21 @@ impl Classification<'_> {
         let mut epochs = 0;
         let mut order: Vec<usize> = (0..n).collect();
         let mut labels = Vec::with_capacity(training.batch_size);
+        // The images as their nonzero entries (≈ 19 % of MNIST's pixels), listed once: a
+        // minibatch is gathered from these lists, a third of the bytes of the dense rows.
+        let images = SparseRows::from_dense(&train.0[..n * pixels], n, pixels);
         for epoch in 1..=training.max_epochs {
             for i in (1..n).rev() {
                 order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
             for batch in order.chunks(training.batch_size) {
-                let mut x = Vec::with_capacity(batch.len() * pixels);
                 labels.clear();
-                for &k in batch {
-                    x.extend_from_slice(&train.0[k * pixels..(k + 1) * pixels]);
-                    labels.push(train.1[k]);
-                }
-                stepper.step(x, &labels, &mut rng, lr);
+                labels.extend(batch.iter().map(|&k| train.1[k]));
+                let chosen = Minibatch::Chosen {
+                    images: &images,
+                    chosen: batch,
+                };
+                stepper.step(chosen, &labels, &mut rng, lr);
             }
             epochs = epoch;
             let weights = stepper.weights(&init.widths);
@@ -556,6 +570,10 @@ mod tests {
             .map(|_| if rng.uniform() < 0.6 { 0.0 } else { rng.uniform() as f32 })
             .collect();
         let labels: Vec<u8> = (0..n).map(|_| (rng.next_u64() % 10) as u8).collect();
+        // Minibatches as training takes them (rows of the images' lists of nonzero entries, in a
+        // shuffled order) and as dense rows, into the AVX-512 and the portable builds.
+        let sparse = SparseRows::from_dense(&images, n, pixels);
+        let order: Vec<usize> = (0..n).map(|k| (k * 9 + 3) % n).collect();
         let init = ClassifierWeights::init(&[pixels, 64, 64, 10], 4);
         let settings = [
             (0.0, 0.0, 0.0),
@@ -568,19 +586,36 @@ mod tests {
             let regularisation = Regularisation { dropout, l1, l2 };
             let mut by_hand = Stepper::new(&init, regularisation, &Device::flex());
             let mut burn = Stepper::burn(&init, regularisation, &Device::flex());
+            let mut by_hand_dense = Stepper::new(&init, regularisation, &Device::flex());
             let mut portable = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init, regularisation)));
+            let mut portable_dense = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init, regularisation)));
             assert!(matches!(by_hand, Stepper::ByHand(_)), "the CPU trains by hand");
             let (mut rng_hand, mut rng_burn) = (SplitMix64::new(3), SplitMix64::new(3));
-            let mut rng_portable = SplitMix64::new(3);
+            let mut rngs = [SplitMix64::new(3), SplitMix64::new(3), SplitMix64::new(3)];
             for (epoch, lr) in [1e-3, 1e-3, 2.5e-4].into_iter().enumerate() {
-                for (k, start) in (0..n).step_by(batch).enumerate() {
-                    let end = (start + batch).min(n);
-                    let x = images[start * pixels..end * pixels].to_vec();
-                    by_hand.step(x.clone(), &labels[start..end], &mut rng_hand, lr);
-                    portable.step(x.clone(), &labels[start..end], &mut rng_portable, lr);
-                    burn.step(x, &labels[start..end], &mut rng_burn, lr);
+                for (k, chosen) in order.chunks(batch).enumerate() {
+                    let x: Vec<f32> = chosen
+                        .iter()
+                        .flat_map(|&i| images[i * pixels..(i + 1) * pixels].iter().copied())
+                        .collect();
+                    let y: Vec<u8> = chosen.iter().map(|&i| labels[i]).collect();
+                    let rows = || Minibatch::Chosen {
+                        images: &sparse,
+                        chosen,
+                    };
+                    by_hand.step(rows(), &y, &mut rng_hand, lr);
+                    by_hand_dense.step(Minibatch::Dense(x.clone()), &y, &mut rngs[0], lr);
+                    portable.step(rows(), &y, &mut rngs[1], lr);
+                    portable_dense.step(Minibatch::Dense(x.clone()), &y, &mut rngs[2], lr);
+                    burn.step(Minibatch::Dense(x), &y, &mut rng_burn, lr);
                     let reference = parameter_bits(&burn.weights(&init.widths));
-                    for (name, stepper) in [("by hand", &by_hand), ("by hand, portable build", &portable)] {
+                    let steppers = [
+                        ("by hand", &by_hand),
+                        ("by hand, dense rows", &by_hand_dense),
+                        ("by hand, portable build", &portable),
+                        ("by hand, portable build, dense rows", &portable_dense),
+                    ];
+                    for (name, stepper) in steppers {
                         let bits = parameter_bits(&stepper.weights(&init.widths));
                         let first_difference = bits.iter().zip(&reference).position(|(x, y)| x != y);
                         assert_eq!(

@@ -30,8 +30,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::classifier::{ClassifierWeights, Regularisation};
 use super::sized;
-#[cfg(target_arch = "x86_64")]
-use super::sparse_products;
+use super::sparse_products::{self, SparseRows};
 use crate::rng::SplitMix64;
 
 /// Burn's Adam defaults (`AdamConfig`), with the ε the classifier sets.
@@ -135,7 +134,7 @@ struct Moments {
 #[derive(Debug, Default)]
 struct LayerValues {
     /// The layer's input (b × in): the images for layer 0.
-    input: Vec<f32>,
+    input: LayerInput,
     /// The layer's output (b × out) before the ReLU; for the output layer, the logits and
     /// then their gradient.
     output: Vec<f32>,
@@ -145,12 +144,71 @@ struct LayerValues {
     mask: Vec<f32>,
     weight_grad: Vec<f32>,
     bias_grad: Vec<f32>,
-    /// The nonzero columns of each row of `input`, when `listed`.
+}
+
+/// A minibatch of images for [`ClassifierStepper::step`].
+pub(super) enum Minibatch<'a> {
+    /// b images, row-major.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Dense(Vec<f32>),
+    /// Rows `chosen` of a data set's images, held as their nonzero entries.
+    Chosen {
+        images: &'a SparseRows,
+        chosen: &'a [usize],
+    },
+}
+
+/// A layer's input as the step holds it: dense, as lists of each row's nonzero entries, or
+/// both, each made from the other when first asked for.
+#[derive(Debug, Default)]
+struct LayerInput {
+    dense: Vec<f32>,
+    dense_ready: bool,
+    sparse: SparseRows,
+    sparse_ready: bool,
+}
+
+impl LayerInput {
+    /// The new input is `dense`'s first `len` entries, which the caller writes.
+    fn dense_to_write(&mut self, len: usize) -> &mut [f32] {
+        self.dense_ready = true;
+        self.sparse_ready = false;
+        sized(&mut self.dense, len)
+    }
+
+    fn set(&mut self, batch: Minibatch<'_>) {
+        match batch {
+            Minibatch::Dense(images) => {
+                self.dense = images;
+                self.dense_ready = true;
+                self.sparse_ready = false;
+            }
+            Minibatch::Chosen { images, chosen } => {
+                self.sparse.gather(images, chosen);
+                self.sparse_ready = true;
+                self.dense_ready = false;
+            }
+        }
+    }
+
+    /// The input (rows × cols, row-major).
+    fn dense(&mut self) -> &[f32] {
+        if !self.dense_ready {
+            self.sparse.dense_into(&mut self.dense);
+            self.dense_ready = true;
+        }
+        &self.dense
+    }
+
+    /// The input's nonzero entries (rows × cols).
     #[cfg(target_arch = "x86_64")]
-    nonzero: sparse_products::NonzeroColumns,
-    /// Whether `nonzero` lists this step's `input`.
-    #[cfg(target_arch = "x86_64")]
-    listed: bool,
+    fn sparse(&mut self, rows: usize, cols: usize) -> &SparseRows {
+        if !self.sparse_ready {
+            self.sparse.fill(&self.dense, rows, cols);
+            self.sparse_ready = true;
+        }
+        &self.sparse
+    }
 }
 
 /// The classifier's parameters and optimiser state, trained one minibatch at a time.
@@ -195,12 +253,12 @@ impl ClassifierStepper {
         &self.weights
     }
 
-    /// One Adam step on the minibatch `images` (b × inputs, row-major) with `labels`, drawing
-    /// dropout masks from `rng` as the Burn program does (hidden layer by hidden layer).
+    /// One Adam step on the minibatch `images` (b of them) with `labels`, drawing dropout masks
+    /// from `rng` as the Burn program does (hidden layer by hidden layer).
     ///
     /// On CPUs with AVX-512 the elementwise passes run compiled for it: nothing is fused or
     /// reordered (Rust never contracts `a * b + c`), so the bits are the same (tested).
-    pub fn step(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
+    pub fn step(&mut self, images: Minibatch<'_>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
         #[cfg(target_arch = "x86_64")]
         if self.wide {
             // SAFETY: `wide` is set only where the CPU has these features.
@@ -212,12 +270,12 @@ impl ClassifierStepper {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    fn step_wide(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
+    fn step_wide(&mut self, images: Minibatch<'_>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
         self.step_body(images, labels, rng, learning_rate);
     }
 
     #[inline(always)]
-    fn step_body(&mut self, images: Vec<f32>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
+    fn step_body(&mut self, images: Minibatch<'_>, labels: &[u8], rng: &mut SplitMix64, learning_rate: f64) {
         self.forward(images, labels.len(), rng);
         self.logits_gradient(labels);
         self.backward(labels.len());
@@ -227,12 +285,12 @@ impl ClassifierStepper {
     /// The logits (b × classes) into the output layer's `output`, keeping what the backward
     /// pass needs.
     #[inline(always)]
-    fn forward(&mut self, images: Vec<f32>, b: usize, rng: &mut SplitMix64) {
+    fn forward(&mut self, images: Minibatch<'_>, b: usize, rng: &mut SplitMix64) {
         let regularisation = self.regularisation;
         let widths = &self.weights.widths;
         let count = self.weights.weights.len();
         let keep = 1.0 - regularisation.dropout;
-        self.layers[0].input = images;
+        self.layers[0].input.set(images);
         for l in 0..count {
             let (n_in, n_out) = (widths[l], widths[l + 1]);
             let (this, above) = self.layers.split_at_mut(l + 1);
@@ -241,35 +299,23 @@ impl ClassifierStepper {
             let w = &self.weights.weights[l];
             let mut done = false;
             #[cfg(target_arch = "x86_64")]
+            if self.wide
+                && let Some(kc) = sparse_products::gemm_depth_block(b, n_out, n_in)
+                && sparse_products::all_finite(w)
             {
-                values.listed = false;
-                if self.wide
-                    && let Some(kc) = sparse_products::gemm_depth_block(b, n_out, n_in)
-                    && sparse_products::all_finite(w)
-                {
-                    // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
-                    unsafe {
-                        values.nonzero.fill(&values.input, b, n_in);
-                        sparse_products::sparse_rows_times_dense(
-                            z,
-                            (b, n_out, n_in),
-                            &values.input,
-                            &values.nonzero,
-                            w,
-                            kc,
-                        );
-                    }
-                    values.listed = true;
-                    done = true;
-                }
+                let input = values.input.sparse(b, n_in);
+                // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
+                unsafe { sparse_products::sparse_rows_times_dense(z, (b, n_out, n_in), input, w, kc) };
+                done = true;
             }
             if !done {
+                let input = values.input.dense();
                 product(
                     z,
                     b,
                     n_out,
                     n_in,
-                    Operand::row_major(&values.input, n_in),
+                    Operand::row_major(input, n_in),
                     Operand::row_major(w, n_out),
                 );
             }
@@ -286,7 +332,7 @@ impl ClassifierStepper {
             for (r, &v) in rectified.iter_mut().zip(&*z) {
                 *r = relu(v);
             }
-            let next = sized(&mut above[0].input, b * n_out);
+            let next = above[0].input.dense_to_write(b * n_out);
             if regularisation.dropout > 0.0 {
                 values.mask = super::classifier::dropout_mask(rng, b * n_out, keep);
                 for ((h, &r), &m) in next.iter_mut().zip(&*rectified).zip(&values.mask) {
@@ -353,28 +399,19 @@ impl ClassifierStepper {
                 && kc >= b
                 && sparse_products::all_finite(grad)
             {
+                let input = values.input.sparse(b, n_in);
                 // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
-                unsafe {
-                    if !values.listed {
-                        values.nonzero.fill(&values.input, b, n_in);
-                    }
-                    sparse_products::sparse_transposed_times_dense(
-                        dw,
-                        (b, n_in, n_out),
-                        &values.input,
-                        &values.nonzero,
-                        grad,
-                    );
-                }
+                unsafe { sparse_products::sparse_transposed_times_dense(dw, (b, n_in, n_out), input, grad) };
                 done = true;
             }
             if !done {
+                let input = values.input.dense();
                 product(
                     dw,
                     n_in,
                     n_out,
                     b,
-                    Operand::transposed(&values.input, n_in),
+                    Operand::transposed(input, n_in),
                     Operand::row_major(grad, n_out),
                 );
             }

@@ -21,8 +21,7 @@ pub mod rate_rnn;
 pub mod ridge_readout;
 pub mod rnn_bptt;
 pub mod rnn_training;
-#[cfg(target_arch = "x86_64")]
-mod sparse_products;
+pub(crate) mod sparse_products;
 #[cfg(target_arch = "x86_64")]
 mod student_avx512;
 pub mod student_batch;
