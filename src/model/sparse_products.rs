@@ -548,7 +548,7 @@ mod tests {
         let sparse = SparseRows::from_dense(&data, 2, 6);
         assert_eq!(sparse.columns(0), [2, 3, 5]);
         assert_eq!(sparse.columns(1), [4]);
-        assert_eq!(bits(&sparse.values(1)), bits(&[f32::INFINITY]));
+        assert_eq!(bits(sparse.values(1)), bits(&[f32::INFINITY]));
         let mut rng = SplitMix64::new(13);
         for (rows, cols) in [(3, 37), (5, 16), (1, 1), (4, 0), (0, 9)] {
             let data = sparse_matrix(&mut rng, rows * cols, 0.7);
