@@ -69,7 +69,7 @@ impl ClassifierWeights {
     /// Pre-activations of every layer for one input (eval mode: no dropout). Widens the weights
     /// to f64 on every call: for many inputs, loop over `forward_f64` as `evaluate` does.
     pub fn pre_activations(&self, x: &[f32]) -> Vec<Vec<f64>> {
-        self.forward_f64(&self.weights_f64(), x)
+        self.forward_f64(&self.weights_f64(), Input::Dense(x))
     }
 
     /// The weights widened to f64 once, for [`forward_f64`](Self::forward_f64).
@@ -82,7 +82,7 @@ impl ClassifierWeights {
 
     /// Pre-activations of every layer for one input, in f64: z_o = b_o + Σ_i h_i·W[i][o] over
     /// the inputs with h_i ≠ 0, in order of i (the reference loop's additions, tested).
-    fn forward_f64(&self, weights: &[Vec<f64>], x: &[f32]) -> Vec<Vec<f64>> {
+    fn forward_f64(&self, weights: &[Vec<f64>], x: Input<'_>) -> Vec<Vec<f64>> {
         let mut scratch = ForwardScratch::default();
         self.forward_f64_into(weights, x, &mut scratch);
         scratch.layers
@@ -94,7 +94,7 @@ impl ClassifierWeights {
     /// sum, so the bits are the same). Its buffers are filled by plain loops: `collect()` and
     /// `extend` over adapters are not inlined into a `#[target_feature]` function, and ran
     /// without AVX2 (a third of the evaluation, `perf`, session 16).
-    fn forward_f64_into(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
+    fn forward_f64_into(&self, weights: &[Vec<f64>], x: Input<'_>, scratch: &mut ForwardScratch) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
@@ -105,18 +105,21 @@ impl ClassifierWeights {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn forward_f64_avx2(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
+    fn forward_f64_avx2(&self, weights: &[Vec<f64>], x: Input<'_>, scratch: &mut ForwardScratch) {
         self.forward_f64_portable(weights, x, scratch)
     }
 
     #[inline(always)]
-    fn forward_f64_portable(&self, weights: &[Vec<f64>], x: &[f32], scratch: &mut ForwardScratch) {
+    fn forward_f64_portable(&self, weights: &[Vec<f64>], x: Input<'_>, scratch: &mut ForwardScratch) {
         let ForwardScratch { nonzero, layers } = scratch;
-        // The nonzero inputs of the layer: most pixels, and many ReLU outputs, are 0.
-        nonzero.clear();
-        for (i, &v) in x.iter().enumerate() {
-            if v != 0.0 {
-                nonzero.push((i, f64::from(v)));
+        // The nonzero inputs of the layer: most pixels, and many ReLU outputs, are 0. Each
+        // entry is written and kept or not without a branch (the scan's branches, mispredicted
+        // on MNIST's pixels, were a third of the evaluation, `perf`, session 24).
+        match x {
+            Input::Dense(x) => keep_where(nonzero, x.iter().map(|&v| f64::from(v)), |v| v != 0.0),
+            Input::Listed(columns, values) => {
+                nonzero.clear();
+                nonzero.extend(columns.iter().zip(values).map(|(&c, &v)| (c as usize, f64::from(v))));
             }
         }
         layers.resize_with(weights.len(), Vec::new);
@@ -138,12 +141,7 @@ impl ClassifierWeights {
             first = output_tiles::<4>(w, n_out, nonzero, z, first);
             output_tiles::<1>(w, n_out, nonzero, z, first);
             if l + 1 < weights.len() {
-                nonzero.clear();
-                for (i, &v) in z.iter().enumerate() {
-                    if v > 0.0 {
-                        nonzero.push((i, v));
-                    }
-                }
+                keep_where(nonzero, z.iter().copied(), |v| v > 0.0);
             }
         }
     }
@@ -151,10 +149,24 @@ impl ClassifierWeights {
     /// Mean cross-entropy and accuracy over a data set.
     pub fn evaluate(&self, images: &[f32], labels: &[u8]) -> (f64, f64) {
         let pixels = self.widths[0];
+        self.evaluate_inputs(images.chunks_exact(pixels).map(Input::Dense), labels)
+    }
+
+    /// [`evaluate`](Self::evaluate) on images held as their nonzero entries: the same bits.
+    pub(crate) fn evaluate_listed(&self, images: &SparseRows, labels: &[u8]) -> (f64, f64) {
+        assert_eq!(images.rows(), labels.len(), "one label per image");
+        let inputs = (0..images.rows()).map(|r| {
+            let (columns, values) = images.row(r);
+            Input::Listed(columns, values)
+        });
+        self.evaluate_inputs(inputs, labels)
+    }
+
+    fn evaluate_inputs<'a>(&self, inputs: impl Iterator<Item = Input<'a>>, labels: &[u8]) -> (f64, f64) {
         let weights = self.weights_f64();
         let (mut loss, mut correct) = (0.0, 0usize);
         let mut scratch = ForwardScratch::default();
-        for (x, &y) in images.chunks_exact(pixels).zip(labels) {
+        for (x, &y) in inputs.zip(labels) {
             self.forward_f64_into(&weights, x, &mut scratch);
             let logits = scratch.layers.last().expect("an output layer");
             let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -167,6 +179,27 @@ impl ClassifierWeights {
         }
         (loss / labels.len() as f64, correct as f64 / labels.len() as f64)
     }
+}
+
+/// An input of [`ClassifierWeights::forward_f64_into`]: dense, or its nonzero entries (columns
+/// in increasing order, and their values).
+#[derive(Debug, Clone, Copy)]
+enum Input<'a> {
+    Dense(&'a [f32]),
+    Listed(&'a [u32], &'a [f32]),
+}
+
+/// Replaces `kept` with (index, value) for the values that pass `keep`, in order.
+#[inline(always)]
+fn keep_where(kept: &mut Vec<(usize, f64)>, values: impl ExactSizeIterator<Item = f64>, keep: impl Fn(f64) -> bool) {
+    kept.clear();
+    kept.resize(values.len(), (0, 0.0));
+    let mut count = 0;
+    for (i, v) in values.enumerate() {
+        kept[count] = (i, v);
+        count += usize::from(keep(v));
+    }
+    kept.truncate(count);
 }
 
 /// Buffers of [`ClassifierWeights::forward_f64_into`], kept from one input to the next.
@@ -447,6 +480,7 @@ impl Classification<'_> {
         // The images as their nonzero entries (≈ 19 % of MNIST's pixels), listed once: a
         // minibatch is gathered from these lists, a third of the bytes of the dense rows.
         let images = SparseRows::from_dense(&train.0[..n * pixels], n, pixels);
+        let validation_images = SparseRows::from_dense(validation.0, validation.1.len(), pixels);
         for epoch in 1..=training.max_epochs {
             for i in (1..n).rev() {
                 order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
@@ -462,7 +496,7 @@ impl Classification<'_> {
             }
             epochs = epoch;
             let weights = stepper.weights(&init.widths);
-            let (validation_loss, _) = weights.evaluate(validation.0, validation.1);
+            let (validation_loss, _) = weights.evaluate_listed(&validation_images, validation.1);
             on_epoch(epoch);
             if validation_loss < best.0 {
                 best = (validation_loss, weights, epoch);
@@ -541,13 +575,49 @@ mod tests {
             assert_eq!(
                 bits({
                     let mut scratch = ForwardScratch::default();
-                    weights.forward_f64_portable(&as_f64, &x, &mut scratch);
+                    weights.forward_f64_portable(&as_f64, Input::Dense(&x), &mut scratch);
                     scratch.layers
                 }),
                 reference,
                 "sample {sample}"
             );
+            let listed = SparseRows::from_dense(&x, 1, x.len());
+            let (columns, values) = listed.row(0);
+            assert_eq!(
+                bits(weights.forward_f64(&as_f64, Input::Listed(columns, values))),
+                reference,
+                "sample {sample}, listed"
+            );
         }
+    }
+
+    #[test]
+    fn evaluation_on_listed_images_gives_the_dense_evaluations_bits() {
+        let mut rng = SplitMix64::new(6);
+        let (n, pixels) = (300, 50);
+        // Pixels 0 on ≈ 80 % (half of those −0), then a NaN pixel too (listed, as the dense
+        // pass does not skip it).
+        let mut images: Vec<f32> = (0..n * pixels)
+            .map(|_| match rng.uniform() {
+                u if u < 0.4 => 0.0,
+                u if u < 0.8 => -0.0,
+                _ => rng.uniform() as f32,
+            })
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|_| (rng.next_u64() % 10) as u8).collect();
+        let weights = ClassifierWeights::init(&[pixels, 40, 12, 10], 8);
+        let listed = SparseRows::from_dense(&images, n, pixels);
+        let bits = |(loss, accuracy): (f64, f64)| (loss.to_bits(), accuracy.to_bits());
+        assert_eq!(
+            bits(weights.evaluate_listed(&listed, &labels)),
+            bits(weights.evaluate(&images, &labels))
+        );
+        images[7 * pixels + 3] = f32::NAN;
+        let listed = SparseRows::from_dense(&images, n, pixels);
+        assert_eq!(
+            bits(weights.evaluate_listed(&listed, &labels)),
+            bits(weights.evaluate(&images, &labels))
+        );
     }
 
     /// Bits of every weight and bias.

@@ -75,6 +75,11 @@ impl SparseRows {
         self.starts.len().saturating_sub(1)
     }
 
+    /// Row r's nonzero entries: their columns (increasing) and values.
+    pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        (self.columns(r), self.values(r))
+    }
+
     fn columns(&self, r: usize) -> &[u32] {
         &self.columns[self.starts[r]..self.starts[r + 1]]
     }
