@@ -40,14 +40,14 @@ const EPSILON: f32 = 1e-8;
 
 /// A matrix operand for [`product`]: entry (i, j) at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy)]
-struct Operand<'a> {
+pub(super) struct Operand<'a> {
     data: &'a [f32],
     row_stride: usize,
     col_stride: usize,
 }
 
 impl<'a> Operand<'a> {
-    fn row_major(data: &'a [f32], columns: usize) -> Self {
+    pub(super) fn row_major(data: &'a [f32], columns: usize) -> Self {
         Self {
             data,
             row_stride: columns,
@@ -56,7 +56,7 @@ impl<'a> Operand<'a> {
     }
 
     /// The transpose of a row-major matrix with `columns` columns, as a strided view.
-    fn transposed(data: &'a [f32], columns: usize) -> Self {
+    pub(super) fn transposed(data: &'a [f32], columns: usize) -> Self {
         Self {
             data,
             row_stride: 1,
@@ -70,7 +70,7 @@ impl<'a> Operand<'a> {
 }
 
 /// out (m × n, row-major, overwritten) = lhs (m × k) · rhs (k × n), as `burn-flex` computes it.
-fn product(out: &mut [f32], m: usize, n: usize, k: usize, lhs: Operand<'_>, rhs: Operand<'_>) {
+pub(super) fn product(out: &mut [f32], m: usize, n: usize, k: usize, lhs: Operand<'_>, rhs: Operand<'_>) {
     assert!(out.len() == m * n && lhs.fits(m, k) && rhs.fits(k, n), "operand shapes");
     if m == 0 || n == 0 {
         return;

@@ -400,44 +400,8 @@ impl ScatterPass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::classifier_backprop::{Operand, product};
     use crate::rng::SplitMix64;
-
-    /// gemm's product, as the Lange step calls it: out = lhs · rhs, both given as (data, row
-    /// stride, column stride).
-    fn gemm_product(
-        m: usize,
-        n: usize,
-        k: usize,
-        lhs: (&[f32], usize, usize),
-        rhs: (&[f32], usize, usize),
-    ) -> Vec<f32> {
-        let mut out = vec![f32::NAN; m * n];
-        // SAFETY: the strides describe matrices inside the slices (built so by the callers).
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                lhs.0.as_ptr(),
-                lhs.2 as isize,
-                lhs.1 as isize,
-                rhs.0.as_ptr(),
-                rhs.2 as isize,
-                rhs.1 as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-        out
-    }
 
     /// A matrix with a share `zeros` of exact zeros (half of them −0), the rest of both signs
     /// and six decades of magnitude, so that partial sums cancel and round.
@@ -491,7 +455,16 @@ mod tests {
             for zeros in [0.0, 0.5, 0.81, 1.0] {
                 let lhs = sparse_matrix(&mut rng, m * k, zeros);
                 let rhs = sparse_matrix(&mut rng, k * n, 0.1);
-                let expected = gemm_product(m, n, k, (&lhs, k, 1), (&rhs, n, 1));
+                // The gemm call the step makes where it does not list.
+                let mut expected = vec![f32::NAN; m * n];
+                product(
+                    &mut expected,
+                    m,
+                    n,
+                    k,
+                    Operand::row_major(&lhs, k),
+                    Operand::row_major(&rhs, n),
+                );
                 let sparse = SparseRows::from_dense(&lhs, m, k);
                 let mut out = vec![f32::NAN; m * n];
                 // SAFETY: AVX-512 checked above.
@@ -517,7 +490,15 @@ mod tests {
             for zeros in [0.0, 0.5, 0.81, 1.0] {
                 let lhs = sparse_matrix(&mut rng, b * k, zeros);
                 let rhs = sparse_matrix(&mut rng, b * n, 0.05);
-                let expected = gemm_product(k, n, b, (&lhs, 1, k), (&rhs, n, 1));
+                let mut expected = vec![f32::NAN; k * n];
+                product(
+                    &mut expected,
+                    k,
+                    n,
+                    b,
+                    Operand::transposed(&lhs, k),
+                    Operand::row_major(&rhs, n),
+                );
                 let sparse = SparseRows::from_dense(&lhs, b, k);
                 let mut out = vec![f32::NAN; k * n];
                 // SAFETY: AVX-512 checked above.
