@@ -701,6 +701,41 @@ mod tests {
     }
 
     #[test]
+    fn a_weight_that_is_not_finite_sends_the_step_to_gemms_products() {
+        // A zero pixel times an infinite weight is NaN in gemm's (and Burn's) product; the
+        // products over the nonzero pixels would skip it, so the step must not take them then.
+        let mut rng = SplitMix64::new(21);
+        let (n, pixels) = (40, 80);
+        let images: Vec<f32> = (0..n * pixels)
+            .map(|_| if rng.uniform() < 0.7 { 0.0 } else { rng.uniform() as f32 })
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|_| (rng.next_u64() % 10) as u8).collect();
+        let mut init = ClassifierWeights::init(&[pixels, 64, 64, 10], 2);
+        init.weights[0][5 * 64 + 3] = f32::INFINITY;
+        let regularisation = Regularisation {
+            dropout: 0.0,
+            l1: 0.0,
+            l2: 0.0,
+        };
+        let sparse = SparseRows::from_dense(&images, n, pixels);
+        let order: Vec<usize> = (0..n).collect();
+        let mut by_hand = Stepper::new(&init, regularisation, &Device::flex());
+        let mut portable = Stepper::ByHand(Box::new(ClassifierStepper::portable(&init, regularisation)));
+        let chosen = || Minibatch::Chosen {
+            images: &sparse,
+            chosen: &order,
+        };
+        by_hand.step(chosen(), &labels, &mut SplitMix64::new(1), 1e-3);
+        portable.step(chosen(), &labels, &mut SplitMix64::new(1), 1e-3);
+        let after = by_hand.weights(&init.widths);
+        assert!(
+            after.weights[0].iter().any(|w| w.is_nan()),
+            "the NaN reached the weights"
+        );
+        assert_eq!(parameter_bits(&after), parameter_bits(&portable.weights(&init.widths)));
+    }
+
+    #[test]
     fn dropout_masks_are_the_one_at_a_time_draws() {
         for (count, keep) in [(0, 0.5), (1, 0.5), (12_800, 0.3), (777, 0.95)] {
             let (mut a, mut b) = (SplitMix64::new(17), SplitMix64::new(17));
