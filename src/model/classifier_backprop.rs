@@ -296,29 +296,13 @@ impl ClassifierStepper {
             let (this, above) = self.layers.split_at_mut(l + 1);
             let values = &mut this[l];
             let z = sized(&mut values.output, b * n_out);
-            let w = &self.weights.weights[l];
-            let mut done = false;
-            #[cfg(target_arch = "x86_64")]
-            if self.wide
-                && let Some(kc) = sparse_products::gemm_depth_block(b, n_out, n_in)
-                && sparse_products::all_finite(w)
-            {
-                let input = values.input.sparse(b, n_in);
-                // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
-                unsafe { sparse_products::sparse_rows_times_dense(z, (b, n_out, n_in), input, w, kc) };
-                done = true;
-            }
-            if !done {
-                let input = values.input.dense();
-                product(
-                    z,
-                    b,
-                    n_out,
-                    n_in,
-                    Operand::row_major(input, n_in),
-                    Operand::row_major(w, n_out),
-                );
-            }
+            input_times_weights(
+                z,
+                (b, n_in, n_out),
+                &mut values.input,
+                &self.weights.weights[l],
+                self.wide,
+            );
             let bias = &self.weights.biases[l];
             for row in z.chunks_exact_mut(n_out) {
                 for (v, &c) in row.iter_mut().zip(bias) {
@@ -392,29 +376,7 @@ impl ClassifierStepper {
             let values = &mut this[0];
             let grad = &values.output;
             let dw = sized(&mut values.weight_grad, n_in * n_out);
-            let mut done = false;
-            #[cfg(target_arch = "x86_64")]
-            if self.wide
-                && let Some(kc) = sparse_products::gemm_depth_block(n_in, n_out, b)
-                && kc >= b
-                && sparse_products::all_finite(grad)
-            {
-                let input = values.input.sparse(b, n_in);
-                // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
-                unsafe { sparse_products::sparse_transposed_times_dense(dw, (b, n_in, n_out), input, grad) };
-                done = true;
-            }
-            if !done {
-                let input = values.input.dense();
-                product(
-                    dw,
-                    n_in,
-                    n_out,
-                    b,
-                    Operand::transposed(input, n_in),
-                    Operand::row_major(grad, n_out),
-                );
-            }
+            input_gradient_product(dw, (b, n_in, n_out), &mut values.input, grad, self.wide);
             add_penalties(dw, &self.weights.weights[l], l == 0, regularisation);
             // `burn-flex`'s first-dimension sum: rows added in order onto zeros.
             let db = sized(&mut values.bias_grad, n_out);
@@ -470,6 +432,73 @@ impl ClassifierStepper {
             update.apply(&mut weights.biases[l], &values.bias_grad, &mut self.bias_moments[l]);
         }
     }
+}
+
+/// out (b × out) = input (b × in) · w (in × out): over the input's nonzero entries where `wide`
+/// (the AVX-512 build), the shapes take gemm's blocked kernel and w is finite (then the same
+/// bits, [`sparse_products`]); else gemm, as `burn-flex` calls it.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn input_times_weights(
+    out: &mut [f32],
+    (b, n_in, n_out): (usize, usize, usize),
+    input: &mut LayerInput,
+    w: &[f32],
+    wide: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide
+        && let Some(kc) = sparse_products::gemm_depth_block(b, n_out, n_in)
+        && sparse_products::all_finite(w)
+    {
+        let rows = input.sparse(b, n_in);
+        // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
+        unsafe { sparse_products::sparse_rows_times_dense(out, (b, n_out, n_in), rows, w, kc) };
+        return;
+    }
+    let input = input.dense();
+    product(
+        out,
+        b,
+        n_out,
+        n_in,
+        Operand::row_major(input, n_in),
+        Operand::row_major(w, n_out),
+    );
+}
+
+/// out (in × out) = inputᵀ (in × b) · grad (b × out), the weight gradient's product: over the
+/// input's nonzero entries where `wide`, gemm sums it in one depth block and grad is finite;
+/// else gemm.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn input_gradient_product(
+    out: &mut [f32],
+    (b, n_in, n_out): (usize, usize, usize),
+    input: &mut LayerInput,
+    grad: &[f32],
+    wide: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide
+        && let Some(kc) = sparse_products::gemm_depth_block(n_in, n_out, b)
+        && kc >= b
+        && sparse_products::all_finite(grad)
+    {
+        let rows = input.sparse(b, n_in);
+        // SAFETY: `wide` is set only where the CPU has AVX-512 F and DQ.
+        unsafe { sparse_products::sparse_transposed_times_dense(out, (b, n_in, n_out), rows, grad) };
+        return;
+    }
+    let input = input.dense();
+    product(
+        out,
+        n_in,
+        n_out,
+        b,
+        Operand::transposed(input, n_in),
+        Operand::row_major(grad, n_out),
+    );
 }
 
 /// Whether [`ClassifierStepper::step`] may take its AVX-512 build.
