@@ -146,16 +146,23 @@ struct LayerValues {
     bias_grad: Vec<f32>,
 }
 
-/// A minibatch of images for [`ClassifierStepper::step`].
-pub(super) enum Minibatch<'a> {
-    /// b images, row-major.
-    #[cfg_attr(not(test), allow(dead_code))]
-    Dense(Vec<f32>),
-    /// Rows `chosen` of a data set's images, held as their nonzero entries.
-    Chosen {
-        images: &'a SparseRows,
-        chosen: &'a [usize],
-    },
+/// A minibatch for [`ClassifierStepper::step`]: rows `chosen` of a data set's images, held as
+/// their nonzero entries.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Minibatch<'a> {
+    pub images: &'a SparseRows,
+    pub chosen: &'a [usize],
+}
+
+impl Minibatch<'_> {
+    /// The chosen images as dense rows (b × pixels, row-major), for the Burn program.
+    pub(super) fn dense(&self) -> Vec<f32> {
+        let mut rows = SparseRows::default();
+        rows.gather(self.images, self.chosen);
+        let mut dense = Vec::new();
+        rows.dense_into(&mut dense);
+        dense
+    }
 }
 
 /// A layer's input as the step holds it: dense, as lists of each row's nonzero entries, or
@@ -176,19 +183,11 @@ impl LayerInput {
         sized(&mut self.dense, len)
     }
 
+    /// The new input is the minibatch's lists (the first layer's input).
     fn set(&mut self, batch: Minibatch<'_>) {
-        match batch {
-            Minibatch::Dense(images) => {
-                self.dense = images;
-                self.dense_ready = true;
-                self.sparse_ready = false;
-            }
-            Minibatch::Chosen { images, chosen } => {
-                self.sparse.gather(images, chosen);
-                self.sparse_ready = true;
-                self.dense_ready = false;
-            }
-        }
+        self.sparse.gather(batch.images, batch.chosen);
+        self.sparse_ready = true;
+        self.dense_ready = false;
     }
 
     /// The input (rows × cols, row-major).

@@ -106,12 +106,18 @@ impl SparseRows {
             unsafe { self.fill_avx512(data, cols) };
             return;
         }
+        self.fill_portable(data, cols);
+    }
+
+    /// [`fill`](Self::fill)'s rows one entry at a time (`starts` cleared, `cols` > 0).
+    fn fill_portable(&mut self, data: &[f32], cols: usize) {
         self.columns.clear();
         self.values.clear();
         for row in data.chunks_exact(cols) {
             self.starts.push(self.columns.len());
             for (c, &v) in row.iter().enumerate() {
-                if v != 0.0 || v.is_nan() {
+                // NaN too: it is not equal to 0.
+                if v != 0.0 {
                     self.columns.push(c as u32);
                     self.values.push(v);
                 }
@@ -544,9 +550,23 @@ mod tests {
         assert_eq!(bits(sparse.values(1)), bits(&[f32::INFINITY]));
         let mut rng = SplitMix64::new(13);
         for (rows, cols) in [(3, 37), (5, 16), (1, 1), (4, 0), (0, 9)] {
-            let data = sparse_matrix(&mut rng, rows * cols, 0.7);
+            let mut data = sparse_matrix(&mut rng, rows * cols, 0.7);
+            if let Some(entry) = data.get_mut(cols / 2) {
+                *entry = f32::NAN;
+            }
             let sparse = SparseRows::from_dense(&data, rows, cols);
             assert_eq!(sparse.rows(), rows);
+            if cols > 0 {
+                // The portable listing (what a CPU without AVX-512 runs) gives the same lists.
+                let mut portable = SparseRows {
+                    width: cols,
+                    ..SparseRows::default()
+                };
+                portable.fill_portable(&data, cols);
+                assert_eq!(portable.starts, sparse.starts, "{rows} × {cols}");
+                assert_eq!(portable.columns, sparse.columns, "{rows} × {cols}");
+                assert_eq!(bits(&portable.values), bits(&sparse.values), "{rows} × {cols}");
+            }
             let mut dense = Vec::new();
             sparse.dense_into(&mut dense);
             // Every −0 comes back as +0: a zero is not listed.
